@@ -1,0 +1,103 @@
+//! The `kafka` backend: send and await each delivery report.
+
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::util::Timeout;
+
+use super::{ProducedMessage, ProducerBackend};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Sends through a librdkafka producer and awaits every delivery report, so `publish` returns
+/// only once the broker acknowledged (per `producers.required_acks`) or delivery failed.
+///
+/// Messages of one `produce` call are queued together, then awaited; librdkafka keeps them in
+/// order per partition.
+#[derive(Clone)]
+pub struct KafkaBackend {
+    producer: FutureProducer,
+    flush_timeout: Duration,
+}
+
+impl std::fmt::Debug for KafkaBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaBackend").finish_non_exhaustive()
+    }
+}
+
+impl KafkaBackend {
+    /// Creates the librdkafka producer from [`Config::producer_client_config`].
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when librdkafka rejects the configuration.
+    pub fn from_config(config: &Config) -> Result<Self> {
+        let producer = config
+            .producer_client_config()
+            .create()
+            .map_err(|e| Error::kafka("creating the kafka producer", e))?;
+        Ok(KafkaBackend {
+            producer,
+            flush_timeout: config.producers.ack_timeout * 2 + Duration::from_secs(5),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ProducerBackend for KafkaBackend {
+    async fn produce(&self, messages: Vec<ProducedMessage>) -> Result<()> {
+        let mut pending = Vec::with_capacity(messages.len());
+        for m in &messages {
+            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&m.topic);
+            if let Some(k) = &m.key {
+                record = record.key(k.as_slice());
+            }
+            if let Some(p) = &m.payload {
+                record = record.payload(p.as_slice());
+            }
+            if !m.headers.is_empty() {
+                let headers = m.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
+                    h.insert(Header {
+                        key: k,
+                        value: Some(v.as_slice()),
+                    })
+                });
+                record = record.headers(headers);
+            }
+            // Waits for queue space rather than failing on a full local queue.
+            pending.push((m.topic.as_str(), self.producer.send(record, Timeout::Never)));
+        }
+        let mut first_error = None;
+        let mut failed = 0usize;
+        for (topic, delivery) in pending {
+            if let Err((e, _)) = delivery.await {
+                failed += 1;
+                tracing::error!(topic, error = %e, "message delivery failed");
+                first_error.get_or_insert(Error::Produce {
+                    topic: topic.to_owned(),
+                    source: e,
+                });
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some(e) => {
+                tracing::error!(failed, total = messages.len(), "publish failed");
+                Err(e)
+            }
+        }
+    }
+
+    async fn flush(&self) -> Result<()> {
+        let producer = self.producer.clone();
+        let timeout = self.flush_timeout;
+        tokio::task::spawn_blocking(move || producer.flush(Timeout::After(timeout)))
+            .await
+            .map_err(|_| Error::Timeout {
+                context: "flushing the kafka producer".into(),
+                after: timeout,
+            })?
+            .map_err(|e| Error::kafka("flushing the kafka producer", e))
+    }
+}

@@ -1,0 +1,131 @@
+//! Consumers: handlers registered with `#[consumer]` and the loop that feeds them.
+//!
+//! ```no_run
+//! # use serde::Deserialize;
+//! # #[derive(Debug, Deserialize)] struct Widget { id: i64 }
+//! // #[deimos::consumer(topic = "widgets", schema = "com.example.Widget",
+//! //                    group_id = "widget-service", key_config(field = "id"))]
+//! async fn handle(widget: Option<Widget>, metadata: deimos::Metadata) -> Result<(), deimos::BoxError> {
+//!     match widget {
+//!         Some(w) => println!("widget {} at offset {}", w.id, metadata.offset),
+//!         None => println!("tombstone for key {:?}", metadata.key),
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Delivery and offsets
+//! Each registration gets its own librdkafka consumer in group `group_id`, subscribed to
+//! `topic`, and handles its messages one at a time, in offset order. Offsets are at-least-once:
+//! a message's offset is stored (`rd_kafka_offsets_store`) only after its handler returned, and
+//! stored offsets are committed every `consumers.offset_commit_interval` and on shutdown. A
+//! crash between handling and commit redelivers the message; nothing is skipped. A new group
+//! starts at the earliest offset unless `consumers.start_from_beginning` is false.
+//!
+//! # Errors in handlers
+//! A handler error (or a message that cannot be decoded) is handled per
+//! `consumers.reraise_errors`: when true, the same message is retried after an exponential
+//! backoff (`consumers.backoff`) until it succeeds or the process shuts down (then it is not
+//! committed, so it is redelivered); when false (Deimos' default), the error is logged with its
+//! topic, partition and offset, and consumption moves on.
+//!
+//! # Rebalances
+//! On a rebalance librdkafka revokes partitions; offsets stored for them are committed by
+//! librdkafka before the revocation completes. A message in flight on a revoked partition may be
+//! redelivered to the new owner (at-least-once).
+
+mod runner;
+
+pub(crate) use runner::run_consumer;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use apache_avro::types::Value;
+
+use crate::error::BoxError;
+use crate::schema::{KeyConfig, SchemaRef};
+
+/// What a handler is told about the message besides its payload.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Metadata {
+    /// The decoded key (see [`Codec::decode_key`](crate::schema::Codec::decode_key)): the key
+    /// field's value for `key_config(field)`, the key record for `key_config(schema)`, a
+    /// string for `key_config(plain)`, the raw bytes for `key_config(none)`; `None` when the
+    /// message had no key.
+    pub key: Option<Value>,
+    /// Topic the message came from.
+    pub topic: String,
+    /// Partition (Kafka `int32`).
+    pub partition: i32,
+    /// Offset within the partition (Kafka `int64`).
+    pub offset: i64,
+    /// Message timestamp in milliseconds since the Unix epoch (create or log-append time), if
+    /// the broker sent one.
+    pub timestamp: Option<i64>,
+    /// Record headers in order; a header value may be null.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Metadata {
+    /// The decoded key as a serde type, e.g. `metadata.key_as::<i64>()` for a `long` key field.
+    ///
+    /// # Errors
+    /// When there is no key or it does not fit `T`.
+    pub fn key_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, BoxError> {
+        let key = self
+            .key
+            .clone()
+            .ok_or_else(|| -> BoxError { format!("message at {}/{}@{} has no key", self.topic, self.partition, self.offset).into() })?;
+        crate::schema::from_avro_value(key)
+    }
+
+    /// The first header with this name, if any.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// The boxed future a registered handler returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
+
+/// A handler as registered by `#[consumer]`: the decoded value (`None` for a tombstone) and
+/// the metadata in, the handler's result out.
+pub type HandlerFn = fn(Option<Value>, Metadata) -> HandlerFuture;
+
+/// One `#[consumer]` registration, collected at link time with `inventory`.
+#[derive(Debug)]
+pub struct ConsumerRegistration {
+    /// `module::path::fn_name` of the handler; unique within a binary.
+    pub name: &'static str,
+    /// Topic to subscribe to.
+    pub topic: &'static str,
+    /// Value schema.
+    pub schema: SchemaRef,
+    /// Kafka consumer group.
+    pub group_id: &'static str,
+    /// How keys are decoded.
+    pub key_config: KeyConfig,
+    /// The handler.
+    pub handler: HandlerFn,
+}
+
+inventory::collect!(ConsumerRegistration);
+
+/// Every `#[consumer]` linked into this binary, sorted by name.
+pub fn registered() -> Vec<&'static ConsumerRegistration> {
+    let mut all: Vec<_> = inventory::iter::<ConsumerRegistration>.into_iter().collect();
+    all.sort_by_key(|r| r.name);
+    all
+}
+
+/// The registration whose name is `name` or ends with `::name`.
+pub fn registration(name: &str) -> Option<&'static ConsumerRegistration> {
+    registered()
+        .into_iter()
+        .find(|r| r.name == name || r.name.ends_with(&format!("::{name}")))
+}

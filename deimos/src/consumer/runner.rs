@@ -1,0 +1,162 @@
+//! The per-registration consume loop.
+
+use backon::BackoffBuilder;
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
+use rdkafka::types::RDKafkaErrorCode;
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use super::{ConsumerRegistration, Metadata};
+use crate::error::{Error, Result};
+use crate::runtime::AppInner;
+
+/// Runs one registration until `shutdown` turns true; then finishes the message in flight,
+/// commits what was handled and closes the consumer (leaving the group).
+pub(crate) async fn run_consumer(
+    app: &AppInner,
+    reg: &'static ConsumerRegistration,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<()> {
+    let consumer: StreamConsumer = app
+        .config
+        .consumer_client_config(reg.group_id)
+        .create()
+        .map_err(|e| Error::kafka(format!("creating consumer `{}`", reg.name), e))?;
+    consumer
+        .subscribe(&[reg.topic])
+        .map_err(|e| Error::kafka(format!("subscribing `{}` to topic `{}`", reg.name, reg.topic), e))?;
+    info!(consumer = reg.name, topic = reg.topic, group_id = reg.group_id, "consumer started");
+
+    let threshold = app.config.consumers.offset_commit_threshold;
+    let mut since_commit = 0u64;
+    loop {
+        let message = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            received = consumer.recv() => received,
+        };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                // librdkafka reports transient broker errors here and keeps retrying itself.
+                warn!(consumer = reg.name, error = %e, "consumer error");
+                if let Some(code) = e.rdkafka_error_code() {
+                    if code == RDKafkaErrorCode::Fatal {
+                        return Err(Error::kafka(format!("consuming `{}`", reg.topic), e));
+                    }
+                }
+                continue;
+            }
+        };
+        if !handle_with_policy(app, reg, &message, &mut shutdown).await {
+            // Shut down while retrying: the message stays uncommitted and is redelivered.
+            break;
+        }
+        if let Err(e) = consumer.store_offset_from_message(&message) {
+            // The partition was revoked meanwhile; its new owner will see the message again.
+            warn!(consumer = reg.name, topic = message.topic(), partition = message.partition(),
+                  offset = message.offset(), error = %e, "could not store offset");
+        }
+        since_commit += 1;
+        if threshold > 0 && since_commit >= threshold {
+            since_commit = 0;
+            commit(&consumer, reg, CommitMode::Async);
+        }
+    }
+    commit(&consumer, reg, CommitMode::Sync);
+    consumer.unsubscribe();
+    drop(consumer); // rd_kafka_consumer_close: leaves the group
+    info!(consumer = reg.name, "consumer stopped");
+    Ok(())
+}
+
+fn commit(consumer: &StreamConsumer, reg: &ConsumerRegistration, mode: CommitMode) {
+    match consumer.commit_consumer_state(mode) {
+        Ok(()) => {}
+        Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+        Err(e) => warn!(consumer = reg.name, error = %e, "offset commit failed"),
+    }
+}
+
+/// Handles one message under the error policy. Returns false when shutdown interrupted a retry
+/// (the message was not handled and must not be committed).
+async fn handle_with_policy(
+    app: &AppInner,
+    reg: &'static ConsumerRegistration,
+    message: &BorrowedMessage<'_>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let reraise = app.config.consumers.reraise_errors;
+    let mut delays = backon::ExponentialBuilder::default()
+        .with_min_delay(app.config.consumers.backoff.min)
+        .with_max_delay(app.config.consumers.backoff.max)
+        .without_max_times()
+        .build();
+    let mut attempt = 1u32;
+    loop {
+        let err = match handle_once(app, reg, message).await {
+            Ok(()) => return true,
+            Err(e) => e,
+        };
+        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
+        if !reraise {
+            error!(consumer = reg.name, topic, partition, offset, error = %error_chain(&err),
+                   "handler failed; skipping message (consumers.reraise_errors = false)");
+            return true;
+        }
+        let delay = delays.next().unwrap_or(app.config.consumers.backoff.max);
+        warn!(consumer = reg.name, topic, partition, offset, attempt, retry_in = ?delay,
+              error = %error_chain(&err), "handler failed; retrying the same message");
+        attempt += 1;
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => return false,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+async fn handle_once(app: &AppInner, reg: &'static ConsumerRegistration, message: &BorrowedMessage<'_>) -> Result<()> {
+    let at = (message.topic(), message.partition(), message.offset());
+    let key = app
+        .codec
+        .decode_key(&reg.schema, &reg.key_config, message.key(), at)
+        .await?;
+    let value = app.codec.decode_value(&reg.schema, message.payload(), at).await?;
+    let metadata = Metadata {
+        key,
+        topic: at.0.to_owned(),
+        partition: at.1,
+        offset: at.2,
+        timestamp: message.timestamp().to_millis(),
+        headers: message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    debug!(consumer = reg.name, topic = at.0, partition = at.1, offset = at.2, "handling message");
+    (reg.handler)(value, metadata).await.map_err(|source| Error::Handler {
+        handler: reg.name.to_owned(),
+        topic: at.0.to_owned(),
+        partition: at.1,
+        offset: at.2,
+        source,
+    })
+}
+
+/// `error: cause: cause` on one line, for logs.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}

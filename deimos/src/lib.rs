@@ -1,0 +1,79 @@
+//! deimos-rs: Kafka, Avro schemas and a relational database in one framework, after the Ruby
+//! gem [Deimos](https://github.com/flipp-oss/deimos).
+//!
+//! Annotate a payload struct with `#[producer]` and an async handler with `#[consumer]`; the
+//! macros check the struct against its `.avsc` at compile time, generate the encoding and key
+//! handling, and register the handler. [`run()`] starts every registered consumer.
+//!
+//! ```no_run
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[deimos::producer(topic = "widgets", schema = "com.example.Widget", key_config(field = "id"))]
+//! #[derive(Debug, Serialize, Deserialize)]
+//! pub struct Widget {
+//!     pub id: i64,
+//!     pub name: String,
+//!     pub price: f64,
+//!     pub tags: Vec<String>,
+//!     pub description: Option<String>,
+//!     pub updated_at: i64,
+//! }
+//!
+//! #[deimos::consumer(topic = "widgets", schema = "com.example.Widget",
+//!                    group_id = "widget-service", key_config(field = "id"))]
+//! async fn on_widget(widget: Option<Widget>, metadata: deimos::Metadata) -> Result<(), deimos::BoxError> {
+//!     println!("{:?} (key {:?})", widget, metadata.key);
+//!     Ok(())
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> deimos::Result<()> {
+//!     deimos::configure(deimos::Config::load()?)?;
+//!     Widget { id: 1, name: "gear".into(), price: 9.5, tags: vec![], description: None, updated_at: 0 }
+//!         .publish()
+//!         .await?;
+//!     deimos::run().await // until SIGINT / SIGTERM
+//! }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | enables | default |
+//! |---|---|---|
+//! | `macros` | `#[producer]`, `#[consumer]` | yes |
+//! | `testing` | [`testing`]: the embedded broker | no |
+//! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*` | no |
+//!
+//! # Modules
+//! [`config`] (typed configuration), [`schema`] (schema backends, key configuration),
+//! [`producer`], [`backends`] (producer backends), [`consumer`], [`runtime`] (the [`App`],
+//! graceful shutdown).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![doc(test(attr(deny(warnings))))]
+
+pub mod backends;
+pub mod config;
+pub mod consumer;
+mod error;
+pub mod producer;
+pub mod runtime;
+pub mod schema;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
+#[doc(hidden)]
+pub mod __private;
+
+#[doc(inline)]
+pub use config::Config;
+#[doc(inline)]
+pub use consumer::Metadata;
+pub use error::{BoxError, Error, Result};
+#[doc(inline)]
+pub use producer::{PayloadKey, Producer};
+#[doc(inline)]
+pub use runtime::{configure, global, run, tombstone, App};
+
+#[cfg(feature = "macros")]
+pub use deimos_macros::{consumer, producer};

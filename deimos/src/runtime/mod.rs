@@ -1,0 +1,371 @@
+//! The application handle: producing, running consumers, graceful shutdown.
+//!
+//! [`App`] holds the configuration, the schema codec and the producer backend. Most services
+//! use the global app: [`configure`] installs one (or the first use loads [`Config::load`]),
+//! generated `publish` methods and [`run`] use it. Tests and multi-tenant programs can build
+//! their own with [`App::from_config`].
+
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::types::RDKafkaErrorCode;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::backends::{KafkaBackend, ProducedMessage, ProducerBackend, TestBackend};
+use crate::config::{Config, ProducerBackendKind, SchemaBackendKind};
+use crate::consumer::{self, ConsumerRegistration};
+use crate::error::{Error, Result};
+use crate::producer::Producer;
+use crate::schema::{AvroLocal, Codec, SchemaBackend};
+
+/// A configured deimos: schema codec, producer backend and consumer runner. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct App {
+    inner: Arc<AppInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct AppInner {
+    pub(crate) config: Config,
+    pub(crate) codec: Codec,
+    producer: Arc<dyn ProducerBackend>,
+}
+
+static GLOBAL: RwLock<Option<App>> = RwLock::new(None);
+
+/// Builds an [`App`] from `config` and installs it as the global app that generated `publish`
+/// methods and [`run`] use. Calling it again replaces the global app.
+///
+/// # Errors
+/// As [`App::from_config`].
+pub fn configure(config: Config) -> Result<App> {
+    let app = App::from_config(config)?;
+    *GLOBAL.write().unwrap_or_else(|e| e.into_inner()) = Some(app.clone());
+    Ok(app)
+}
+
+/// The global app: the one [`configure`] installed, or one built from [`Config::load`] on
+/// first use.
+///
+/// # Errors
+/// [`Error::Config`] when no app was configured and loading the configuration fails.
+pub fn global() -> Result<App> {
+    if let Some(app) = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return Ok(app.clone());
+    }
+    let mut slot = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(app) = slot.as_ref() {
+        return Ok(app.clone());
+    }
+    let app = App::from_config(Config::load()?)?;
+    *slot = Some(app.clone());
+    Ok(app)
+}
+
+/// Runs every registered `#[consumer]` on the global app until SIGINT or SIGTERM (see
+/// [`App::run`]).
+///
+/// # Errors
+/// As [`App::run`].
+pub async fn run() -> Result<()> {
+    global()?.run().await
+}
+
+/// Publishes a tombstone (null value) for `key` through the global app (see
+/// [`App::tombstone`]).
+///
+/// # Errors
+/// As [`App::tombstone`].
+pub async fn tombstone<P: Producer, K: Serialize + ?Sized>(key: &K) -> Result<()> {
+    global()?.tombstone::<P, K>(key).await
+}
+
+impl App {
+    /// Builds the schema backend (`schema.*`) and producer backend (`producers.backend`).
+    /// Nothing connects yet: librdkafka connects on first use.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the configuration does not validate; [`Error::Kafka`] when
+    /// librdkafka rejects the producer configuration.
+    pub fn from_config(config: Config) -> Result<App> {
+        config.validate()?;
+        let backend: Arc<dyn SchemaBackend> = match config.schema.backend {
+            SchemaBackendKind::AvroLocal => Arc::new(AvroLocal::new(config.schema.path.clone())),
+        };
+        let producer: Arc<dyn ProducerBackend> = match config.producers.backend {
+            ProducerBackendKind::Kafka => Arc::new(KafkaBackend::from_config(&config)?),
+            ProducerBackendKind::Test => Arc::new(TestBackend::new()),
+        };
+        Ok(App {
+            inner: Arc::new(AppInner {
+                config,
+                codec: Codec::new(backend),
+                producer,
+            }),
+        })
+    }
+
+    /// The configuration this app was built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The schema codec.
+    pub fn codec(&self) -> &Codec {
+        &self.inner.codec
+    }
+
+    /// The producer backend.
+    pub fn producer_backend(&self) -> &Arc<dyn ProducerBackend> {
+        &self.inner.producer
+    }
+
+    /// The [`TestBackend`] when `producers.backend = "test"`.
+    pub fn test_backend(&self) -> Option<&TestBackend> {
+        self.inner.producer.as_test()
+    }
+
+    fn topic<P: Producer>(&self) -> String {
+        match &self.inner.config.producers.topic_prefix {
+            Some(prefix) => format!("{prefix}{}", P::TOPIC),
+            None => P::TOPIC.to_owned(),
+        }
+    }
+
+    async fn encode<P: Producer>(&self, topic: &str, payload: &P) -> Result<ProducedMessage> {
+        let codec = &self.inner.codec;
+        let value = crate::schema::to_avro_value(payload).map_err(|source| Error::Encode {
+            topic: topic.to_owned(),
+            schema: P::SCHEMA.full_name(),
+            what: "payload",
+            source,
+        })?;
+        let (resolved, bytes) = codec.encode_value(topic, &P::SCHEMA, value).await?;
+        let key = codec
+            .encode_key_from_value(topic, &P::SCHEMA, &P::KEY_CONFIG, &resolved, payload.plain_key())
+            .await?;
+        let (decoded_key, key) = key.unzip();
+        Ok(ProducedMessage {
+            topic: topic.to_owned(),
+            key,
+            payload: Some(bytes),
+            decoded_key,
+            decoded_payload: Some(resolved),
+            headers: Vec::new(),
+        })
+    }
+
+    /// Encodes `payload` with its schema and key configuration and sends it through the
+    /// producer backend (for `kafka`: awaits the delivery report).
+    ///
+    /// Does nothing when `producers.disabled` is true.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] when the payload or key does not fit its schema (naming the field),
+    /// [`Error::SchemaLoad`], or the backend's error ([`Error::Produce`] for `kafka`).
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: a message already handed to librdkafka is still delivered when the
+    /// future is dropped.
+    pub async fn publish<P: Producer>(&self, payload: &P) -> Result<()> {
+        self.publish_list(std::iter::once(payload)).await
+    }
+
+    /// Encodes every payload first (so one bad payload sends nothing), then sends them in
+    /// order. Deimos' `publish_list`.
+    ///
+    /// # Errors
+    /// As [`App::publish`]; on a delivery failure the other messages are still attempted and
+    /// the first failure is returned.
+    pub async fn publish_list<'a, P, I>(&self, payloads: I) -> Result<()>
+    where
+        P: Producer + 'a,
+        I: IntoIterator<Item = &'a P>,
+    {
+        if self.inner.config.producers.disabled {
+            return Ok(());
+        }
+        let topic = self.topic::<P>();
+        let mut messages = Vec::new();
+        for payload in payloads {
+            messages.push(self.encode(&topic, payload).await?);
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        self.inner.producer.produce(messages).await
+    }
+
+    /// Publishes a tombstone: a message with `key` and a null value, which log compaction
+    /// uses to delete the key (Kafka). `key` is the key field's value for
+    /// `key_config(field)`, a key-schema struct for `key_config(schema)`, a string for
+    /// `key_config(plain)`.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] (`what = "key"`) when the key does not fit, or for
+    /// `key_config(none)` producers (a tombstone needs a key); the backend's error otherwise.
+    pub async fn tombstone<P: Producer, K: Serialize + ?Sized>(&self, key: &K) -> Result<()> {
+        if self.inner.config.producers.disabled {
+            return Ok(());
+        }
+        let topic = self.topic::<P>();
+        let key_value = crate::schema::to_avro_value(key).map_err(|source| Error::Encode {
+            topic: topic.clone(),
+            schema: P::SCHEMA.full_name(),
+            what: "key",
+            source,
+        })?;
+        let (decoded_key, key) = self
+            .inner
+            .codec
+            .encode_key(&topic, &P::SCHEMA, &P::KEY_CONFIG, key_value)
+            .await?;
+        self.inner
+            .producer
+            .produce(vec![ProducedMessage {
+                topic,
+                key: Some(key),
+                payload: None,
+                decoded_key: Some(decoded_key),
+                decoded_payload: None,
+                headers: Vec::new(),
+            }])
+            .await
+    }
+
+    /// Runs every registered `#[consumer]` until SIGINT or SIGTERM, then shuts down
+    /// gracefully: each consumer finishes the message in flight, commits what was handled and
+    /// leaves its group; then the producer is flushed.
+    ///
+    /// # Errors
+    /// The first consumer that could not start or failed fatally (the others are stopped
+    /// first).
+    pub async fn run(&self) -> Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// As [`App::run`], but stops when `shutdown` completes (or on a failing consumer).
+    ///
+    /// # Errors
+    /// As [`App::run`].
+    pub async fn run_until<F: Future<Output = ()>>(&self, shutdown: F) -> Result<()> {
+        self.run_consumers_until(consumer::registered(), shutdown).await
+    }
+
+    /// Runs the given registrations (see [`consumer::registered`] and
+    /// [`consumer::registration`]) until `shutdown` completes.
+    ///
+    /// # Errors
+    /// As [`App::run`].
+    pub async fn run_consumers_until<F: Future<Output = ()>>(
+        &self,
+        registrations: impl IntoIterator<Item = &'static ConsumerRegistration>,
+        shutdown: F,
+    ) -> Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        for reg in registrations {
+            let inner = self.inner.clone();
+            let rx = stop_rx.clone();
+            tasks.spawn(async move { consumer::run_consumer(&inner, reg, rx).await });
+        }
+        tokio::pin!(shutdown);
+        let mut result = Ok(());
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                joined = tasks.join_next() => match joined {
+                    None => {
+                        // No consumers (or all finished): wait for shutdown only.
+                        (&mut shutdown).await;
+                        break;
+                    }
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => { result = Err(e); break; }
+                    Some(Err(join)) => {
+                        result = Err(Error::Runtime { reason: format!("a consumer task ended abnormally: {join}") });
+                        break;
+                    }
+                },
+            }
+        }
+        tracing::info!("shutting down consumers");
+        let _ = stop_tx.send(true);
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(Err(e)) = joined {
+                result = result.and(Err(e));
+            }
+        }
+        if let Err(e) = self.inner.producer.flush().await {
+            result = result.and(Err(e));
+        }
+        result
+    }
+
+    /// Creates topics that do not exist yet (`name`, partition count), replication factor 1
+    /// for a single-broker development cluster or the cluster default otherwise. Existing
+    /// topics are left as they are. Deimos leaves topic creation to operators; this is for
+    /// development clusters and brokers without auto-creation (tansu).
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when the admin request fails for another reason than "already exists".
+    pub async fn create_topics(&self, topics: &[(&str, i32)]) -> Result<()> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .inner
+            .config
+            .kafka_client_config()
+            .create()
+            .map_err(|e| Error::kafka("creating the admin client", e))?;
+        let new: Vec<NewTopic<'_>> = topics
+            .iter()
+            .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(-1)))
+            .collect();
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+        let results = admin
+            .create_topics(&new, &opts)
+            .await
+            .map_err(|e| Error::kafka("creating topics", e))?;
+        for r in results {
+            match r {
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((topic, code)) => {
+                    return Err(Error::kafka(
+                        format!("creating topic `{topic}`"),
+                        rdkafka::error::KafkaError::AdminOp(code),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,106 @@
+//! `avro_local`: schemas from `.avsc` files, bare Avro datums on the wire.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use apache_avro::types::Value;
+use apache_avro::Schema;
+
+use super::{SchemaBackend, SchemaRef};
+use crate::error::{BoxError, Error, Result};
+
+/// Deimos' `avro_local` backend: finds `com.example.Widget` at
+/// `<root>/com/example/Widget.avsc` and writes each value as a bare Avro binary datum (Avro
+/// spec, "Binary Encoding"; no object container, no Confluent framing), so a reader needs the
+/// same `.avsc`.
+///
+/// Parsed schemas are cached for the life of the backend.
+#[derive(Debug)]
+pub struct AvroLocal {
+    root: PathBuf,
+    cache: RwLock<HashMap<SchemaRef, Arc<Schema>>>,
+}
+
+impl AvroLocal {
+    /// A backend over the `.avsc` tree at `root` (`schema.path`).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        AvroLocal {
+            root: root.into(),
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The schema tree's root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where `schema` lives: `<root>/<namespace with / for .>/<name>.avsc`.
+    pub fn path_of(&self, schema: &SchemaRef) -> PathBuf {
+        let mut path = self.root.clone();
+        if let Some(ns) = &schema.namespace {
+            path.extend(ns.split('.').filter(|s| !s.is_empty()));
+        }
+        path.push(format!("{}.avsc", schema.name));
+        path
+    }
+
+    /// Loads and parses a schema synchronously (cached).
+    ///
+    /// # Errors
+    /// [`Error::SchemaLoad`] when the file is missing, unreadable, not valid Avro, or defines
+    /// another name than the one asked for.
+    pub fn load(&self, schema: &SchemaRef) -> Result<Arc<Schema>> {
+        if let Some(found) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(schema) {
+            return Ok(found.clone());
+        }
+        let path = self.path_of(schema);
+        let load_err = |source: BoxError| Error::SchemaLoad {
+            schema: schema.full_name(),
+            source,
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| load_err(format!("cannot read `{}`: {e}", path.display()).into()))?;
+        let parsed = Schema::parse_str(&text)
+            .map_err(|e| load_err(format!("`{}` is not a valid Avro schema: {e}", path.display()).into()))?;
+        if let Some(name) = parsed.name() {
+            if name.fullname(None) != schema.full_name() {
+                return Err(load_err(
+                    format!(
+                        "`{}` defines `{}`, expected `{}`",
+                        path.display(),
+                        name.fullname(None),
+                        schema.full_name()
+                    )
+                    .into(),
+                ));
+            }
+        }
+        let parsed = Arc::new(parsed);
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(schema.clone(), parsed.clone());
+        Ok(parsed)
+    }
+}
+
+#[async_trait::async_trait]
+impl SchemaBackend for AvroLocal {
+    async fn schema(&self, schema: &SchemaRef) -> Result<Arc<Schema>> {
+        self.load(schema)
+    }
+
+    async fn encode(&self, _schema: &SchemaRef, avro: &Schema, value: Value) -> Result<Vec<u8>, BoxError> {
+        Ok(apache_avro::to_avro_datum(avro, value)?)
+    }
+
+    async fn decode(&self, _schema: &SchemaRef, avro: &Schema, mut bytes: &[u8]) -> Result<Value, BoxError> {
+        let value = apache_avro::from_avro_datum(avro, &mut bytes, None)?;
+        if !bytes.is_empty() {
+            return Err(format!("{} trailing bytes after the Avro datum", bytes.len()).into());
+        }
+        Ok(value)
+    }
+}

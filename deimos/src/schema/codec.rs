@@ -1,0 +1,305 @@
+//! Key and value encoding on top of a [`SchemaBackend`]: the part of the produce and consume
+//! paths that knows about `key_config`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use apache_avro::schema::RecordSchema;
+use apache_avro::types::Value;
+use apache_avro::Schema;
+
+use super::{KeyConfig, SchemaBackend, SchemaRef};
+use crate::error::{BoxError, Error, Result};
+
+/// A decoded Kafka key, as handlers see it in [`Metadata::key`](crate::Metadata::key).
+pub type DecodedKey = Value;
+
+/// Encodes and decodes message keys and values for one schema backend.
+///
+/// Field keys (`key_config(field = "id")`) use a key schema generated from the value schema:
+/// a record named `<Name>_key` in the same namespace with that one field (Deimos'
+/// `key_config field:`). Generated key schemas are cached.
+#[derive(Debug, Clone)]
+pub struct Codec {
+    backend: Arc<dyn SchemaBackend>,
+    field_keys: Arc<RwLock<HashMap<(SchemaRef, String), Arc<Schema>>>>,
+}
+
+impl Codec {
+    /// A codec over `backend`.
+    pub fn new(backend: Arc<dyn SchemaBackend>) -> Self {
+        Codec {
+            backend,
+            field_keys: Arc::default(),
+        }
+    }
+
+    /// The schema backend.
+    pub fn backend(&self) -> &Arc<dyn SchemaBackend> {
+        &self.backend
+    }
+
+    /// Resolves `value` against `schema` (Avro "Schema Resolution": promotions, defaults for
+    /// missing fields) and encodes it.
+    ///
+    /// # Errors
+    /// [`Error::SchemaLoad`], or [`Error::Encode`] naming the topic, schema and what did not
+    /// fit.
+    pub async fn encode_value(&self, topic: &str, schema: &SchemaRef, value: Value) -> Result<(Value, Vec<u8>)> {
+        let avro = self.backend.schema(schema).await?;
+        let err = |source: BoxError| Error::Encode {
+            topic: topic.to_owned(),
+            schema: schema.full_name(),
+            what: "payload",
+            source,
+        };
+        let resolved = resolve(value, &avro).map_err(err)?;
+        let bytes = self.backend.encode(schema, &avro, resolved.clone()).await.map_err(err)?;
+        Ok((resolved, bytes))
+    }
+
+    /// Makes the key of a message whose resolved value is `value`.
+    ///
+    /// Returns the decoded form (for test capture) and the wire bytes; `None` for
+    /// `key_config(none)`.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] (`what = "key"`) when the key field is missing or does not fit.
+    pub async fn encode_key_from_value(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        value: &Value,
+        plain_key: Option<String>,
+    ) -> Result<Option<(Value, Vec<u8>)>> {
+        let key_err = |source: BoxError| Error::Encode {
+            topic: topic.to_owned(),
+            schema: schema.full_name(),
+            what: "key",
+            source,
+        };
+        match key_config {
+            KeyConfig::None => Ok(None),
+            KeyConfig::Plain => {
+                let key = plain_key.ok_or_else(|| key_err("`key_config(plain)` producer returned no key".into()))?;
+                Ok(Some((Value::String(key.clone()), key.into_bytes())))
+            }
+            KeyConfig::Field(field) => {
+                let fields = record_fields(value).map_err(key_err)?;
+                let v = fields
+                    .iter()
+                    .find(|(name, _)| name == field.as_ref())
+                    .map(|(_, v)| v.clone())
+                    .ok_or_else(|| key_err(format!("payload has no key field `{field}`").into()))?;
+                self.encode_key(topic, schema, key_config, v).await.map(Some)
+            }
+            KeyConfig::Schema(name) => {
+                let key_ref = schema.sibling(name);
+                let key_schema = self.backend.schema(&key_ref).await?;
+                let Schema::Record(RecordSchema { fields: key_fields, .. }) = key_schema.as_ref() else {
+                    return Err(key_err(format!("key schema `{key_ref}` is not a record").into()));
+                };
+                let fields = record_fields(value).map_err(key_err)?;
+                let mut record = Vec::with_capacity(key_fields.len());
+                for kf in key_fields {
+                    let v = fields
+                        .iter()
+                        .find(|(n, _)| *n == kf.name)
+                        .map(|(_, v)| v.clone())
+                        .ok_or_else(|| key_err(format!("payload has no field `{}` for key schema `{key_ref}`", kf.name).into()))?;
+                    record.push((kf.name.clone(), v));
+                }
+                self.encode_key(topic, schema, key_config, Value::Record(record)).await.map(Some)
+            }
+        }
+    }
+
+    /// Encodes a key given directly (tombstones, or a caller-supplied key): for
+    /// `key_config(field)` the field's value, for `key_config(schema)` the key record, for
+    /// `key_config(plain)` a string.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] (`what = "key"`) when it does not fit the key schema, or for
+    /// `key_config(none)`, which has no key.
+    pub async fn encode_key(&self, topic: &str, schema: &SchemaRef, key_config: &KeyConfig, key: Value) -> Result<(Value, Vec<u8>)> {
+        let key_err = |source: BoxError| Error::Encode {
+            topic: topic.to_owned(),
+            schema: schema.full_name(),
+            what: "key",
+            source,
+        };
+        match key_config {
+            KeyConfig::None => Err(key_err("`key_config(none)` has no key".into())),
+            KeyConfig::Plain => match key {
+                Value::String(s) => Ok((Value::String(s.clone()), s.into_bytes())),
+                other => Err(key_err(format!("a plain key must be a string, found {other:?}").into())),
+            },
+            KeyConfig::Field(field) => {
+                let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
+                let record = match key {
+                    record @ Value::Record(_) => record,
+                    v => Value::Record(vec![(field.to_string(), v)]),
+                };
+                let resolved = resolve(record, &key_schema).map_err(key_err)?;
+                let bytes = self.backend.encode(&key_ref, &key_schema, resolved.clone()).await.map_err(key_err)?;
+                let decoded = match &resolved {
+                    Value::Record(f) => f.first().map(|(_, v)| v.clone()).unwrap_or(Value::Null),
+                    other => other.clone(),
+                };
+                Ok((decoded, bytes))
+            }
+            KeyConfig::Schema(name) => {
+                let key_ref = schema.sibling(name);
+                let key_schema = self.backend.schema(&key_ref).await?;
+                let resolved = resolve(key, &key_schema).map_err(key_err)?;
+                let bytes = self.backend.encode(&key_ref, &key_schema, resolved.clone()).await.map_err(key_err)?;
+                Ok((resolved, bytes))
+            }
+        }
+    }
+
+    /// Decodes a message value (`None` stays `None`: a tombstone).
+    ///
+    /// # Errors
+    /// [`Error::Decode`] naming topic, partition, offset and schema.
+    pub async fn decode_value(&self, schema: &SchemaRef, bytes: Option<&[u8]>, at: (&str, i32, i64)) -> Result<Option<Value>> {
+        let Some(bytes) = bytes else { return Ok(None) };
+        let avro = self.backend.schema(schema).await?;
+        self.backend
+            .decode(schema, &avro, bytes)
+            .await
+            .map(Some)
+            .map_err(|source| decode_err(at, schema, "payload", source))
+    }
+
+    /// Decodes a message key per `key_config`: the field value for `field`, the record for
+    /// `schema`, a string for `plain`, and the raw bytes (`Value::Bytes`) for `none`.
+    ///
+    /// # Errors
+    /// [`Error::Decode`] (`what = "key"`).
+    pub async fn decode_key(&self, schema: &SchemaRef, key_config: &KeyConfig, bytes: Option<&[u8]>, at: (&str, i32, i64)) -> Result<Option<Value>> {
+        let Some(bytes) = bytes else { return Ok(None) };
+        let err = |s: &SchemaRef, source: BoxError| decode_err(at, s, "key", source);
+        match key_config {
+            KeyConfig::None => Ok(Some(Value::Bytes(bytes.to_vec()))),
+            KeyConfig::Plain => String::from_utf8(bytes.to_vec())
+                .map(|s| Some(Value::String(s)))
+                .map_err(|e| err(schema, format!("plain key is not UTF-8: {e}").into())),
+            KeyConfig::Field(field) => {
+                let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
+                let v = self.backend.decode(&key_ref, &key_schema, bytes).await.map_err(|e| err(&key_ref, e))?;
+                match v {
+                    Value::Record(mut fields) if fields.len() == 1 => Ok(Some(fields.remove(0).1)),
+                    other => Err(err(&key_ref, format!("expected a one-field key record, found {other:?}").into())),
+                }
+            }
+            KeyConfig::Schema(name) => {
+                let key_ref = schema.sibling(name);
+                let key_schema = self.backend.schema(&key_ref).await?;
+                self.backend
+                    .decode(&key_ref, &key_schema, bytes)
+                    .await
+                    .map(Some)
+                    .map_err(|e| err(&key_ref, e))
+            }
+        }
+    }
+
+    /// The generated key schema for `key_config(field = ..)`: record `<Name>_key`, same
+    /// namespace, with the value schema's definition of that one field.
+    ///
+    /// # Errors
+    /// [`Error::SchemaLoad`] when the value schema has no such field.
+    pub async fn field_key_schema(&self, schema: &SchemaRef, field: &str) -> Result<(SchemaRef, Arc<Schema>)> {
+        let key_ref = schema.sibling(&format!("{}_key", schema.name));
+        let cache_key = (schema.clone(), field.to_owned());
+        if let Some(found) = self.field_keys.read().unwrap_or_else(|e| e.into_inner()).get(&cache_key) {
+            return Ok((key_ref, found.clone()));
+        }
+        let value_schema = self.backend.schema(schema).await?;
+        let load_err = |source: BoxError| Error::SchemaLoad {
+            schema: key_ref.full_name(),
+            source,
+        };
+        let Schema::Record(RecordSchema { fields, .. }) = value_schema.as_ref() else {
+            return Err(load_err(format!("value schema `{schema}` is not a record").into()));
+        };
+        let f = fields
+            .iter()
+            .find(|f| f.name == field)
+            .ok_or_else(|| load_err(format!("value schema `{schema}` has no field `{field}`").into()))?;
+        let field_json = serde_json::to_value(&f.schema).map_err(|e| load_err(e.into()))?;
+        let mut json = serde_json::json!({
+            "type": "record",
+            "name": key_ref.name,
+            "fields": [{"name": field, "type": field_json}],
+        });
+        if let Some(ns) = &schema.namespace {
+            json["namespace"] = serde_json::Value::String(ns.to_string());
+        }
+        let key_schema = Arc::new(Schema::parse(&json).map_err(|e| load_err(e.into()))?);
+        self.field_keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(cache_key, key_schema.clone());
+        Ok((key_ref, key_schema))
+    }
+}
+
+fn decode_err(at: (&str, i32, i64), schema: &SchemaRef, what: &'static str, source: BoxError) -> Error {
+    Error::Decode {
+        topic: at.0.to_owned(),
+        partition: at.1,
+        offset: at.2,
+        schema: schema.full_name(),
+        what,
+        source,
+    }
+}
+
+fn record_fields(value: &Value) -> Result<&[(String, Value)], BoxError> {
+    match value {
+        Value::Record(fields) => Ok(fields),
+        other => Err(format!("expected a record, found {other:?}").into()),
+    }
+}
+
+/// Resolves a value against a schema (Avro spec "Schema Resolution").
+///
+/// A top-level record is resolved field by field so that an error names the field that did
+/// not fit; fields the value lacks get their schema defaults.
+pub(crate) fn resolve(value: Value, schema: &Schema) -> Result<Value, BoxError> {
+    let (mut fields, record) = match (value, schema) {
+        (Value::Record(fields), Schema::Record(record)) => (fields, record),
+        // Not a record on both sides: apache-avro resolves (or says what is wrong).
+        (value, schema) => return Ok(value.resolve(schema)?),
+    };
+    if let Some((extra, _)) = fields
+        .iter()
+        .find(|(n, _)| !record.lookup.contains_key(n))
+    {
+        return Err(format!("field `{extra}` is not in the schema").into());
+    }
+    let mut resolved = Vec::with_capacity(record.fields.len());
+    let mut missing = false;
+    for f in &record.fields {
+        match fields.iter().position(|(n, _)| *n == f.name) {
+            Some(i) => {
+                let (name, v) = fields.swap_remove(i);
+                let v = v
+                    .resolve_schemata(&f.schema, vec![schema])
+                    .map_err(|e| format!("field `{}`: {e}", f.name))?;
+                resolved.push((name, v));
+            }
+            None if f.default.is_some() => missing = true,
+            None => return Err(format!("missing field `{}` (it has no default)", f.name).into()),
+        }
+    }
+    let record_value = Value::Record(resolved);
+    if missing {
+        // Let apache-avro fill the defaults (it knows how union defaults resolve).
+        return Ok(record_value.resolve(schema)?);
+    }
+    Ok(record_value)
+}

@@ -1,0 +1,69 @@
+//! An embedded Kafka broker over librdkafka's mock cluster.
+
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+
+use crate::error::{Error, Result};
+
+/// A Kafka cluster inside this process: librdkafka's mock cluster (`rd_kafka_mock_cluster_new`),
+/// listening on real loopback sockets, with topics, partitions, consumer groups and offset
+/// commits. Any Kafka client, in this process or another, can connect to
+/// [`bootstrap_servers`](Self::bootstrap_servers).
+///
+/// For development and tests only: it keeps everything in memory and stops when dropped.
+/// Unlike a default Apache Kafka broker it creates unknown topics on first use (with
+/// librdkafka's default of 4 partitions); [`create_topic`](Self::create_topic) chooses the
+/// partition count.
+pub struct EmbeddedKafka {
+    cluster: MockCluster<'static, DefaultProducerContext>,
+    bootstrap: String,
+}
+
+impl std::fmt::Debug for EmbeddedKafka {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedKafka")
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedKafka {
+    /// Starts a one-broker cluster.
+    ///
+    /// # Errors
+    /// [`Error::Embedded`] when librdkafka cannot create the mock cluster.
+    pub fn start() -> Result<Self> {
+        Self::with_brokers(1)
+    }
+
+    /// Starts a cluster of `brokers` brokers.
+    ///
+    /// # Errors
+    /// [`Error::Embedded`] when librdkafka cannot create the mock cluster.
+    pub fn with_brokers(brokers: i32) -> Result<Self> {
+        let cluster = MockCluster::new(brokers).map_err(|source| Error::Embedded { source })?;
+        let bootstrap = cluster.bootstrap_servers();
+        tracing::info!(bootstrap = %bootstrap, "embedded kafka (librdkafka mock cluster) started");
+        Ok(EmbeddedKafka { cluster, bootstrap })
+    }
+
+    /// `host:port,...` to put in `kafka.brokers`.
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// The brokers as a list, for [`KafkaConfig::brokers`](crate::config::KafkaConfig::brokers).
+    pub fn brokers(&self) -> Vec<String> {
+        self.bootstrap.split(',').map(str::to_owned).collect()
+    }
+
+    /// Creates `topic` with `partitions` partitions (replication factor 1).
+    ///
+    /// # Errors
+    /// [`Error::Embedded`] when the mock cluster refuses (e.g. the topic exists).
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        self.cluster
+            .create_topic(topic, partitions, 1)
+            .map_err(|source| Error::Embedded { source })
+    }
+}

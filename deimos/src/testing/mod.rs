@@ -1,0 +1,5 @@
+//! Test and development helpers (feature `testing`).
+
+mod embedded;
+
+pub use embedded::EmbeddedKafka;

@@ -1,0 +1,1 @@
+//! Shared harness for deimos integration tests.
