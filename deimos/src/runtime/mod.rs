@@ -6,6 +6,7 @@
 //! their own with [`App::from_config`].
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::types::RDKafkaErrorCode;
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::backends::{KafkaBackend, ProducedMessage, ProducerBackend, TestBackend};
@@ -67,13 +68,34 @@ pub fn global() -> Result<App> {
     Ok(app)
 }
 
-/// Runs every registered `#[consumer]` on the global app until SIGINT or SIGTERM (see
-/// [`App::run`]).
+/// Runs every registered `#[consumer]` on the global app until SIGINT, SIGTERM or
+/// [`request_shutdown`] (see [`App::run`]).
 ///
 /// # Errors
 /// As [`App::run`].
 pub async fn run() -> Result<()> {
     global()?.run().await
+}
+
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+static STOP: Notify = Notify::const_new();
+
+/// Asks every running [`run`] / [`App::run`] to shut down gracefully, as SIGTERM would
+/// (Karafka's `Karafka::App.stop`). A request made while nothing runs stops the next run as
+/// soon as it starts.
+pub fn request_shutdown() {
+    STOP_REQUESTED.store(true, Ordering::SeqCst);
+    STOP.notify_waiters();
+}
+
+async fn shutdown_requested() {
+    loop {
+        let notified = STOP.notified();
+        if STOP_REQUESTED.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// Publishes a tombstone (null value) for `key` through the global app (see
@@ -238,15 +260,21 @@ impl App {
             .await
     }
 
-    /// Runs every registered `#[consumer]` until SIGINT or SIGTERM, then shuts down
-    /// gracefully: each consumer finishes the message in flight, commits what was handled and
+    /// Runs every registered `#[consumer]` until SIGINT, SIGTERM or [`request_shutdown`],
+    /// then shuts down gracefully: each consumer finishes the message in flight, commits what was handled and
     /// leaves its group; then the producer is flushed.
     ///
     /// # Errors
     /// The first consumer that could not start or failed fatally (the others are stopped
     /// first).
     pub async fn run(&self) -> Result<()> {
-        self.run_until(shutdown_signal()).await
+        self.run_until(async {
+            tokio::select! {
+                () = shutdown_signal() => {},
+                () = shutdown_requested() => tracing::info!("shutdown requested"),
+            }
+        })
+        .await
     }
 
     /// As [`App::run`], but stops when `shutdown` completes (or on a failing consumer).

@@ -1,0 +1,105 @@
+//! At-least-once across a crash: a consumer process killed with SIGKILL mid-stream and
+//! restarted loses no message.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use deimos::App;
+use deimos_tests::{test_config, Broker};
+use serde::{Deserialize, Serialize};
+use tokio::process::{Child, Command};
+
+#[deimos::producer(topic = "kill-widgets", schema = "com.example.Widget", key_config(field = "id"))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Widget {
+    id: i64,
+    name: String,
+    price: f64,
+    tags: Vec<String>,
+    description: Option<String>,
+    updated_at: i64,
+}
+
+const COUNT: i64 = 400;
+
+fn spawn_consumer(broker: &Broker, out: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_kill_consumer"))
+        .env("DEIMOS_KAFKA_BROKERS", broker.bootstrap())
+        .env("DEIMOS_SCHEMA_PATH", deimos_tests::schema_dir())
+        .env("DEIMOS_CONSUMERS_SESSION_TIMEOUT", "6")
+        .env("DEIMOS_CONSUMERS_HEARTBEAT_INTERVAL", "500ms")
+        .env("DEIMOS_CONSUMERS_OFFSET_COMMIT_INTERVAL", "100ms")
+        .env("KILL_TEST_OUT", out)
+        .env_remove("DEIMOS_CONFIG")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn kill_consumer")
+}
+
+fn handled(out: &Path) -> Vec<i64> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.parse().ok())
+        .collect()
+}
+
+async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_mid_stream_then_restart_loses_nothing() {
+    let broker = Broker::embedded();
+    broker.create_topics(&["kill-widgets"], 3).await;
+    let app = App::from_config(test_config(&broker)).unwrap();
+    let sent: Vec<Widget> = (0..COUNT)
+        .map(|id| Widget {
+            id,
+            name: format!("k{id}"),
+            price: 1.0,
+            tags: vec![],
+            description: None,
+            updated_at: 0,
+        })
+        .collect();
+    app.publish_list(&sent).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("handled.txt");
+    let mut first = spawn_consumer(&broker, &out);
+    wait_for("the first process to handle 50 messages", Duration::from_secs(60), || handled(&out).len() >= 50).await;
+    first.start_kill().expect("SIGKILL"); // tokio's start_kill sends SIGKILL on Unix
+    let status = first.wait().await.unwrap();
+    let before_restart = handled(&out).len();
+    assert!(!status.success(), "killed process exited cleanly: {status:?}");
+    assert!(before_restart < COUNT as usize, "killed too late to test anything: {before_restart} handled");
+
+    let mut second = spawn_consumer(&broker, &out);
+    let all: HashSet<i64> = (0..COUNT).collect();
+    wait_for("every id to be handled after the restart", Duration::from_secs(90), || {
+        handled(&out).into_iter().collect::<HashSet<_>>() == all
+    })
+    .await;
+    // Graceful stop: SIGTERM, then exit 0 after committing.
+    let pid = second.id().expect("pid");
+    let term = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap();
+    assert!(term.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), second.wait())
+        .await
+        .expect("exits within 30s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "graceful shutdown exit status: {status:?}");
+
+    let ids = handled(&out);
+    let distinct: HashSet<i64> = ids.iter().copied().collect();
+    assert_eq!(distinct, all, "distinct ids handled = ids published");
+    println!("handled {} messages for {} ids ({} redelivered after SIGKILL)", ids.len(), COUNT, ids.len() - COUNT as usize);
+}
