@@ -179,7 +179,7 @@ pub mod kinds {
         TimestampMicros => [i64];
         /// Avro `bytes` or `fixed` with logical type `decimal`: the two's-complement unscaled
         /// value, big-endian.
-        Decimal => [Vec<u8>];
+        Decimal => [apache_avro::Decimal];
     }
 
     /// Avro `fixed` of `N` bytes.

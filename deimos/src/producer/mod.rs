@@ -26,8 +26,9 @@
 //! | `long` | `i64` (or any narrower integer) |
 //! | `float` / `double` | `f32` / `f64` |
 //! | `string` | `String` |
-//! | `bytes`, `fixed`, `decimal` | `Vec<u8>` (decimal: big-endian two's-complement unscaled value) |
-//! | `uuid` | `uuid::Uuid` or `String` |
+//! | `bytes`, `fixed` | `Vec<u8>` with `#[serde(with = "serde_bytes")]` |
+//! | `decimal` | [`schema::Decimal`](crate::schema::Decimal): the big-endian two's-complement unscaled value, at least as many bytes as its precision needs (e.g. 5 for precision 10) |
+//! | `uuid` | `uuid::Uuid` (top-level fields) or `String` |
 //! | `date`, `time-millis` | `i32` (days since epoch, ms after midnight) |
 //! | `time-micros`, `timestamp-millis`, `timestamp-micros` | `i64` |
 //! | `["null", T]` | `Option<T>` |

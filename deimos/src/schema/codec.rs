@@ -287,7 +287,7 @@ pub(crate) fn resolve(value: Value, schema: &Schema) -> Result<Value, BoxError> 
         match fields.iter().position(|(n, _)| *n == f.name) {
             Some(i) => {
                 let (name, v) = fields.swap_remove(i);
-                let v = v
+                let v = uuid_from_bytes(v, &f.schema)
                     .resolve_schemata(&f.schema, vec![schema])
                     .map_err(|e| format!("field `{}`: {e}", f.name))?;
                 resolved.push((name, v));
@@ -302,4 +302,24 @@ pub(crate) fn resolve(value: Value, schema: &Schema) -> Result<Value, BoxError> 
         return Ok(record_value.resolve(schema)?);
     }
     Ok(record_value)
+}
+
+/// `uuid::Uuid` serializes as 16 bytes through serde's non-human-readable path; an Avro `uuid`
+/// (a string on the wire) wants the UUID itself. Converts a top-level `uuid` or
+/// `["null", "uuid"]` field.
+fn uuid_from_bytes(value: Value, schema: &Schema) -> Value {
+    match (value, schema) {
+        (Value::Bytes(b), Schema::Uuid) if b.len() == 16 => match uuid::Uuid::from_slice(&b) {
+            Ok(u) => Value::Uuid(u),
+            Err(_) => Value::Bytes(b),
+        },
+        (Value::Union(i, inner), Schema::Union(u)) => {
+            let inner = match u.variants().iter().find(|s| matches!(s, Schema::Uuid)) {
+                Some(uuid_schema) => uuid_from_bytes(*inner, uuid_schema),
+                None => *inner,
+            };
+            Value::Union(i, Box::new(inner))
+        }
+        (value, _) => value,
+    }
 }

@@ -17,6 +17,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub use apache_avro::types::Value;
+pub use apache_avro::Decimal;
 pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
 
