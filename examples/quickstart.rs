@@ -21,7 +21,11 @@ use tokio::sync::Notify;
 
 /// The payload: its fields are checked against `schemas/com/example/Widget.avsc` at compile
 /// time.
-#[deimos::producer(topic = "widgets", schema = "com.example.Widget", key_config(field = "id"))]
+#[deimos::producer(
+    topic = "widgets",
+    schema = "com.example.Widget",
+    key_config(field = "id")
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Widget {
     /// Widget id, also the Kafka key (Avro-encoded as `com.example.Widget_key`).
@@ -49,7 +53,10 @@ static ARRIVED: Notify = Notify::const_new();
     group_id = "quickstart",
     key_config(field = "id")
 )]
-async fn on_widget(widget: Option<Widget>, metadata: deimos::Metadata) -> Result<(), deimos::BoxError> {
+async fn on_widget(
+    widget: Option<Widget>,
+    metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
     let key: i64 = metadata.key_as()?;
     match widget {
         Some(w) => {
@@ -67,7 +74,9 @@ async fn on_widget(widget: Option<Widget>, metadata: deimos::Metadata) -> Result
 
 fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
     match std::env::var(name) {
-        Ok(v) => v.parse().map_err(|e| anyhow::anyhow!("{name}={v:?} is not a number: {e}")),
+        Ok(v) => v
+            .parse()
+            .map_err(|e| anyhow::anyhow!("{name}={v:?} is not a number: {e}")),
         Err(_) => Ok(default),
     }
 }
@@ -104,7 +113,10 @@ async fn quickstart() -> anyhow::Result<()> {
         None
     } else {
         let embedded = EmbeddedKafka::start()?;
-        println!("no brokers configured; started embedded Kafka at {}", embedded.bootstrap_servers());
+        println!(
+            "no brokers configured; started embedded Kafka at {}",
+            embedded.bootstrap_servers()
+        );
         config.kafka.brokers = embedded.brokers();
         Some(embedded)
     };
@@ -123,7 +135,11 @@ async fn quickstart() -> anyhow::Result<()> {
             id: base + i,
             name: format!("widget-{i}"),
             price: 1.25 * (i + 1) as f64,
-            tags: if i % 2 == 0 { vec!["even".into()] } else { vec![] },
+            tags: if i % 2 == 0 {
+                vec!["even".into()]
+            } else {
+                vec![]
+            },
             description: (i % 3 == 0).then(|| format!("widget number {i}")),
             updated_at: base / 1000,
         })

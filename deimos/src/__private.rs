@@ -75,7 +75,7 @@ impl<T: serde::de::DeserializeOwned> FromPayload for Option<T> {
     fn from_payload(value: Option<AvroValue>, metadata: &Metadata) -> Result<Self, BoxError> {
         match value {
             None => Ok(None),
-            Some(v) => crate::schema::from_avro_value::<T>(v)
+            Some(v) => crate::schema::from_avro_value::<T>(&v)
                 .map(Some)
                 .map_err(|e| -> BoxError {
                     format!(

@@ -140,9 +140,9 @@ impl Error {
     /// The librdkafka error code behind this error, if it came from librdkafka.
     pub fn kafka_code(&self) -> Option<rdkafka::types::RDKafkaErrorCode> {
         match self {
-            Error::Produce { source, .. } | Error::Kafka { source, .. } | Error::Embedded { source } => {
-                source.rdkafka_error_code()
-            }
+            Error::Produce { source, .. }
+            | Error::Kafka { source, .. }
+            | Error::Embedded { source } => source.rdkafka_error_code(),
             _ => None,
         }
     }

@@ -46,7 +46,8 @@
 //!
 //! # Modules
 //! [`config`] (typed configuration), [`schema`] (schema backends, key configuration),
-//! [`producer`], [`backends`] (producer backends), [`consumer`], [`runtime`] (the [`App`],
+//! [`producer`](mod@producer), [`backends`] (producer backends),
+//! [`consumer`](mod@consumer), [`runtime`] (the [`App`],
 //! graceful shutdown).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]

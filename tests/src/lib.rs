@@ -97,7 +97,10 @@ pub fn test_config(broker: &Broker) -> Config {
 /// A value unique to this test run (for ids and topic names on shared brokers).
 pub fn run_id() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     (nanos / 1000) * 100 + COUNTER.fetch_add(1, Ordering::Relaxed) % 100
 }
 
@@ -129,7 +132,12 @@ impl<T: Clone> Recorder<T> {
     }
 
     /// Waits until `done(items)` holds, or panics after `timeout` showing what was recorded.
-    pub async fn wait_until(&self, timeout: Duration, what: &str, done: impl Fn(&[T]) -> bool) -> Vec<T>
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&[T]) -> bool,
+    ) -> Vec<T>
     where
         T: std::fmt::Debug,
     {
@@ -147,7 +155,10 @@ impl<T: Clone> Recorder<T> {
                 if done(&items) {
                     return items.clone();
                 }
-                panic!("timed out after {timeout:?} waiting for {what}; recorded: {:?}", *items);
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; recorded: {:?}",
+                    *items
+                );
             }
         }
     }
@@ -174,7 +185,10 @@ impl Running {
     pub fn start(app: &App, names: &[&str]) -> Running {
         let regs: Vec<_> = names
             .iter()
-            .map(|n| deimos::consumer::registration(n).unwrap_or_else(|| panic!("no consumer named `{n}`")))
+            .map(|n| {
+                deimos::consumer::registration(n)
+                    .unwrap_or_else(|| panic!("no consumer named `{n}`"))
+            })
             .collect();
         let (stop, mut rx) = watch::channel(false);
         let app = app.clone();

@@ -9,7 +9,11 @@ use deimos::App;
 use deimos_tests::{test_config, Broker, Recorder, Running};
 use serde::{Deserialize, Serialize};
 
-#[deimos::producer(topic = "retry-widgets", schema = "com.example.Widget", key_config(field = "id"))]
+#[deimos::producer(
+    topic = "retry-widgets",
+    schema = "com.example.Widget",
+    key_config(field = "id")
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct RetryWidget {
     id: i64,
@@ -20,7 +24,11 @@ struct RetryWidget {
     updated_at: i64,
 }
 
-#[deimos::producer(topic = "skip-widgets", schema = "com.example.Widget", key_config(field = "id"))]
+#[deimos::producer(
+    topic = "skip-widgets",
+    schema = "com.example.Widget",
+    key_config(field = "id")
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SkipWidget {
     id: i64,
@@ -46,12 +54,23 @@ fn widget(id: i64, name: &str) -> RetryWidget {
 static RETRY_ATTEMPTS: Recorder<(i64, i64, bool)> = Recorder::new();
 static FAILURES_LEFT: Mutex<Option<HashMap<i64, u32>>> = Mutex::new(None);
 
-#[deimos::consumer(topic = "retry-widgets", schema = "com.example.Widget", group_id = "retry", key_config(field = "id"))]
-async fn on_retry(widget: Option<RetryWidget>, metadata: deimos::Metadata) -> Result<(), deimos::BoxError> {
+#[deimos::consumer(
+    topic = "retry-widgets",
+    schema = "com.example.Widget",
+    group_id = "retry",
+    key_config(field = "id")
+)]
+async fn on_retry(
+    widget: Option<RetryWidget>,
+    metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
     let w = widget.ok_or("unexpected tombstone")?;
     let fail = {
         let mut left = FAILURES_LEFT.lock().unwrap();
-        let left = left.get_or_insert_with(HashMap::new).entry(w.id).or_insert(0);
+        let left = left
+            .get_or_insert_with(HashMap::new)
+            .entry(w.id)
+            .or_insert(0);
         if *left > 0 {
             *left -= 1;
             true
@@ -74,7 +93,11 @@ async fn reraise_errors_retries_the_same_message_and_skips_nothing() {
     let mut config = test_config(&broker);
     config.consumers.reraise_errors = true;
     let app = App::from_config(config).unwrap();
-    FAILURES_LEFT.lock().unwrap().get_or_insert_with(HashMap::new).insert(2, 2);
+    FAILURES_LEFT
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(2, 2);
     let sent: Vec<_> = (1..=5).map(|id| widget(id, "r")).collect();
     app.publish_list(&sent).await.unwrap();
 
@@ -87,8 +110,15 @@ async fn reraise_errors_retries_the_same_message_and_skips_nothing() {
     running.stop().await;
 
     let of_two: Vec<_> = attempts.iter().filter(|(id, _, _)| *id == 2).collect();
-    assert_eq!(of_two.len(), 3, "widget 2 should be seen 3 times: {attempts:?}");
-    assert!(of_two.iter().all(|(_, off, _)| *off == of_two[0].1), "same offset each time: {of_two:?}");
+    assert_eq!(
+        of_two.len(),
+        3,
+        "widget 2 should be seen 3 times: {attempts:?}"
+    );
+    assert!(
+        of_two.iter().all(|(_, off, _)| *off == of_two[0].1),
+        "same offset each time: {of_two:?}"
+    );
     assert_eq!(
         of_two.iter().map(|(_, _, ok)| *ok).collect::<Vec<_>>(),
         vec![false, false, true]
@@ -100,8 +130,16 @@ async fn reraise_errors_retries_the_same_message_and_skips_nothing() {
 
 static SKIPPED: Recorder<(i64, bool)> = Recorder::new();
 
-#[deimos::consumer(topic = "skip-widgets", schema = "com.example.Widget", group_id = "skip", key_config(field = "id"))]
-async fn on_skip(widget: Option<SkipWidget>, _metadata: deimos::Metadata) -> Result<(), deimos::BoxError> {
+#[deimos::consumer(
+    topic = "skip-widgets",
+    schema = "com.example.Widget",
+    group_id = "skip",
+    key_config(field = "id")
+)]
+async fn on_skip(
+    widget: Option<SkipWidget>,
+    _metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
     let w = widget.ok_or("unexpected tombstone")?;
     let fail = w.name == "bad";
     SKIPPED.push((w.id, !fail));

@@ -11,7 +11,11 @@ use deimos_tests::{test_config, Broker};
 use serde::{Deserialize, Serialize};
 use tokio::process::{Child, Command};
 
-#[deimos::producer(topic = "kill-widgets", schema = "com.example.Widget", key_config(field = "id"))]
+#[deimos::producer(
+    topic = "kill-widgets",
+    schema = "com.example.Widget",
+    key_config(field = "id")
+)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Widget {
     id: i64,
@@ -50,7 +54,10 @@ fn handled(out: &Path) -> Vec<i64> {
 async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + timeout;
     while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -75,31 +82,57 @@ async fn sigkill_mid_stream_then_restart_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("handled.txt");
     let mut first = spawn_consumer(&broker, &out);
-    wait_for("the first process to handle 50 messages", Duration::from_secs(60), || handled(&out).len() >= 50).await;
+    wait_for(
+        "the first process to handle 50 messages",
+        Duration::from_secs(60),
+        || handled(&out).len() >= 50,
+    )
+    .await;
     first.start_kill().expect("SIGKILL"); // tokio's start_kill sends SIGKILL on Unix
     let status = first.wait().await.unwrap();
     let before_restart = handled(&out).len();
-    assert!(!status.success(), "killed process exited cleanly: {status:?}");
-    assert!(before_restart < COUNT as usize, "killed too late to test anything: {before_restart} handled");
+    assert!(
+        !status.success(),
+        "killed process exited cleanly: {status:?}"
+    );
+    assert!(
+        before_restart < COUNT as usize,
+        "killed too late to test anything: {before_restart} handled"
+    );
 
     let mut second = spawn_consumer(&broker, &out);
     let all: HashSet<i64> = (0..COUNT).collect();
-    wait_for("every id to be handled after the restart", Duration::from_secs(90), || {
-        handled(&out).into_iter().collect::<HashSet<_>>() == all
-    })
+    wait_for(
+        "every id to be handled after the restart",
+        Duration::from_secs(90),
+        || handled(&out).into_iter().collect::<HashSet<_>>() == all,
+    )
     .await;
     // Graceful stop: SIGTERM, then exit 0 after committing.
     let pid = second.id().expect("pid");
-    let term = Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap();
+    let term = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await
+        .unwrap();
     assert!(term.success());
     let status = tokio::time::timeout(Duration::from_secs(30), second.wait())
         .await
         .expect("exits within 30s of SIGTERM")
         .unwrap();
-    assert!(status.success(), "graceful shutdown exit status: {status:?}");
+    assert!(
+        status.success(),
+        "graceful shutdown exit status: {status:?}"
+    );
 
     let ids = handled(&out);
     let distinct: HashSet<i64> = ids.iter().copied().collect();
     assert_eq!(distinct, all, "distinct ids handled = ids published");
-    println!("handled {} messages for {} ids ({} redelivered after SIGKILL)", ids.len(), COUNT, ids.len() - COUNT as usize);
+    println!(
+        "handled {} messages for {} ids ({} redelivered after SIGKILL)",
+        ids.len(),
+        COUNT,
+        ids.len() - COUNT as usize
+    );
 }

@@ -11,7 +11,11 @@ use rdkafka::message::Message as _;
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-#[deimos::producer(topic = "roundtrip-widgets", schema = "com.example.Widget", key_config(field = "id"))]
+#[deimos::producer(
+    topic = "roundtrip-widgets",
+    schema = "com.example.Widget",
+    key_config(field = "id")
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Widget {
     id: i64,
@@ -31,7 +35,10 @@ static SEEN: Recorder<(i64, Option<Widget>)> = Recorder::new();
     group_id = "roundtrip",
     key_config(field = "id")
 )]
-async fn on_roundtrip(widget: Option<Widget>, metadata: deimos::Metadata) -> Result<(), deimos::BoxError> {
+async fn on_roundtrip(
+    widget: Option<Widget>,
+    metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
     SEEN.push((metadata.key_as::<i64>()?, widget));
     Ok(())
 }
@@ -81,9 +88,11 @@ async fn roundtrip(broker: Broker) {
     let running = Running::start(&app, &["on_roundtrip"]);
     let mine = |(k, _): &(i64, Option<Widget>)| k / 100 == run;
     let seen = SEEN
-        .wait_until(Duration::from_secs(60), "5 widgets and a tombstone", |items| {
-            items.iter().filter(|i| mine(i)).count() >= 6
-        })
+        .wait_until(
+            Duration::from_secs(60),
+            "5 widgets and a tombstone",
+            |items| items.iter().filter(|i| mine(i)).count() >= 6,
+        )
         .await;
     running.stop().await;
 
@@ -101,21 +110,30 @@ async fn roundtrip(broker: Broker) {
 
     // The Kafka key is the Avro-encoded key record `com.example.Widget_key` {id: long}.
     let key_schema = Schema::parse_str(
-        &std::fs::read_to_string(deimos_tests::schema_dir().join("com/example/Widget_key.avsc")).unwrap(),
+        &std::fs::read_to_string(deimos_tests::schema_dir().join("com/example/Widget_key.avsc"))
+            .unwrap(),
     )
     .unwrap();
     let keys = raw_keys(&broker, "roundtrip-widgets", 6).await;
     let mut decoded_ids = Vec::new();
     for (bytes, _tombstone) in &keys {
         let value = apache_avro::from_avro_datum(&key_schema, &mut bytes.as_slice(), None).unwrap();
-        let apache_avro::types::Value::Record(fields) = value else { panic!("key is not a record") };
+        let apache_avro::types::Value::Record(fields) = value else {
+            panic!("key is not a record")
+        };
         assert_eq!(fields.len(), 1);
         assert_eq!(fields[0].0, "id");
-        let apache_avro::types::Value::Long(id) = fields[0].1 else { panic!("id is not a long: {fields:?}") };
+        let apache_avro::types::Value::Long(id) = fields[0].1 else {
+            panic!("id is not a long: {fields:?}")
+        };
         decoded_ids.push(id);
     }
     for w in &sent {
-        assert!(decoded_ids.contains(&w.id), "no Avro key for {}; keys {decoded_ids:?}", w.id);
+        assert!(
+            decoded_ids.contains(&w.id),
+            "no Avro key for {}; keys {decoded_ids:?}",
+            w.id
+        );
     }
 }
 

@@ -25,7 +25,11 @@ enum Color {
     Blue,
 }
 
-#[deimos::producer(topic = "all-types", schema = "com.example.AllTypes", key_config(field = "id"))]
+#[deimos::producer(
+    topic = "all-types",
+    schema = "com.example.AllTypes",
+    key_config(field = "id")
+)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct AllTypes {
     id: String,
@@ -63,8 +67,20 @@ fn sample() -> AllTypes {
         ratio: 0.25,
         amount: -1234.5678,
         blob: vec![0, 1, 2, 255],
-        nested: Dimensions { width: 3, height: 4 },
-        history: vec![Dimensions { width: 1, height: 1 }, Dimensions { width: 2, height: 5 }],
+        nested: Dimensions {
+            width: 3,
+            height: 4,
+        },
+        history: vec![
+            Dimensions {
+                width: 1,
+                height: 1,
+            },
+            Dimensions {
+                width: 2,
+                height: 5,
+            },
+        ],
         labels: HashMap::from([("a".to_owned(), 1), ("b".to_owned(), -2)]),
         color: Color::Green,
         maybe: Some("here".into()),
@@ -114,24 +130,49 @@ async fn every_type_round_trips() {
             .unwrap()
             .unwrap();
         // Logical types decode as their Avro logical values.
-        let Value::Record(fields) = &decoded else { panic!("not a record") };
-        let field = |n: &str| fields.iter().find(|(f, _)| f == n).map(|(_, v)| v.clone()).unwrap();
+        let Value::Record(fields) = &decoded else {
+            panic!("not a record")
+        };
+        let field = |n: &str| {
+            fields
+                .iter()
+                .find(|(f, _)| f == n)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
         assert_eq!(field("day"), Value::Date(original.day));
         assert_eq!(field("ts_ms"), Value::TimestampMillis(original.ts_ms));
         assert_eq!(field("ts_us"), Value::TimestampMicros(original.ts_us));
         assert_eq!(field("time_ms"), Value::TimeMillis(original.time_ms));
         assert_eq!(field("time_us"), Value::TimeMicros(original.time_us));
         assert_eq!(field("uid"), Value::Uuid(original.uid));
-        assert!(matches!(field("price"), Value::Decimal(_)), "{:?}", field("price"));
-        assert!(matches!(field("hash"), Value::Fixed(16, _)), "{:?}", field("hash"));
-        assert!(matches!(field("color"), Value::Enum(..)), "{:?}", field("color"));
+        assert!(
+            matches!(field("price"), Value::Decimal(_)),
+            "{:?}",
+            field("price")
+        );
+        assert!(
+            matches!(field("hash"), Value::Fixed(16, _)),
+            "{:?}",
+            field("hash")
+        );
+        assert!(
+            matches!(field("color"), Value::Enum(..)),
+            "{:?}",
+            field("color")
+        );
         // ...and back into the typed struct, equal to what was sent.
-        let back: AllTypes = deimos::schema::from_avro_value(decoded).unwrap();
+        let back: AllTypes = deimos::schema::from_avro_value(&decoded).unwrap();
         assert_eq!(&back, original);
         // The key is the `id` field, encoded with the generated `AllTypes_key` schema.
         let key = app
             .codec()
-            .decode_key(&schema, &deimos::schema::KeyConfig::Field("id".into()), msg.key.as_deref(), at)
+            .decode_key(
+                &schema,
+                &deimos::schema::KeyConfig::Field("id".into()),
+                msg.key.as_deref(),
+                at,
+            )
             .await
             .unwrap();
         assert_eq!(key, Some(Value::String(original.id.clone())));
@@ -144,11 +185,28 @@ async fn a_value_that_does_not_fit_names_the_field() {
     let mut bad = sample();
     bad.hash = vec![1, 2, 3]; // fixed(16) needs 16 bytes
     let err = app.publish(&bad).await.unwrap_err();
-    let Error::Encode { topic, schema, what, .. } = &err else { panic!("unexpected {err:?}") };
-    assert_eq!((topic.as_str(), schema.as_str(), *what), ("all-types", "com.example.AllTypes", "payload"));
+    let Error::Encode {
+        topic,
+        schema,
+        what,
+        ..
+    } = &err
+    else {
+        panic!("unexpected {err:?}")
+    };
+    assert_eq!(
+        (topic.as_str(), schema.as_str(), *what),
+        ("all-types", "com.example.AllTypes", "payload")
+    );
     let chain = format!("{:?}", std::error::Error::source(&err).unwrap().to_string());
-    assert!(chain.contains("hash"), "error should name the field: {chain}");
-    assert!(app.test_backend().unwrap().sent_messages().is_empty(), "nothing sent");
+    assert!(
+        chain.contains("hash"),
+        "error should name the field: {chain}"
+    );
+    assert!(
+        app.test_backend().unwrap().sent_messages().is_empty(),
+        "nothing sent"
+    );
 }
 
 #[tokio::test]
@@ -164,7 +222,10 @@ async fn garbage_bytes_are_a_decode_error_with_position() {
         matches!(&err, Error::Decode { topic, partition: 2, offset: 77, what: "payload", .. } if topic == "t"),
         "{err:?}"
     );
-    assert_eq!(err.to_string(), "failed to decode payload at t/2@77 with schema `com.example.AllTypes`");
+    assert_eq!(
+        err.to_string(),
+        "failed to decode payload at t/2@77 with schema `com.example.AllTypes`"
+    );
 }
 
 #[tokio::test]
@@ -172,10 +233,17 @@ async fn a_missing_schema_file_is_a_load_error() {
     let app = test_app();
     let err = app
         .codec()
-        .decode_value(&SchemaRef::parse("com.example.Nope"), Some(&[0]), ("t", 0, 0))
+        .decode_value(
+            &SchemaRef::parse("com.example.Nope"),
+            Some(&[0]),
+            ("t", 0, 0),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(&err, Error::SchemaLoad { schema, .. } if schema == "com.example.Nope"), "{err:?}");
+    assert!(
+        matches!(&err, Error::SchemaLoad { schema, .. } if schema == "com.example.Nope"),
+        "{err:?}"
+    );
     let cause = std::error::Error::source(&err).unwrap().to_string();
     assert!(cause.contains("com/example/Nope.avsc"), "{cause}");
 }

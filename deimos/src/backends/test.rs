@@ -32,7 +32,10 @@ impl TestBackend {
 #[async_trait::async_trait]
 impl ProducerBackend for TestBackend {
     async fn produce(&self, messages: Vec<ProducedMessage>) -> Result<()> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).extend(messages);
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(messages);
         Ok(())
     }
 

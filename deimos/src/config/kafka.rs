@@ -37,11 +37,18 @@ impl Config {
             }
             c.set(
                 "ssl.endpoint.identification.algorithm",
-                if k.ssl.verify_hostname { "https" } else { "none" },
+                if k.ssl.verify_hostname {
+                    "https"
+                } else {
+                    "none"
+                },
             );
         }
         if k.sasl.enabled {
-            c.set("sasl.mechanism", k.sasl.mechanism.as_deref().unwrap_or("PLAIN"));
+            c.set(
+                "sasl.mechanism",
+                k.sasl.mechanism.as_deref().unwrap_or("PLAIN"),
+            );
             if let Some(u) = &k.sasl.username {
                 c.set("sasl.username", u);
             }
@@ -70,7 +77,11 @@ impl Config {
             .set("heartbeat.interval.ms", ms(cc.heartbeat_interval))
             .set(
                 "auto.offset.reset",
-                if cc.start_from_beginning { "earliest" } else { "latest" },
+                if cc.start_from_beginning {
+                    "earliest"
+                } else {
+                    "latest"
+                },
             )
             .set("enable.partition.eof", "false");
         for (key, value) in &cc.extra {
@@ -88,7 +99,10 @@ impl Config {
             .set("request.timeout.ms", ms(p.ack_timeout))
             .set("retries", p.max_retries.to_string())
             .set("retry.backoff.ms", ms(p.retry_backoff))
-            .set("queue.buffering.max.messages", p.max_buffer_size.to_string())
+            .set(
+                "queue.buffering.max.messages",
+                p.max_buffer_size.to_string(),
+            )
             .set(
                 "queue.buffering.max.kbytes",
                 p.max_buffer_bytesize.div_ceil(1024).max(1).to_string(),

@@ -12,7 +12,7 @@
 //! 4. code: mutate the loaded [`Config`] before [`configure`](crate::configure) or
 //!    [`App::from_config`](crate::App::from_config).
 //!
-//! An unknown key or a bad value is an [`Error::Config`](crate::Error::Config) naming the key.
+//! An unknown key or a bad value is an [`Error::Config`](crate::Error) naming the key.
 //! Durations are [`Duration`]s; in files and the environment an integer means seconds (as in
 //! Deimos) and a string is a humantime duration (`"500ms"`, `"1m"`).
 //!
@@ -390,7 +390,7 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] naming the key with a bad value, or the unknown key.
     pub fn from_figment(figment: &Figment) -> Result<Config> {
-        let config: Config = figment.extract().map_err(figment_error)?;
+        let config: Config = figment.extract().map_err(|e| figment_error(&e))?;
         config.validate()?;
         Ok(config)
     }
@@ -409,7 +409,10 @@ impl Config {
     /// [`Error::Config`] naming the first bad key.
     pub fn validate(&self) -> Result<()> {
         if self.kafka.brokers.is_empty() || self.kafka.brokers.iter().any(|b| b.trim().is_empty()) {
-            return Err(Error::config("kafka.brokers", "needs at least one `host:port`"));
+            return Err(Error::config(
+                "kafka.brokers",
+                "needs at least one `host:port`",
+            ));
         }
         if let Some(bad) = self.kafka.brokers.iter().find(|b| !b.contains(':')) {
             return Err(Error::config(
@@ -429,7 +432,10 @@ impl Config {
         if !matches!(self.producers.required_acks, -1..=1) {
             return Err(Error::config(
                 "producers.required_acks",
-                format!("must be -1 (all), 0 or 1, found {}", self.producers.required_acks),
+                format!(
+                    "must be -1 (all), 0 or 1, found {}",
+                    self.producers.required_acks
+                ),
             ));
         }
         if self.consumers.heartbeat_interval >= self.consumers.session_timeout {
@@ -449,7 +455,10 @@ fn env_provider() -> Env {
         .map(|key| {
             let lower = key.as_str().to_ascii_lowercase();
             for section in ENV_SECTIONS {
-                if let Some(rest) = lower.strip_prefix(section).and_then(|r| r.strip_prefix('_')) {
+                if let Some(rest) = lower
+                    .strip_prefix(section)
+                    .and_then(|r| r.strip_prefix('_'))
+                {
                     return format!("{}.{rest}", section.replace('_', ".")).into();
                 }
             }
@@ -459,7 +468,7 @@ fn env_provider() -> Env {
         .split("__")
 }
 
-fn figment_error(err: figment::Error) -> Error {
+fn figment_error(err: &figment::Error) -> Error {
     // figment's path already ends with the unknown field's name.
     let key = if err.path.is_empty() {
         match &err.kind {
@@ -507,13 +516,15 @@ fn acks<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
     match Acks::deserialize(d)? {
         Acks::Num(n) => Ok(n),
         Acks::Word(w) if w.eq_ignore_ascii_case("all") => Ok(-1),
-        Acks::Word(w) => w
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("expected -1, 0, 1 or \"all\", found `{w}`"))),
+        Acks::Word(w) => w.parse().map_err(|_| {
+            serde::de::Error::custom(format!("expected -1, 0, 1 or \"all\", found `{w}`"))
+        }),
     }
 }
 
 #[cfg(test)]
+// reason: figment's `Jail::expect_with` fixes the closure's error type, which is large.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -579,7 +590,10 @@ mod tests {
             assert!(!Config::figment().unwrap().contains("kafka.brokers"));
             jail.set_env(CONFIG_FILE_ENV, "missing.toml");
             let err = Config::load().unwrap_err();
-            assert!(matches!(&err, Error::Config { key, .. } if key == CONFIG_FILE_ENV), "{err}");
+            assert!(
+                matches!(&err, Error::Config { key, .. } if key == CONFIG_FILE_ENV),
+                "{err}"
+            );
             Ok(())
         });
     }
@@ -597,7 +611,10 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.set_env("DEIMOS_KAFKA_BROKER", "x:1");
             let err = Config::load().unwrap_err();
-            assert!(matches!(&err, Error::Config { key, .. } if key == "kafka.broker"), "{err}");
+            assert!(
+                matches!(&err, Error::Config { key, .. } if key == "kafka.broker"),
+                "{err}"
+            );
             Ok(())
         });
     }
@@ -605,14 +622,32 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let cases = [
-            ("[consumers]\nsession_timeout = \"soon\"\n", "consumers.session_timeout"),
-            ("[consumers]\nreraise_errors = \"maybe\"\n", "consumers.reraise_errors"),
-            ("[producers]\nrequired_acks = 2\n", "producers.required_acks"),
-            ("[producers]\nrequired_acks = \"some\"\n", "producers.required_acks"),
-            ("[producers]\nbackend = \"carrier_pigeon\"\n", "producers.backend"),
+            (
+                "[consumers]\nsession_timeout = \"soon\"\n",
+                "consumers.session_timeout",
+            ),
+            (
+                "[consumers]\nreraise_errors = \"maybe\"\n",
+                "consumers.reraise_errors",
+            ),
+            (
+                "[producers]\nrequired_acks = 2\n",
+                "producers.required_acks",
+            ),
+            (
+                "[producers]\nrequired_acks = \"some\"\n",
+                "producers.required_acks",
+            ),
+            (
+                "[producers]\nbackend = \"carrier_pigeon\"\n",
+                "producers.backend",
+            ),
             ("[kafka]\nbrokers = []\n", "kafka.brokers"),
             ("[kafka]\nbrokers = \"nohostport\"\n", "kafka.brokers"),
-            ("[consumers]\nbackoff = { min = 10, max = 1 }\n", "consumers.backoff"),
+            (
+                "[consumers]\nbackoff = { min = 10, max = 1 }\n",
+                "consumers.backoff",
+            ),
         ];
         for (toml, want) in cases {
             match Config::from_toml(toml) {
@@ -624,10 +659,9 @@ mod tests {
 
     #[test]
     fn acks_all_and_durations() {
-        let c = Config::from_toml(
-            "[producers]\nrequired_acks = \"all\"\nack_timeout = \"1500ms\"\n",
-        )
-        .unwrap();
+        let c =
+            Config::from_toml("[producers]\nrequired_acks = \"all\"\nack_timeout = \"1500ms\"\n")
+                .unwrap();
         assert_eq!(c.producers.required_acks, -1);
         assert_eq!(c.producers.ack_timeout, Duration::from_millis(1500));
     }

@@ -74,10 +74,13 @@ impl Metadata {
     /// # Errors
     /// When there is no key or it does not fit `T`.
     pub fn key_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, BoxError> {
-        let key = self
-            .key
-            .clone()
-            .ok_or_else(|| -> BoxError { format!("message at {}/{}@{} has no key", self.topic, self.partition, self.offset).into() })?;
+        let key = self.key.as_ref().ok_or_else(|| -> BoxError {
+            format!(
+                "message at {}/{}@{} has no key",
+                self.topic, self.partition, self.offset
+            )
+            .into()
+        })?;
         crate::schema::from_avro_value(key)
     }
 
@@ -118,7 +121,9 @@ inventory::collect!(ConsumerRegistration);
 
 /// Every `#[consumer]` linked into this binary, sorted by name.
 pub fn registered() -> Vec<&'static ConsumerRegistration> {
-    let mut all: Vec<_> = inventory::iter::<ConsumerRegistration>.into_iter().collect();
+    let mut all: Vec<_> = inventory::iter::<ConsumerRegistration>
+        .into_iter()
+        .collect();
     all.sort_by_key(|r| r.name);
     all
 }

@@ -23,10 +23,18 @@ pub(crate) async fn run_consumer(
         .consumer_client_config(reg.group_id)
         .create()
         .map_err(|e| Error::kafka(format!("creating consumer `{}`", reg.name), e))?;
-    consumer
-        .subscribe(&[reg.topic])
-        .map_err(|e| Error::kafka(format!("subscribing `{}` to topic `{}`", reg.name, reg.topic), e))?;
-    info!(consumer = reg.name, topic = reg.topic, group_id = reg.group_id, "consumer started");
+    consumer.subscribe(&[reg.topic]).map_err(|e| {
+        Error::kafka(
+            format!("subscribing `{}` to topic `{}`", reg.name, reg.topic),
+            e,
+        )
+    })?;
+    info!(
+        consumer = reg.name,
+        topic = reg.topic,
+        group_id = reg.group_id,
+        "consumer started"
+    );
 
     let threshold = app.config.consumers.offset_commit_threshold;
     let mut since_commit = 0u64;
@@ -117,13 +125,20 @@ async fn handle_with_policy(
     }
 }
 
-async fn handle_once(app: &AppInner, reg: &'static ConsumerRegistration, message: &BorrowedMessage<'_>) -> Result<()> {
+async fn handle_once(
+    app: &AppInner,
+    reg: &'static ConsumerRegistration,
+    message: &BorrowedMessage<'_>,
+) -> Result<()> {
     let at = (message.topic(), message.partition(), message.offset());
     let key = app
         .codec
         .decode_key(&reg.schema, &reg.key_config, message.key(), at)
         .await?;
-    let value = app.codec.decode_value(&reg.schema, message.payload(), at).await?;
+    let value = app
+        .codec
+        .decode_value(&reg.schema, message.payload(), at)
+        .await?;
     let metadata = Metadata {
         key,
         topic: at.0.to_owned(),
@@ -139,14 +154,22 @@ async fn handle_once(app: &AppInner, reg: &'static ConsumerRegistration, message
             })
             .unwrap_or_default(),
     };
-    debug!(consumer = reg.name, topic = at.0, partition = at.1, offset = at.2, "handling message");
-    (reg.handler)(value, metadata).await.map_err(|source| Error::Handler {
-        handler: reg.name.to_owned(),
-        topic: at.0.to_owned(),
-        partition: at.1,
-        offset: at.2,
-        source,
-    })
+    debug!(
+        consumer = reg.name,
+        topic = at.0,
+        partition = at.1,
+        offset = at.2,
+        "handling message"
+    );
+    (reg.handler)(value, metadata)
+        .await
+        .map_err(|source| Error::Handler {
+            handler: reg.name.to_owned(),
+            topic: at.0.to_owned(),
+            partition: at.1,
+            offset: at.2,
+            source,
+        })
 }
 
 /// `error: cause: cause` on one line, for logs.

@@ -169,7 +169,13 @@ impl App {
         })?;
         let (resolved, bytes) = codec.encode_value(topic, &P::SCHEMA, value).await?;
         let key = codec
-            .encode_key_from_value(topic, &P::SCHEMA, &P::KEY_CONFIG, &resolved, payload.plain_key())
+            .encode_key_from_value(
+                topic,
+                &P::SCHEMA,
+                &P::KEY_CONFIG,
+                &resolved,
+                payload.plain_key(),
+            )
             .await?;
         let (decoded_key, key) = key.unzip();
         Ok(ProducedMessage {
@@ -282,7 +288,8 @@ impl App {
     /// # Errors
     /// As [`App::run`].
     pub async fn run_until<F: Future<Output = ()>>(&self, shutdown: F) -> Result<()> {
-        self.run_consumers_until(consumer::registered(), shutdown).await
+        self.run_consumers_until(consumer::registered(), shutdown)
+            .await
     }
 
     /// Runs the given registrations (see [`consumer::registered`] and

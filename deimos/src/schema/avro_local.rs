@@ -52,7 +52,12 @@ impl AvroLocal {
     /// [`Error::SchemaLoad`] when the file is missing, unreadable, not valid Avro, or defines
     /// another name than the one asked for.
     pub fn load(&self, schema: &SchemaRef) -> Result<Arc<Schema>> {
-        if let Some(found) = self.cache.read().unwrap_or_else(|e| e.into_inner()).get(schema) {
+        if let Some(found) = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(schema)
+        {
             return Ok(found.clone());
         }
         let path = self.path_of(schema);
@@ -62,8 +67,9 @@ impl AvroLocal {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| load_err(format!("cannot read `{}`: {e}", path.display()).into()))?;
-        let parsed = Schema::parse_str(&text)
-            .map_err(|e| load_err(format!("`{}` is not a valid Avro schema: {e}", path.display()).into()))?;
+        let parsed = Schema::parse_str(&text).map_err(|e| {
+            load_err(format!("`{}` is not a valid Avro schema: {e}", path.display()).into())
+        })?;
         if let Some(name) = parsed.name() {
             if name.fullname(None) != schema.full_name() {
                 return Err(load_err(
@@ -92,11 +98,21 @@ impl SchemaBackend for AvroLocal {
         self.load(schema)
     }
 
-    async fn encode(&self, _schema: &SchemaRef, avro: &Schema, value: Value) -> Result<Vec<u8>, BoxError> {
+    async fn encode(
+        &self,
+        _schema: &SchemaRef,
+        avro: &Schema,
+        value: Value,
+    ) -> Result<Vec<u8>, BoxError> {
         Ok(apache_avro::to_avro_datum(avro, value)?)
     }
 
-    async fn decode(&self, _schema: &SchemaRef, avro: &Schema, mut bytes: &[u8]) -> Result<Value, BoxError> {
+    async fn decode(
+        &self,
+        _schema: &SchemaRef,
+        avro: &Schema,
+        mut bytes: &[u8],
+    ) -> Result<Value, BoxError> {
         let value = apache_avro::from_avro_datum(avro, &mut bytes, None)?;
         if !bytes.is_empty() {
             return Err(format!("{} trailing bytes after the Avro datum", bytes.len()).into());

@@ -14,6 +14,9 @@ use crate::error::{BoxError, Error, Result};
 /// A decoded Kafka key, as handlers see it in [`Metadata::key`](crate::Metadata::key).
 pub type DecodedKey = Value;
 
+/// Generated key schemas by (value schema, key field).
+type FieldKeySchemas = HashMap<(SchemaRef, String), Arc<Schema>>;
+
 /// Encodes and decodes message keys and values for one schema backend.
 ///
 /// Field keys (`key_config(field = "id")`) use a key schema generated from the value schema:
@@ -22,7 +25,7 @@ pub type DecodedKey = Value;
 #[derive(Debug, Clone)]
 pub struct Codec {
     backend: Arc<dyn SchemaBackend>,
-    field_keys: Arc<RwLock<HashMap<(SchemaRef, String), Arc<Schema>>>>,
+    field_keys: Arc<RwLock<FieldKeySchemas>>,
 }
 
 impl Codec {
@@ -45,7 +48,12 @@ impl Codec {
     /// # Errors
     /// [`Error::SchemaLoad`], or [`Error::Encode`] naming the topic, schema and what did not
     /// fit.
-    pub async fn encode_value(&self, topic: &str, schema: &SchemaRef, value: Value) -> Result<(Value, Vec<u8>)> {
+    pub async fn encode_value(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        value: Value,
+    ) -> Result<(Value, Vec<u8>)> {
         let avro = self.backend.schema(schema).await?;
         let err = |source: BoxError| Error::Encode {
             topic: topic.to_owned(),
@@ -54,7 +62,11 @@ impl Codec {
             source,
         };
         let resolved = resolve(value, &avro).map_err(err)?;
-        let bytes = self.backend.encode(schema, &avro, resolved.clone()).await.map_err(err)?;
+        let bytes = self
+            .backend
+            .encode(schema, &avro, resolved.clone())
+            .await
+            .map_err(err)?;
         Ok((resolved, bytes))
     }
 
@@ -82,7 +94,9 @@ impl Codec {
         match key_config {
             KeyConfig::None => Ok(None),
             KeyConfig::Plain => {
-                let key = plain_key.ok_or_else(|| key_err("`key_config(plain)` producer returned no key".into()))?;
+                let key = plain_key.ok_or_else(|| {
+                    key_err("`key_config(plain)` producer returned no key".into())
+                })?;
                 Ok(Some((Value::String(key.clone()), key.into_bytes())))
             }
             KeyConfig::Field(field) => {
@@ -92,13 +106,20 @@ impl Codec {
                     .find(|(name, _)| name == field.as_ref())
                     .map(|(_, v)| v.clone())
                     .ok_or_else(|| key_err(format!("payload has no key field `{field}`").into()))?;
-                self.encode_key(topic, schema, key_config, v).await.map(Some)
+                self.encode_key(topic, schema, key_config, v)
+                    .await
+                    .map(Some)
             }
             KeyConfig::Schema(name) => {
                 let key_ref = schema.sibling(name);
                 let key_schema = self.backend.schema(&key_ref).await?;
-                let Schema::Record(RecordSchema { fields: key_fields, .. }) = key_schema.as_ref() else {
-                    return Err(key_err(format!("key schema `{key_ref}` is not a record").into()));
+                let Schema::Record(RecordSchema {
+                    fields: key_fields, ..
+                }) = key_schema.as_ref()
+                else {
+                    return Err(key_err(
+                        format!("key schema `{key_ref}` is not a record").into(),
+                    ));
                 };
                 let fields = record_fields(value).map_err(key_err)?;
                 let mut record = Vec::with_capacity(key_fields.len());
@@ -107,10 +128,20 @@ impl Codec {
                         .iter()
                         .find(|(n, _)| *n == kf.name)
                         .map(|(_, v)| v.clone())
-                        .ok_or_else(|| key_err(format!("payload has no field `{}` for key schema `{key_ref}`", kf.name).into()))?;
+                        .ok_or_else(|| {
+                            key_err(
+                                format!(
+                                    "payload has no field `{}` for key schema `{key_ref}`",
+                                    kf.name
+                                )
+                                .into(),
+                            )
+                        })?;
                     record.push((kf.name.clone(), v));
                 }
-                self.encode_key(topic, schema, key_config, Value::Record(record)).await.map(Some)
+                self.encode_key(topic, schema, key_config, Value::Record(record))
+                    .await
+                    .map(Some)
             }
         }
     }
@@ -122,7 +153,13 @@ impl Codec {
     /// # Errors
     /// [`Error::Encode`] (`what = "key"`) when it does not fit the key schema, or for
     /// `key_config(none)`, which has no key.
-    pub async fn encode_key(&self, topic: &str, schema: &SchemaRef, key_config: &KeyConfig, key: Value) -> Result<(Value, Vec<u8>)> {
+    pub async fn encode_key(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        key: Value,
+    ) -> Result<(Value, Vec<u8>)> {
         let key_err = |source: BoxError| Error::Encode {
             topic: topic.to_owned(),
             schema: schema.full_name(),
@@ -133,7 +170,9 @@ impl Codec {
             KeyConfig::None => Err(key_err("`key_config(none)` has no key".into())),
             KeyConfig::Plain => match key {
                 Value::String(s) => Ok((Value::String(s.clone()), s.into_bytes())),
-                other => Err(key_err(format!("a plain key must be a string, found {other:?}").into())),
+                other => Err(key_err(
+                    format!("a plain key must be a string, found {other:?}").into(),
+                )),
             },
             KeyConfig::Field(field) => {
                 let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
@@ -142,7 +181,11 @@ impl Codec {
                     v => Value::Record(vec![(field.to_string(), v)]),
                 };
                 let resolved = resolve(record, &key_schema).map_err(key_err)?;
-                let bytes = self.backend.encode(&key_ref, &key_schema, resolved.clone()).await.map_err(key_err)?;
+                let bytes = self
+                    .backend
+                    .encode(&key_ref, &key_schema, resolved.clone())
+                    .await
+                    .map_err(key_err)?;
                 let decoded = match &resolved {
                     Value::Record(f) => f.first().map(|(_, v)| v.clone()).unwrap_or(Value::Null),
                     other => other.clone(),
@@ -153,7 +196,11 @@ impl Codec {
                 let key_ref = schema.sibling(name);
                 let key_schema = self.backend.schema(&key_ref).await?;
                 let resolved = resolve(key, &key_schema).map_err(key_err)?;
-                let bytes = self.backend.encode(&key_ref, &key_schema, resolved.clone()).await.map_err(key_err)?;
+                let bytes = self
+                    .backend
+                    .encode(&key_ref, &key_schema, resolved.clone())
+                    .await
+                    .map_err(key_err)?;
                 Ok((resolved, bytes))
             }
         }
@@ -163,7 +210,12 @@ impl Codec {
     ///
     /// # Errors
     /// [`Error::Decode`] naming topic, partition, offset and schema.
-    pub async fn decode_value(&self, schema: &SchemaRef, bytes: Option<&[u8]>, at: (&str, i32, i64)) -> Result<Option<Value>> {
+    pub async fn decode_value(
+        &self,
+        schema: &SchemaRef,
+        bytes: Option<&[u8]>,
+        at: (&str, i32, i64),
+    ) -> Result<Option<Value>> {
         let Some(bytes) = bytes else { return Ok(None) };
         let avro = self.backend.schema(schema).await?;
         self.backend
@@ -178,7 +230,13 @@ impl Codec {
     ///
     /// # Errors
     /// [`Error::Decode`] (`what = "key"`).
-    pub async fn decode_key(&self, schema: &SchemaRef, key_config: &KeyConfig, bytes: Option<&[u8]>, at: (&str, i32, i64)) -> Result<Option<Value>> {
+    pub async fn decode_key(
+        &self,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        bytes: Option<&[u8]>,
+        at: (&str, i32, i64),
+    ) -> Result<Option<Value>> {
         let Some(bytes) = bytes else { return Ok(None) };
         let err = |s: &SchemaRef, source: BoxError| decode_err(at, s, "key", source);
         match key_config {
@@ -188,10 +246,17 @@ impl Codec {
                 .map_err(|e| err(schema, format!("plain key is not UTF-8: {e}").into())),
             KeyConfig::Field(field) => {
                 let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
-                let v = self.backend.decode(&key_ref, &key_schema, bytes).await.map_err(|e| err(&key_ref, e))?;
+                let v = self
+                    .backend
+                    .decode(&key_ref, &key_schema, bytes)
+                    .await
+                    .map_err(|e| err(&key_ref, e))?;
                 match v {
                     Value::Record(mut fields) if fields.len() == 1 => Ok(Some(fields.remove(0).1)),
-                    other => Err(err(&key_ref, format!("expected a one-field key record, found {other:?}").into())),
+                    other => Err(err(
+                        &key_ref,
+                        format!("expected a one-field key record, found {other:?}").into(),
+                    )),
                 }
             }
             KeyConfig::Schema(name) => {
@@ -211,10 +276,19 @@ impl Codec {
     ///
     /// # Errors
     /// [`Error::SchemaLoad`] when the value schema has no such field.
-    pub async fn field_key_schema(&self, schema: &SchemaRef, field: &str) -> Result<(SchemaRef, Arc<Schema>)> {
+    pub async fn field_key_schema(
+        &self,
+        schema: &SchemaRef,
+        field: &str,
+    ) -> Result<(SchemaRef, Arc<Schema>)> {
         let key_ref = schema.sibling(&format!("{}_key", schema.name));
         let cache_key = (schema.clone(), field.to_owned());
-        if let Some(found) = self.field_keys.read().unwrap_or_else(|e| e.into_inner()).get(&cache_key) {
+        if let Some(found) = self
+            .field_keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&cache_key)
+        {
             return Ok((key_ref, found.clone()));
         }
         let value_schema = self.backend.schema(schema).await?;
@@ -223,12 +297,13 @@ impl Codec {
             source,
         };
         let Schema::Record(RecordSchema { fields, .. }) = value_schema.as_ref() else {
-            return Err(load_err(format!("value schema `{schema}` is not a record").into()));
+            return Err(load_err(
+                format!("value schema `{schema}` is not a record").into(),
+            ));
         };
-        let f = fields
-            .iter()
-            .find(|f| f.name == field)
-            .ok_or_else(|| load_err(format!("value schema `{schema}` has no field `{field}`").into()))?;
+        let f = fields.iter().find(|f| f.name == field).ok_or_else(|| {
+            load_err(format!("value schema `{schema}` has no field `{field}`").into())
+        })?;
         let field_json = serde_json::to_value(&f.schema).map_err(|e| load_err(e.into()))?;
         let mut json = serde_json::json!({
             "type": "record",
@@ -247,7 +322,12 @@ impl Codec {
     }
 }
 
-fn decode_err(at: (&str, i32, i64), schema: &SchemaRef, what: &'static str, source: BoxError) -> Error {
+fn decode_err(
+    at: (&str, i32, i64),
+    schema: &SchemaRef,
+    what: &'static str,
+    source: BoxError,
+) -> Error {
     Error::Decode {
         topic: at.0.to_owned(),
         partition: at.1,
@@ -275,10 +355,7 @@ pub(crate) fn resolve(value: Value, schema: &Schema) -> Result<Value, BoxError> 
         // Not a record on both sides: apache-avro resolves (or says what is wrong).
         (value, schema) => return Ok(value.resolve(schema)?),
     };
-    if let Some((extra, _)) = fields
-        .iter()
-        .find(|(n, _)| !record.lookup.contains_key(n))
-    {
+    if let Some((extra, _)) = fields.iter().find(|(n, _)| !record.lookup.contains_key(n)) {
         return Err(format!("field `{extra}` is not in the schema").into());
     }
     let mut resolved = Vec::with_capacity(record.fields.len());

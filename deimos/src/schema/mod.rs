@@ -101,10 +101,20 @@ pub trait SchemaBackend: Send + Sync + fmt::Debug {
     async fn schema(&self, schema: &SchemaRef) -> crate::Result<std::sync::Arc<AvroSchema>>;
 
     /// Encodes `value` (already resolved against `schema`) into wire bytes.
-    async fn encode(&self, schema: &SchemaRef, avro: &AvroSchema, value: Value) -> Result<Vec<u8>, BoxError>;
+    async fn encode(
+        &self,
+        schema: &SchemaRef,
+        avro: &AvroSchema,
+        value: Value,
+    ) -> Result<Vec<u8>, BoxError>;
 
     /// Decodes wire bytes written with `schema`.
-    async fn decode(&self, schema: &SchemaRef, avro: &AvroSchema, bytes: &[u8]) -> Result<Value, BoxError>;
+    async fn decode(
+        &self,
+        schema: &SchemaRef,
+        avro: &AvroSchema,
+        bytes: &[u8],
+    ) -> Result<Value, BoxError>;
 }
 
 /// Converts a serde value into an Avro value (records become `Value::Record`).
@@ -119,8 +129,8 @@ pub fn to_avro_value<T: serde::Serialize + ?Sized>(value: &T) -> Result<Value, B
 ///
 /// # Errors
 /// The serde error naming what did not fit.
-pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, BoxError> {
-    Ok(apache_avro::from_value::<T>(&value)?)
+pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, BoxError> {
+    Ok(apache_avro::from_value::<T>(value)?)
 }
 
 mod codec;

@@ -19,11 +19,22 @@ pub struct Widget {
     updated_at: i64,
 }
 
-#[deimos::consumer(topic = "kill-widgets", schema = "com.example.Widget", group_id = "kill-test", key_config(field = "id"))]
-async fn on_kill_widget(widget: Option<Widget>, _metadata: deimos::Metadata) -> Result<(), deimos::BoxError> {
+#[deimos::consumer(
+    topic = "kill-widgets",
+    schema = "com.example.Widget",
+    group_id = "kill-test",
+    key_config(field = "id")
+)]
+async fn on_kill_widget(
+    widget: Option<Widget>,
+    _metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
     let w = widget.ok_or("unexpected tombstone")?;
     let path = std::env::var("KILL_TEST_OUT")?;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     writeln!(f, "{}", w.id)?;
     f.sync_data()?;
     // Slow enough that the test can kill us mid-stream.
