@@ -261,8 +261,6 @@ pub struct ProducersConfig {
     pub compression_codec: Option<String>,
     /// Prefix added to every producer topic, e.g. `staging.`. Default none.
     pub topic_prefix: Option<String>,
-    /// Default namespace for schemas given by simple name. Default none.
-    pub schema_namespace: Option<String>,
     /// When true, `publish` does nothing (Deimos' `producers.disabled`). Default false.
     pub disabled: bool,
     /// Producer backend. Default `kafka`.
@@ -282,7 +280,6 @@ impl Default for ProducersConfig {
             max_buffer_bytesize: 10_000_000,
             compression_codec: None,
             topic_prefix: None,
-            schema_namespace: None,
             disabled: false,
             backend: ProducerBackendKind::Kafka,
             extra: BTreeMap::new(),
@@ -311,8 +308,9 @@ pub struct SchemaConfig {
     /// Root of the `.avsc` tree: `com.example.Widget` is `<path>/com/example/Widget.avsc`.
     /// Default `schemas` (relative to the working directory).
     pub path: PathBuf,
-    /// Confluent Schema Registry URL (for the registry backends). Default
-    /// `http://localhost:8081`.
+    /// Confluent Schema Registry URL, read by the registry backends (`avro_registry`,
+    /// `avro_validation`, which come with the Schema Registry support; `avro_local` ignores
+    /// it). Default `http://localhost:8081`.
     pub registry_url: String,
     /// Registry basic-auth user.
     pub user: Option<String>,

@@ -1,10 +1,11 @@
 //! Consumers: handlers registered with `#[consumer]` and the loop that feeds them.
 //!
 //! ```no_run
+//! # #![allow(dead_code)]
 //! # use serde::Deserialize;
 //! # #[derive(Debug, Deserialize)] struct Widget { id: i64 }
-//! // #[deimos::consumer(topic = "widgets", schema = "com.example.Widget",
-//! //                    group_id = "widget-service", key_config(field = "id"))]
+//! #[deimos::consumer(topic = "widgets", schema = "com.example.Widget",
+//!                    group_id = "widget-service", key_config(field = "id"))]
 //! async fn handle(widget: Option<Widget>, metadata: deimos::Metadata) -> Result<(), deimos::BoxError> {
 //!     match widget {
 //!         Some(w) => println!("widget {} at offset {}", w.id, metadata.offset),
@@ -12,6 +13,7 @@
 //!     }
 //!     Ok(())
 //! }
+//! # fn main() {}
 //! ```
 //!
 //! # Delivery and offsets
