@@ -141,12 +141,13 @@ async fn on_skip(
     _metadata: deimos::Metadata,
 ) -> Result<(), deimos::BoxError> {
     let w = widget.ok_or("unexpected tombstone")?;
-    let fail = w.name == "bad";
+    let fail = w.name != "ok";
     SKIPPED.push((w.id, !fail));
-    if fail {
-        return Err("bad widget".into());
+    match w.name.as_str() {
+        "bad" => Err("bad widget".into()),
+        "panic" => panic!("widget {} makes the handler panic", w.id),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -154,7 +155,7 @@ async fn without_reraise_a_failing_message_is_logged_and_consumption_moves_on() 
     let broker = Broker::embedded();
     broker.create_topics(&["skip-widgets"], 1).await;
     let app = App::from_config(test_config(&broker)).unwrap();
-    let sent: Vec<SkipWidget> = [(1, "ok"), (2, "bad"), (3, "ok")]
+    let sent: Vec<SkipWidget> = [(1, "ok"), (2, "bad"), (3, "panic"), (4, "ok")]
         .into_iter()
         .map(|(id, name)| SkipWidget {
             id,
@@ -168,8 +169,9 @@ async fn without_reraise_a_failing_message_is_logged_and_consumption_moves_on() 
     app.publish_list(&sent).await.unwrap();
     let running = Running::start(&app, &["on_skip"]);
     let seen = SKIPPED
-        .wait_until(Duration::from_secs(30), "3 widgets", |s| s.len() >= 3)
+        .wait_until(Duration::from_secs(30), "4 widgets", |s| s.len() >= 4)
         .await;
     running.stop().await;
-    assert_eq!(seen, vec![(1, true), (2, false), (3, true)]);
+    // The failing and the panicking message are logged and skipped; the consumer keeps going.
+    assert_eq!(seen, vec![(1, true), (2, false), (3, false), (4, true)]);
 }

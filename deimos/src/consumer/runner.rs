@@ -1,6 +1,7 @@
 //! The per-registration consume loop.
 
 use backon::BackoffBuilder;
+use futures::FutureExt as _;
 use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::types::RDKafkaErrorCode;
@@ -161,15 +162,26 @@ async fn handle_once(
         offset = at.2,
         "handling message"
     );
-    (reg.handler)(value, metadata)
+    // A panicking handler is an error like any other (retried or skipped per policy); it does
+    // not take the consumer down.
+    let outcome = std::panic::AssertUnwindSafe((reg.handler)(value, metadata))
+        .catch_unwind()
         .await
-        .map_err(|source| Error::Handler {
-            handler: reg.name.to_owned(),
-            topic: at.0.to_owned(),
-            partition: at.1,
-            offset: at.2,
-            source,
-        })
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            Err(format!("handler panicked: {what}").into())
+        });
+    outcome.map_err(|source| Error::Handler {
+        handler: reg.name.to_owned(),
+        topic: at.0.to_owned(),
+        partition: at.1,
+        offset: at.2,
+        source,
+    })
 }
 
 /// `error: cause: cause` on one line, for logs.
