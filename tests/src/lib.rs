@@ -16,7 +16,45 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deimos::testing::EmbeddedKafka;
 use deimos::{App, Config};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
+
+/// The shared test payload (`schemas/com/example/Widget.avsc`) on topic `widgets`. Tests that
+/// share a broker (tansu) use their own types and topics instead.
+#[deimos::producer(
+    topic = "widgets",
+    schema = "com.example.Widget",
+    key_config(field = "id")
+)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Widget {
+    /// Id, also the key.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Price.
+    pub price: f64,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub updated_at: i64,
+}
+
+impl Widget {
+    /// A widget with this id and name and plain values elsewhere.
+    pub fn new(id: i64, name: &str) -> Widget {
+        Widget {
+            id,
+            name: name.to_owned(),
+            price: 1.0,
+            tags: Vec::new(),
+            description: None,
+            updated_at: 0,
+        }
+    }
+}
 
 /// Environment variable with the real broker's `host:port` (tansu, started by `.ci/run`).
 pub const TANSU_BROKERS_ENV: &str = "TANSU_BROKERS";

@@ -6,62 +6,20 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use deimos::App;
-use deimos_tests::{test_config, Broker, Recorder, Running};
-use serde::{Deserialize, Serialize};
-
-#[deimos::producer(
-    topic = "retry-widgets",
-    schema = "com.example.Widget",
-    key_config(field = "id")
-)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct RetryWidget {
-    id: i64,
-    name: String,
-    price: f64,
-    tags: Vec<String>,
-    description: Option<String>,
-    updated_at: i64,
-}
-
-#[deimos::producer(
-    topic = "skip-widgets",
-    schema = "com.example.Widget",
-    key_config(field = "id")
-)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct SkipWidget {
-    id: i64,
-    name: String,
-    price: f64,
-    tags: Vec<String>,
-    description: Option<String>,
-    updated_at: i64,
-}
-
-fn widget(id: i64, name: &str) -> RetryWidget {
-    RetryWidget {
-        id,
-        name: name.to_owned(),
-        price: 1.0,
-        tags: vec![],
-        description: None,
-        updated_at: 0,
-    }
-}
+use deimos_tests::{test_config, Broker, Recorder, Running, Widget};
 
 /// Every delivery attempt: (id, offset, succeeded).
 static RETRY_ATTEMPTS: Recorder<(i64, i64, bool)> = Recorder::new();
 static FAILURES_LEFT: Mutex<Option<HashMap<i64, u32>>> = Mutex::new(None);
 
 #[deimos::consumer(
-    topic = "retry-widgets",
+    topic = "widgets",
     schema = "com.example.Widget",
     group_id = "retry",
     key_config(field = "id")
 )]
 async fn on_retry(
-    widget: Option<RetryWidget>,
+    widget: Option<Widget>,
     metadata: deimos::Metadata,
 ) -> Result<(), deimos::BoxError> {
     let w = widget.ok_or("unexpected tombstone")?;
@@ -89,7 +47,7 @@ async fn on_retry(
 async fn reraise_errors_retries_the_same_message_and_skips_nothing() {
     let broker = Broker::embedded();
     // One partition, so "after it" means the next offsets.
-    broker.create_topics(&["retry-widgets"], 1).await;
+    broker.create_topics(&["widgets"], 1).await;
     let mut config = test_config(&broker);
     config.consumers.reraise_errors = true;
     let app = App::from_config(config).unwrap();
@@ -98,7 +56,7 @@ async fn reraise_errors_retries_the_same_message_and_skips_nothing() {
         .unwrap()
         .get_or_insert_with(HashMap::new)
         .insert(2, 2);
-    let sent: Vec<_> = (1..=5).map(|id| widget(id, "r")).collect();
+    let sent: Vec<_> = (1..=5).map(|id| Widget::new(id, "r")).collect();
     app.publish_list(&sent).await.unwrap();
 
     let running = Running::start(&app, &["on_retry"]);
@@ -131,18 +89,17 @@ async fn reraise_errors_retries_the_same_message_and_skips_nothing() {
 static SKIPPED: Recorder<(i64, bool)> = Recorder::new();
 
 #[deimos::consumer(
-    topic = "skip-widgets",
+    topic = "widgets",
     schema = "com.example.Widget",
     group_id = "skip",
     key_config(field = "id")
 )]
 async fn on_skip(
-    widget: Option<SkipWidget>,
+    widget: Option<Widget>,
     _metadata: deimos::Metadata,
 ) -> Result<(), deimos::BoxError> {
     let w = widget.ok_or("unexpected tombstone")?;
-    let fail = w.name != "ok";
-    SKIPPED.push((w.id, !fail));
+    SKIPPED.push((w.id, w.name == "ok"));
     match w.name.as_str() {
         "bad" => Err("bad widget".into()),
         "panic" => panic!("widget {} makes the handler panic", w.id),
@@ -153,18 +110,11 @@ async fn on_skip(
 #[tokio::test(flavor = "multi_thread")]
 async fn without_reraise_a_failing_message_is_logged_and_consumption_moves_on() {
     let broker = Broker::embedded();
-    broker.create_topics(&["skip-widgets"], 1).await;
+    broker.create_topics(&["widgets"], 1).await;
     let app = App::from_config(test_config(&broker)).unwrap();
-    let sent: Vec<SkipWidget> = [(1, "ok"), (2, "bad"), (3, "panic"), (4, "ok")]
+    let sent: Vec<Widget> = [(1, "ok"), (2, "bad"), (3, "panic"), (4, "ok")]
         .into_iter()
-        .map(|(id, name)| SkipWidget {
-            id,
-            name: name.into(),
-            price: 1.0,
-            tags: vec![],
-            description: None,
-            updated_at: 0,
-        })
+        .map(|(id, name)| Widget::new(id, name))
         .collect();
     app.publish_list(&sent).await.unwrap();
     let running = Running::start(&app, &["on_skip"]);

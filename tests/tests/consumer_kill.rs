@@ -7,24 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use deimos::App;
-use deimos_tests::{test_config, Broker};
-use serde::{Deserialize, Serialize};
+use deimos_tests::{test_config, Broker, Widget};
 use tokio::process::{Child, Command};
-
-#[deimos::producer(
-    topic = "kill-widgets",
-    schema = "com.example.Widget",
-    key_config(field = "id")
-)]
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Widget {
-    id: i64,
-    name: String,
-    price: f64,
-    tags: Vec<String>,
-    description: Option<String>,
-    updated_at: i64,
-}
 
 const COUNT: i64 = 400;
 
@@ -65,18 +49,9 @@ async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_mid_stream_then_restart_loses_nothing() {
     let broker = Broker::embedded();
-    broker.create_topics(&["kill-widgets"], 3).await;
+    broker.create_topics(&["widgets"], 3).await;
     let app = App::from_config(test_config(&broker)).unwrap();
-    let sent: Vec<Widget> = (0..COUNT)
-        .map(|id| Widget {
-            id,
-            name: format!("k{id}"),
-            price: 1.0,
-            tags: vec![],
-            description: None,
-            updated_at: 0,
-        })
-        .collect();
+    let sent: Vec<Widget> = (0..COUNT).map(|id| Widget::new(id, "k")).collect();
     app.publish_list(&sent).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();

@@ -1,26 +1,15 @@
 //! A consumer process for the SIGKILL test (`tests/tests/consumer_kill.rs`): consumes
-//! `kill-widgets` through `deimos::run()` and appends each handled id to the file named by
+//! `widgets` through `deimos::run()` and appends each handled id to the file named by
 //! `KILL_TEST_OUT`, one per line, synced before the handler returns.
 //!
 //! Configured by `DEIMOS_*` environment variables like any deimos service.
 
 use std::io::Write as _;
 
-use serde::{Deserialize, Serialize};
-
-/// The payload (`com.example.Widget`).
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Widget {
-    id: i64,
-    name: String,
-    price: f64,
-    tags: Vec<String>,
-    description: Option<String>,
-    updated_at: i64,
-}
+use deimos_tests::Widget;
 
 #[deimos::consumer(
-    topic = "kill-widgets",
+    topic = "widgets",
     schema = "com.example.Widget",
     group_id = "kill-test",
     key_config(field = "id")
