@@ -1,0 +1,112 @@
+//! The `#[consumer]` model: the handler's signature (its body stays raw tokens) plus the loaded
+//! schemas.
+
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, LitStr, Signature, Visibility};
+
+use super::args::ConsumerArgs;
+use crate::common::errors::Errors;
+use crate::common::key::Key;
+use crate::common::schema_file::{SchemaDirs, SchemaFile, SchemaName};
+
+/// A function whose body is kept as unparsed tokens, so rustc (not syn) reports errors in it
+/// (tokio's and tracing's `MaybeItemFn`).
+#[derive(Debug)]
+pub(crate) struct HandlerFn {
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) sig: Signature,
+    pub(crate) body: TokenTree,
+}
+
+impl Parse for HandlerFn {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let body: TokenTree = input.parse()?;
+        match &body {
+            TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => {}
+            other => return Err(syn::Error::new(other.span(), "expected a function body")),
+        }
+        Ok(HandlerFn {
+            attrs,
+            vis,
+            sig,
+            body,
+        })
+    }
+}
+
+impl ToTokens for HandlerFn {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        for attr in &self.attrs {
+            attr.to_tokens(tokens);
+        }
+        self.vis.to_tokens(tokens);
+        self.sig.to_tokens(tokens);
+        self.body.to_tokens(tokens);
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Consumer<'a> {
+    pub(crate) handler: &'a HandlerFn,
+    pub(crate) topic: LitStr,
+    pub(crate) group_id: LitStr,
+    pub(crate) schema: SchemaFile,
+    pub(crate) key: Key,
+}
+
+impl<'a> Consumer<'a> {
+    /// Builds the model, loading the value schema and the key schema (if any). Both load
+    /// errors are reported together.
+    pub(crate) fn from_syn(
+        handler: &'a HandlerFn,
+        args: ConsumerArgs,
+        dirs: &SchemaDirs,
+    ) -> syn::Result<Self> {
+        let mut errors = Errors::new();
+        let schema_lit = args.schema.1;
+        let name = errors.check(SchemaName::resolve(&schema_lit, args.namespace.as_ref()));
+        let schema = name
+            .as_ref()
+            .and_then(|name| errors.check(SchemaFile::load(name.clone(), &schema_lit, dirs)));
+        let key = name
+            .as_ref()
+            .and_then(|name| errors.check(Key::resolve(args.key_config.1, name, dirs)));
+        errors.finish()?;
+        let (Some(schema), Some(key)) = (schema, key) else {
+            unreachable!("load errors were reported above")
+        };
+        Ok(Consumer {
+            handler,
+            topic: args.topic.1,
+            group_id: args.group_id.1,
+            schema,
+            key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_body_as_tokens() {
+        let source = "#[doc = \"x\"] pub(crate) async fn handle(p: Option<W>, m: M) -> R { this is not rust }";
+        let handler: HandlerFn = syn::parse_str(source).unwrap();
+        assert_eq!(handler.sig.ident, "handle");
+        assert_eq!(handler.attrs.len(), 1);
+        let squash = |s: String| s.replace(' ', "");
+        assert_eq!(
+            squash(handler.to_token_stream().to_string()),
+            squash(source.to_owned())
+        );
+        let err = syn::parse_str::<HandlerFn>("fn handle();").unwrap_err();
+        assert_eq!(err.to_string(), "expected a function body");
+    }
+}

@@ -1,0 +1,146 @@
+//! Attribute macros for [deimos](https://docs.rs/deimos), a Kafka + Avro application framework
+//! after the Ruby gem Deimos: `#[producer]` and `#[consumer]`.
+//!
+//! Use them through `deimos` (`deimos::producer`, `deimos::consumer`, behind its default
+//! `macros` feature): the generated code names `::deimos::__private`, so a crate that depends
+//! only on `deimos-macros` cannot use them. The two crates are released together.
+//!
+//! # Schema files
+//!
+//! Both macros read the value schema (and the key schema, for `key_config(schema = "...")`) at
+//! compile time. `schema = "com.example.Widget"` is the file `com/example/Widget.avsc` in the
+//! first `schemas` directory that has it, searched in `$CARGO_MANIFEST_DIR/schemas`, then
+//! `schemas` in each parent directory up to the workspace root, so every crate of a workspace
+//! finds the workspace's `schemas/`. When the file that uses the attribute lies outside
+//! `$CARGO_MANIFEST_DIR` (trybuild compiles test cases in a copy of the crate under `target/`),
+//! the same walk from that file's directory follows. The file's `name` and `namespace` must
+//! match the requested name. Editing a
+//! schema file rebuilds the crates that use it. There is no network access at compile time:
+//! schema registry checks happen at runtime.
+
+mod common;
+mod consumer;
+mod producer;
+
+use proc_macro::TokenStream;
+
+/// Makes a struct a Kafka payload: implements `deimos::producer::Producer` for it and adds
+/// `publish` and `publish_list`.
+///
+/// ```ignore
+/// use deimos::producer;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[producer(topic = "widgets", schema = "com.example.Widget", key_config(field = "id"))]
+/// #[derive(Debug, Serialize, Deserialize)]
+/// struct Widget {
+///     id: i64,
+///     name: String,
+///     price: f64,
+///     tags: Vec<String>,
+///     description: Option<String>,
+///     updated_at: i64,
+/// }
+///
+/// # async fn run(widget: Widget) -> deimos::Result<()> {
+/// widget.publish().await?;
+/// Widget::publish_list(&[widget]).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The struct is kept as written. The macro adds:
+///
+/// - `impl deimos::producer::Producer for Widget` (topic, schema and key configuration);
+/// - `pub async fn publish(&self) -> deimos::Result<()>`;
+/// - `pub async fn publish_list<'a>(payloads: impl IntoIterator<Item = &'a Self>) -> deimos::Result<()>`.
+///
+/// # Arguments
+///
+/// - `topic = "widgets"` (required): the Kafka topic, before `producers.topic_prefix`.
+/// - `schema = "com.example.Widget"` (required): the value schema's full name; or its simple
+///   name with `namespace`.
+/// - `namespace = "com.example"`: the namespace of a simple `schema` name
+///   (`schema = "Widget", namespace = "com.example"`).
+/// - `key_config(...)` (required), how the Kafka key is made, exactly one of:
+///   - `key_config(none)`: no key;
+///   - `key_config(plain)`: a plain string from `impl deimos::producer::PayloadKey for Widget`;
+///   - `key_config(field = "id")`: the payload's `id` field, encoded with a generated key schema;
+///   - `key_config(schema = "Widget_key")`: a record encoded with `Widget_key.avsc` (same
+///     namespace as the value schema), filled from the payload's fields of the same names.
+///
+/// # Compile-time checks
+///
+/// - every schema field without a default has a struct field, and every struct field is in the
+///   schema (names as serde writes them, so `#[serde(rename = "...")]` counts);
+/// - each field's Rust type can hold the schema field's Avro type (`i64` for `long`,
+///   `Option<T>` for `["null", T]`, see the table in `deimos::producer`), reported on the
+///   field's type;
+/// - the struct implements `serde::Serialize`;
+/// - the key field exists in the schema and the struct; the key schema exists and each of its
+///   fields is a struct field.
+///
+/// # Limitations
+///
+/// - Structs with named fields only, without generic parameters.
+/// - `#[serde(flatten)]` fields and struct-level `#[serde(rename_all)]` are rejected: rename
+///   fields one by one instead.
+/// - Named records and enums inside the schema, and unions other than `["null", T]`, are
+///   checked at runtime (through serde), not at compile time.
+#[proc_macro_attribute]
+pub fn producer(args: TokenStream, item: TokenStream) -> TokenStream {
+    producer::expand(args.into(), item.into()).into()
+}
+
+/// Registers an `async fn` as the handler of a Kafka topic.
+///
+/// ```ignore
+/// use deimos::{consumer, Metadata};
+///
+/// #[consumer(
+///     topic = "widgets",
+///     schema = "com.example.Widget",
+///     group_id = "widget-consumer",
+///     key_config(field = "id"),
+/// )]
+/// async fn handle(payload: Option<Widget>, metadata: Metadata) -> Result<(), deimos::BoxError> {
+///     match payload {
+///         Some(widget) => println!("{} at offset {}", widget.name, metadata.offset),
+///         None => println!("tombstone"),
+///     }
+///     Ok(())
+/// }
+/// ```
+///
+/// The function is kept as written, and registered (through `inventory`) so the deimos runtime
+/// finds it: there is no list of consumers to maintain.
+///
+/// The handler takes the decoded payload as `Option<T>` (`None` for a tombstone, `T:
+/// serde::Deserialize`) and the message's `deimos::Metadata`, and returns `Result<(), E>` where
+/// `E` converts into `Box<dyn std::error::Error + Send + Sync>`. Its future must be `Send`.
+///
+/// # Arguments
+///
+/// - `topic = "widgets"` (required): the Kafka topic.
+/// - `schema = "com.example.Widget"` (required): the value schema's full name; or its simple
+///   name with `namespace`.
+/// - `namespace = "com.example"`: the namespace of a simple `schema` name.
+/// - `group_id = "widget-consumer"` (required): the Kafka consumer group (`group.id`).
+/// - `key_config(...)` (required), how the key is decoded, exactly one of `key_config(none)`,
+///   `key_config(plain)`, `key_config(field = "id")` or `key_config(schema = "Widget_key")`,
+///   as for `#[producer]`.
+///
+/// # Compile-time checks
+///
+/// The schema and key schema files exist and parse; the key field is a field of the schema; the
+/// handler is a non-generic `async fn` with two parameters and no `self`; rustc checks the
+/// parameter and return types, on the parameter's type and on the return type.
+///
+/// # Limitations
+///
+/// - Free functions only (module level or inside a function body), not methods or associated
+///   functions in an `impl` block.
+#[proc_macro_attribute]
+pub fn consumer(args: TokenStream, item: TokenStream) -> TokenStream {
+    consumer::expand(args.into(), item.into()).into()
+}

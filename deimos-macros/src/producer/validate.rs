@@ -1,0 +1,141 @@
+//! Every `#[producer]` check that needs no type information. Type compatibility is left to
+//! rustc (see `expand`). No code generation here.
+
+use syn::Fields;
+
+use super::model::Producer;
+use crate::common::errors::Errors;
+use crate::common::key::Key;
+use crate::common::validate::{check_key_field_in_schema, check_topic};
+
+impl Producer<'_> {
+    /// Runs every check and reports all failures together.
+    pub(crate) fn validate(&self) -> syn::Result<()> {
+        let mut errors = Errors::new();
+        check_topic(&self.topic, &mut errors);
+        self.check_shape(&mut errors);
+        self.check_serde(&mut errors);
+        self.check_fields(&mut errors);
+        self.check_key(&mut errors);
+        errors.finish()
+    }
+
+    fn check_shape(&self, errors: &mut Errors) {
+        let generics = &self.item.generics;
+        if !generics.params.is_empty() || generics.where_clause.is_some() {
+            let message = "`#[producer]` does not support generic structs: a payload type maps to \
+                           one schema; remove the generic parameters";
+            match &generics.where_clause {
+                Some(where_clause) if generics.params.is_empty() => {
+                    errors.push_spanned(where_clause, message);
+                }
+                _ => errors.push_spanned(generics, message),
+            }
+        }
+        match &self.item.fields {
+            Fields::Named(_) => {}
+            Fields::Unnamed(fields) => errors.push_spanned(
+                fields,
+                "`#[producer]` needs a struct with named fields, one per schema field",
+            ),
+            Fields::Unit => errors.push(
+                self.item.ident.span(),
+                "`#[producer]` needs a struct with named fields, one per schema field",
+            ),
+        }
+    }
+
+    fn check_serde(&self, errors: &mut Errors) {
+        if let Some(span) = self.rename_all {
+            errors.push(
+                span,
+                "`#[serde(rename_all)]` is not supported by `#[producer]` yet; rename fields \
+                 one by one with `#[serde(rename = \"...\")]`",
+            );
+        }
+        for field in &self.fields {
+            if let Some(span) = field.flatten {
+                errors.push(
+                    span,
+                    "`#[serde(flatten)]` is not supported by `#[producer]` yet; declare the \
+                     schema's fields directly on the struct",
+                );
+            }
+        }
+    }
+
+    fn check_fields(&self, errors: &mut Errors) {
+        let schema = &self.schema;
+        for field in &self.fields {
+            if field.skipped || field.flatten.is_some() || schema.field(&field.name).is_some() {
+                continue;
+            }
+            let serialized = if field.renamed {
+                format!(" (serialized as `{}`)", field.name)
+            } else {
+                String::new()
+            };
+            errors.push(
+                field.ident.span(),
+                format_args!(
+                    "field `{}`{serialized} is not in schema `{}`; its fields are {}",
+                    field.ident,
+                    schema.name,
+                    schema.field_list()
+                ),
+            );
+        }
+        if !matches!(self.item.fields, Fields::Named(_))
+            || self.fields.iter().any(|field| field.flatten.is_some())
+        {
+            // Already an error (see `check_shape`, `check_serde`); a flattened struct may hold
+            // the rest of the fields, so reporting them as missing would only add noise.
+            return;
+        }
+        for schema_field in &schema.fields {
+            if schema_field.has_default || self.field(&schema_field.name).is_some() {
+                continue;
+            }
+            errors.push(
+                self.item.ident.span(),
+                format_args!(
+                    "struct `{}` is missing field `{}` required by schema `{}` (add it, or give \
+                     the field a default in the schema)",
+                    self.item.ident, schema_field.name, schema.name
+                ),
+            );
+        }
+    }
+
+    fn check_key(&self, errors: &mut Errors) {
+        let ident = &self.item.ident;
+        match &self.key {
+            Key::None | Key::Plain(_) => {}
+            Key::Field(field) => {
+                let name = field.value();
+                if check_key_field_in_schema(&self.key, &self.schema, errors)
+                    && self.field(&name).is_none()
+                {
+                    errors.push(
+                        field.span(),
+                        format_args!("key field `{name}` is not a field of struct `{ident}`"),
+                    );
+                }
+            }
+            Key::Schema(lit, key_schema) => {
+                for key_field in &key_schema.fields {
+                    if self.field(&key_field.name).is_none() {
+                        errors.push(
+                            lit.span(),
+                            format_args!(
+                                "key schema `{}` has field `{}`, which struct `{ident}` lacks \
+                                 (the key is filled from the payload's fields of the same names)",
+                                key_schema.name, key_field.name
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! trybuild cases for deimos-macros live in tests/ui.

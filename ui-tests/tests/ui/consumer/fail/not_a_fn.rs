@@ -1,0 +1,13 @@
+use deimos::consumer;
+
+#[consumer(
+    topic = "widgets",
+    schema = "com.example.Widget",
+    group_id = "widget-consumer",
+    key_config(none)
+)]
+struct Widget {
+    id: i64,
+}
+
+fn main() {}

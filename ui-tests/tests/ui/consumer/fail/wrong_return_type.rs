@@ -1,0 +1,19 @@
+use deimos::{consumer, Metadata};
+
+#[derive(serde::Deserialize)]
+struct Widget {
+    id: i64,
+}
+
+#[consumer(
+    topic = "widgets",
+    schema = "com.example.Widget",
+    group_id = "widget-consumer",
+    key_config(none)
+)]
+async fn handle(payload: Option<Widget>, metadata: Metadata) -> bool {
+    let _ = (payload, metadata);
+    true
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use deimos::producer;
+use serde::Serialize;
+
+#[producer(topic = "widgets", schema = "com.example.ui.Broken", key_config(none))]
+#[derive(Serialize)]
+struct Widget {
+    id: i64,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use deimos::producer;
+use serde::Serialize;
+
+#[producer(topic = "widgets", schema = "com.example.Widget", key_config(none))]
+#[derive(Serialize)]
+struct Widget {
+    id: i64,
+    name: String,
+    updated_at: i64,
+}
+
+fn main() {}

@@ -1,0 +1,14 @@
+use deimos::producer;
+use serde::Serialize;
+
+#[producer(topic = "widgets", schema = "com.example.Widget", key_config(none))]
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Widget {
+    id: i64,
+    name: String,
+    price: f64,
+    updated_at: i64,
+}
+
+fn main() {}
