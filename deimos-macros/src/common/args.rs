@@ -5,7 +5,7 @@
 use proc_macro2::{Span, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
-use syn::parse::ParseStream;
+use syn::parse::{Lookahead1, ParseStream};
 use syn::{Ident, LitStr, Token};
 
 use super::errors::Errors;
@@ -345,5 +345,127 @@ mod tests {
     #[test]
     fn code_list_formats() {
         assert_eq!(code_list(["a", "b"]), "`a`, `b`");
+    }
+}
+
+/// The arguments both macros take: `topic`, `schema`, `namespace`, `key_config(...)`.
+#[derive(Debug)]
+pub(crate) struct MessageArgs {
+    pub(crate) topic: (kw::topic, LitStr),
+    pub(crate) schema: (kw::schema, LitStr),
+    pub(crate) namespace: Option<(kw::namespace, LitStr)>,
+    pub(crate) key_config: (kw::key_config, KeyConfigArg),
+}
+
+/// Collects [`MessageArgs`] while a macro's argument list is parsed; each macro handles its
+/// own extra arguments around it.
+#[derive(Debug)]
+pub(crate) struct MessageArgsParser {
+    macro_name: &'static str,
+    expected: &'static [&'static str],
+    topic: Option<(kw::topic, LitStr)>,
+    schema: Option<(kw::schema, LitStr)>,
+    namespace: Option<(kw::namespace, LitStr)>,
+    key_config: Option<(kw::key_config, Option<KeyConfigArg>)>,
+    /// Arguments suggested for unknown ones (`topc` → `topic`).
+    suggested: Vec<&'static str>,
+}
+
+impl MessageArgsParser {
+    /// A parser for `#[macro_name(...)]`, whose valid arguments are `expected`.
+    pub(crate) fn new(macro_name: &'static str, expected: &'static [&'static str]) -> Self {
+        MessageArgsParser {
+            macro_name,
+            expected,
+            topic: None,
+            schema: None,
+            namespace: None,
+            key_config: None,
+            suggested: Vec::new(),
+        }
+    }
+
+    /// Parses one shared argument if `lookahead` sees one; `Ok(false)` when it is not one.
+    pub(crate) fn parse_one(
+        &mut self,
+        lookahead: &Lookahead1<'_>,
+        input: ParseStream<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<bool> {
+        if lookahead.peek(kw::topic) {
+            let key = input.parse()?;
+            set_once(&mut self.topic, key, parse_str_value(input)?, errors);
+        } else if lookahead.peek(kw::schema) {
+            let key = input.parse()?;
+            set_once(&mut self.schema, key, parse_str_value(input)?, errors);
+        } else if lookahead.peek(kw::namespace) {
+            let key = input.parse()?;
+            set_once(&mut self.namespace, key, parse_str_value(input)?, errors);
+        } else if lookahead.peek(kw::key_config) {
+            let key = input.parse()?;
+            let value = KeyConfigArg::parse_parens(input, &key, errors)?;
+            set_once(&mut self.key_config, key, value, errors);
+        } else {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Reports an unknown argument (see [`unknown_argument`]) and remembers its suggestion.
+    pub(crate) fn unknown(
+        &mut self,
+        input: ParseStream<'_>,
+        errors: &mut Errors,
+    ) -> syn::Result<()> {
+        let suggested = unknown_argument(input, self.macro_name, self.expected, errors)?;
+        self.suggested.extend(suggested);
+        Ok(())
+    }
+
+    /// [`required`] for a macro's own argument.
+    pub(crate) fn required<T>(
+        &self,
+        slot: Option<T>,
+        name: &str,
+        hint: &str,
+        errors: &mut Errors,
+    ) -> Option<T> {
+        required(slot, name, hint, &self.suggested, errors)
+    }
+
+    /// Reports the missing shared arguments; `None` when any is missing or invalid (reported).
+    pub(crate) fn finish(self, errors: &mut Errors) -> Option<MessageArgs> {
+        let MessageArgsParser {
+            topic,
+            schema,
+            namespace,
+            key_config,
+            suggested,
+            ..
+        } = self;
+        let topic = required(topic, "topic", "`topic = \"...\"`", &suggested, errors);
+        let schema = required(
+            schema,
+            "schema",
+            "`schema = \"com.example.Name\"`",
+            &suggested,
+            errors,
+        );
+        let key_config = required(
+            key_config,
+            "key_config",
+            KEY_CONFIG_HINT,
+            &suggested,
+            errors,
+        );
+        match (topic, schema, key_config) {
+            (Some(topic), Some(schema), Some((key, Some(key_config)))) => Some(MessageArgs {
+                topic,
+                schema,
+                namespace,
+                key_config: (key, key_config),
+            }),
+            _ => None,
+        }
     }
 }

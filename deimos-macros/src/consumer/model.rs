@@ -7,9 +7,9 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, LitStr, Signature, Visibility};
 
 use super::args::ConsumerArgs;
-use crate::common::errors::Errors;
 use crate::common::key::Key;
-use crate::common::schema_file::{SchemaDirs, SchemaFile, SchemaName};
+use crate::common::message::Message;
+use crate::common::schema_file::{SchemaDirs, SchemaFile};
 
 /// A function whose body is kept as unparsed tokens, so rustc (not syn) reports errors in it
 /// (tokio's and tracing's `MaybeItemFn`).
@@ -68,25 +68,13 @@ impl<'a> Consumer<'a> {
         args: ConsumerArgs,
         dirs: &SchemaDirs,
     ) -> syn::Result<Self> {
-        let mut errors = Errors::new();
-        let schema_lit = args.schema.1;
-        let name = errors.check(SchemaName::resolve(&schema_lit, args.namespace.as_ref()));
-        let schema = name
-            .as_ref()
-            .and_then(|name| errors.check(SchemaFile::load(name.clone(), &schema_lit, dirs)));
-        let key = name
-            .as_ref()
-            .and_then(|name| errors.check(Key::resolve(args.key_config.1, name, dirs)));
-        errors.finish()?;
-        let (Some(schema), Some(key)) = (schema, key) else {
-            unreachable!("load errors were reported above")
-        };
+        let message = Message::load(args.message, dirs)?;
         Ok(Consumer {
             handler,
-            topic: args.topic.1,
+            topic: message.topic,
             group_id: args.group_id.1,
-            schema,
-            key,
+            schema: message.schema,
+            key: message.key,
         })
     }
 }

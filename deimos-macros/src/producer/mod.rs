@@ -17,7 +17,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(other) => return with_error(item, &not_a_struct(&other)),
         Err(error) => return with_error(item, &error),
     };
-    let result = args::ProducerArgs::parse(args)
+    let result = args::parse(args)
         .and_then(|args| model::Producer::from_syn(&item, args, &SchemaDirs::from_env()))
         .and_then(|model| {
             model.validate()?;

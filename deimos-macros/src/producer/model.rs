@@ -5,10 +5,10 @@ use syn::ext::IdentExt;
 use syn::{Attribute, Fields, Ident, ItemStruct, LitStr, Token, Type};
 
 use super::args::ProducerArgs;
-use crate::common::errors::Errors;
 use crate::common::key::Key;
 use crate::common::kind::Kind;
-use crate::common::schema_file::{SchemaDirs, SchemaFile, SchemaName};
+use crate::common::message::Message;
+use crate::common::schema_file::{SchemaDirs, SchemaFile};
 
 #[derive(Debug)]
 pub(crate) struct Producer<'a> {
@@ -44,29 +44,16 @@ impl<'a> Producer<'a> {
         args: ProducerArgs,
         dirs: &SchemaDirs,
     ) -> syn::Result<Self> {
-        let mut errors = Errors::new();
-        let schema_lit = args.schema.1;
-        let name = errors.check(SchemaName::resolve(&schema_lit, args.namespace.as_ref()));
-        let schema = name
-            .as_ref()
-            .and_then(|name| errors.check(SchemaFile::load(name.clone(), &schema_lit, dirs)));
-        let key = name
-            .as_ref()
-            .and_then(|name| errors.check(Key::resolve(args.key_config.1, name, dirs)));
-        errors.finish()?;
-        let (Some(schema), Some(key)) = (schema, key) else {
-            unreachable!("load errors were reported above")
-        };
-
+        let message = Message::load(args, dirs)?;
         let fields = match &item.fields {
             Fields::Named(named) => named.named.iter().map(Field::from_syn).collect(),
             Fields::Unnamed(_) | Fields::Unit => Vec::new(),
         };
         Ok(Producer {
             item,
-            topic: args.topic.1,
-            schema,
-            key,
+            topic: message.topic,
+            schema: message.schema,
+            key: message.key,
             fields,
             rename_all: SerdeAttrs::of(&item.attrs).rename_all,
         })
