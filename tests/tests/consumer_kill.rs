@@ -12,8 +12,14 @@ use tokio::process::{Child, Command};
 
 const COUNT: i64 = 400;
 
-fn spawn_consumer(broker: &Broker, out: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kill_consumer"))
+/// Starts the consumer process; with `stall_after`, its handler hangs on message
+/// `stall_after + 1` (see `tests/src/bin/kill_consumer.rs`).
+fn spawn_consumer(broker: &Broker, out: &Path, stall_after: Option<u64>) -> Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kill_consumer"));
+    if let Some(n) = stall_after {
+        command.env("KILL_TEST_STALL_AFTER", n.to_string());
+    }
+    command
         .env("DEIMOS_KAFKA_BROKERS", broker.bootstrap())
         .env("DEIMOS_SCHEMA_PATH", deimos_tests::schema_dir())
         .env("DEIMOS_CONSUMERS_SESSION_TIMEOUT", "6")
@@ -56,13 +62,16 @@ async fn sigkill_mid_stream_then_restart_loses_nothing() {
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("handled.txt");
-    let mut first = spawn_consumer(&broker, &out);
+    let mut first = spawn_consumer(&broker, &out, Some(50));
     wait_for(
         "the first process to handle 50 messages",
         Duration::from_secs(60),
         || handled(&out).len() >= 50,
     )
     .await;
+    // Message 51 is now in flight and never finishes. Give a (wrongly) early offset commit
+    // time to happen — five commit intervals — before the kill.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     first.start_kill().expect("SIGKILL"); // tokio's start_kill sends SIGKILL on Unix
     let status = first.wait().await.unwrap();
     let before_restart = handled(&out).len();
@@ -75,7 +84,7 @@ async fn sigkill_mid_stream_then_restart_loses_nothing() {
         "killed too late to test anything: {before_restart} handled"
     );
 
-    let mut second = spawn_consumer(&broker, &out);
+    let mut second = spawn_consumer(&broker, &out, None);
     let all: HashSet<i64> = (0..COUNT).collect();
     wait_for(
         "every id to be handled after the restart",

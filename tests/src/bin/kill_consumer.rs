@@ -2,11 +2,18 @@
 //! `widgets` through `deimos::run()` and appends each handled id to the file named by
 //! `KILL_TEST_OUT`, one per line, synced before the handler returns.
 //!
+//! With `KILL_TEST_STALL_AFTER=N`, the handler of message N+1 never returns (and records
+//! nothing), so a SIGKILL always lands while a message is in flight: had its offset been
+//! committed before the handler finished, that message would be lost.
+//!
 //! Configured by `DEIMOS_*` environment variables like any deimos service.
 
 use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use deimos_tests::Widget;
+
+static STARTED: AtomicU64 = AtomicU64::new(0);
 
 #[deimos::consumer(
     topic = "widgets",
@@ -19,6 +26,11 @@ async fn on_kill_widget(
     _metadata: deimos::Metadata,
 ) -> Result<(), deimos::BoxError> {
     let w = widget.ok_or("unexpected tombstone")?;
+    if let Ok(stall_after) = std::env::var("KILL_TEST_STALL_AFTER") {
+        if STARTED.fetch_add(1, Ordering::SeqCst) >= stall_after.parse::<u64>()? {
+            std::future::pending::<()>().await;
+        }
+    }
     let path = std::env::var("KILL_TEST_OUT")?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -26,8 +38,6 @@ async fn on_kill_widget(
         .open(path)?;
     writeln!(f, "{}", w.id)?;
     f.sync_data()?;
-    // Slow enough that the test can kill us mid-stream.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     Ok(())
 }
 
