@@ -84,6 +84,8 @@ fn env_number(name: &str, default: u64) -> anyhow::Result<u64> {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
@@ -107,10 +109,10 @@ async fn quickstart() -> anyhow::Result<()> {
     if !figment.contains("schema.path") {
         config.schema.path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas").into();
     }
-    // No brokers configured: start the embedded one and keep it alive until the end.
+    // No brokers configured: start the embedded one.
     let embedded = if figment.contains("kafka.brokers") {
         println!("using brokers {}", config.kafka.brokers.join(","));
-        None
+        false
     } else {
         let embedded = EmbeddedKafka::start()?;
         println!(
@@ -118,53 +120,60 @@ async fn quickstart() -> anyhow::Result<()> {
             embedded.bootstrap_servers()
         );
         config.kafka.brokers = embedded.brokers();
-        Some(embedded)
-    };
-    let app = deimos::configure(config)?;
-    match &embedded {
         // The mock cluster takes topics through its own API (it has no CreateTopics).
-        Some(embedded) => embedded.create_topic("widgets", 3)?,
-        // Brokers without auto-creation (tansu) need the topic first; an existing one is kept.
-        None => app.create_topics(&[("widgets", 3)]).await?,
-    }
+        embedded.create_topic("widgets", 3)?;
+        // The global app's clients live until the process exits; so must their broker, or
+        // librdkafka reports it gone while the process shuts down.
+        std::mem::forget(embedded);
+        true
+    };
+    let brokers = config.kafka.brokers.join(",");
+    let app = deimos::configure(config)?;
 
     // Ids unique to this run, so a rerun against a real cluster only waits for its own.
     let base = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64 * 1000;
-    let widgets: Vec<Widget> = (0..count as i64)
-        .map(|i| Widget {
-            id: base + i,
-            name: format!("widget-{i}"),
-            price: 1.25 * (i + 1) as f64,
-            tags: if i % 2 == 0 {
-                vec!["even".into()]
-            } else {
-                vec![]
-            },
-            description: (i % 3 == 0).then(|| format!("widget number {i}")),
-            updated_at: base / 1000,
-        })
-        .collect();
-    Widget::publish_list(&widgets).await?;
-    println!("published {count} widgets to `widgets`");
-
-    let wanted: BTreeSet<i64> = widgets.iter().map(|w| w.id).collect();
-    let waiting_for = wanted.clone();
-    let all_arrived = async move {
-        loop {
-            let notified = ARRIVED.notified();
-            if waiting_for.is_subset(&RECEIVED.lock().unwrap()) {
-                return;
-            }
-            notified.await;
+    let wanted: BTreeSet<i64> = (base..base + count as i64).collect();
+    let run = async {
+        if !embedded {
+            // Brokers without auto-creation (tansu) need the topic first; an existing one is
+            // kept.
+            app.create_topics(&[("widgets", 3)]).await?;
         }
+        let widgets: Vec<Widget> = wanted
+            .iter()
+            .enumerate()
+            .map(|(i, &id)| Widget {
+                id,
+                name: format!("widget-{i}"),
+                price: 1.25 * (i + 1) as f64,
+                tags: if i % 2 == 0 {
+                    vec!["even".into()]
+                } else {
+                    vec![]
+                },
+                description: (i % 3 == 0).then(|| format!("widget number {i}")),
+                updated_at: base / 1000,
+            })
+            .collect();
+        Widget::publish_list(&widgets).await?;
+        println!("published {count} widgets to `widgets`");
+
+        // deimos::run() consumes until SIGINT/SIGTERM or request_shutdown(), which we send once
+        // every widget of this run arrived.
+        let waiting_for = wanted.clone();
+        tokio::spawn(async move {
+            loop {
+                let notified = ARRIVED.notified();
+                if waiting_for.is_subset(&RECEIVED.lock().unwrap()) {
+                    break;
+                }
+                notified.await;
+            }
+            deimos::request_shutdown();
+        });
+        deimos::run().await
     };
-    // deimos::run() consumes until SIGINT/SIGTERM or request_shutdown(), which we send once
-    // every widget of this run arrived.
-    tokio::spawn(async move {
-        all_arrived.await;
-        deimos::runtime::request_shutdown();
-    });
-    let outcome = tokio::time::timeout(timeout, deimos::run()).await;
+    let outcome = tokio::time::timeout(timeout, run).await;
     let received = RECEIVED.lock().unwrap().intersection(&wanted).count();
     match outcome {
         Ok(result) => {
@@ -174,13 +183,11 @@ async fn quickstart() -> anyhow::Result<()> {
                 "stopped before all widgets arrived: received {received} of {count}"
             );
             println!("received all {received} widgets; bye");
-            // The global app's producer lives until the process exits; keep the embedded broker
-            // alive as long, so librdkafka does not report it gone during exit.
-            std::mem::forget(embedded);
             Ok(())
         }
         Err(_) => anyhow::bail!(
-            "timed out after {timeout:?}: received {received} of {count} widgets (is the broker reachable?)"
+            "timed out after {timeout:?}: received {received} of {count} widgets \
+             (is the broker at {brokers} reachable?)"
         ),
     }
 }

@@ -476,14 +476,29 @@ fn figment_error(err: &figment::Error) -> Error {
     } else {
         err.path.join(".")
     };
+    let what = match &err.kind {
+        figment::error::Kind::UnknownField(_, expected) => format!(
+            "unknown key; expected one of {}",
+            expected
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    };
     let source = match &err.metadata {
+        Some(md) if md.name.contains("environment") => format!(
+            " (from environment variable `DEIMOS_{}`)",
+            key.replace('.', "_").to_ascii_uppercase()
+        ),
         Some(md) => match &md.source {
             Some(src) => format!(" (from {src})"),
             None => format!(" (from {})", md.name),
         },
         None => String::new(),
     };
-    Error::config(key, format!("{}{source}", err.kind))
+    Error::config(key, format!("{what}{source}"))
 }
 
 fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -548,6 +563,7 @@ mod tests {
     #[test]
     fn file_then_env_then_code() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file(
                 "deimos.toml",
                 r#"
@@ -581,6 +597,7 @@ mod tests {
     #[test]
     fn config_env_names_another_file() {
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.create_file("other.toml", "[producers]\ntopic_prefix = \"stg.\"\n")?;
             jail.set_env(CONFIG_FILE_ENV, "other.toml");
             let c = Config::load().expect("loads");
@@ -607,8 +624,14 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("DEIMOS_KAFKA_BROKER", "x:1");
             let err = Config::load().unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("environment variable `DEIMOS_KAFKA_BROKER`"),
+                "{err}"
+            );
             assert!(
                 matches!(&err, Error::Config { key, .. } if key == "kafka.broker"),
                 "{err}"
