@@ -86,7 +86,8 @@ impl Metadata {
         crate::schema::from_avro_value(key)
     }
 
-    /// The first header with this name, if any.
+    /// The value of the first header with this name; `None` when there is no such header or
+    /// its value is null (look in [`headers`](Self::headers) to tell the two apart).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
