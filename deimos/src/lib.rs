@@ -41,7 +41,7 @@
 //! | feature | enables | default |
 //! |---|---|---|
 //! | `macros` | `#[producer]`, `#[consumer]` | yes |
-//! | `testing` | [`testing`]: the embedded broker | no |
+//! | `testing` | `deimos::testing`: the embedded broker | no |
 //! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*` | no |
 //!
 //! # Modules

@@ -12,6 +12,7 @@
 //! converted with serde ([`to_avro_value`], [`from_avro_value`]).
 
 mod avro_local;
+mod compatibility;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,6 +21,7 @@ pub use apache_avro::types::Value;
 pub use apache_avro::Decimal;
 pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
+pub use compatibility::{compatible, Compatibility, Incompatibility, SchemaSource};
 
 use crate::error::BoxError;
 
