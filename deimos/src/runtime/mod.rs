@@ -167,7 +167,11 @@ impl App {
             what: "payload",
             source,
         })?;
-        let (resolved, bytes) = codec.encode_value(topic, &P::SCHEMA, value).await?;
+        let (resolved, bytes) = codec
+            .encode_value_with(topic, &P::SCHEMA, value, || {
+                crate::schema::to_avro_value(payload).ok()
+            })
+            .await?;
         let key = codec
             .encode_key_from_value(
                 topic,

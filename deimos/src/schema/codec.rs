@@ -54,6 +54,19 @@ impl Codec {
         schema: &SchemaRef,
         value: Value,
     ) -> Result<(Value, Vec<u8>)> {
+        self.encode_value_with(topic, schema, value, || None).await
+    }
+
+    /// As [`Codec::encode_value`]; when resolution fails, `rebuild` may supply the value again
+    /// so the error can name the field that did not fit (the first attempt consumed it; the
+    /// common, successful path resolves once and clones nothing).
+    pub(crate) async fn encode_value_with(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        value: Value,
+        rebuild: impl FnOnce() -> Option<Value>,
+    ) -> Result<(Value, Vec<u8>)> {
         let avro = self.backend.schema(schema).await?;
         let err = |source: BoxError| Error::Encode {
             topic: topic.to_owned(),
@@ -61,7 +74,13 @@ impl Codec {
             what: "payload",
             source,
         };
-        let resolved = resolve(value, &avro).map_err(err)?;
+        let resolved = match resolve(value, &avro) {
+            Ok(resolved) => resolved,
+            Err(first) => {
+                let reason = rebuild().and_then(|v| diagnose(v, &avro)).unwrap_or(first);
+                return Err(err(reason));
+            }
+        };
         let bytes = self
             .backend
             .encode(schema, &avro, resolved.clone())
@@ -345,40 +364,52 @@ fn record_fields(value: &Value) -> Result<&[(String, Value)], BoxError> {
     }
 }
 
-/// Resolves a value against a schema (Avro spec "Schema Resolution").
-///
-/// A top-level record is resolved field by field so that an error names the field that did
-/// not fit; fields the value lacks get their schema defaults.
+/// Resolves a value against a schema (Avro spec "Schema Resolution"): promotions, defaults
+/// for missing fields; fields the schema lacks are dropped. One pass of apache-avro's resolver,
+/// after fixing up top-level UUID fields.
 pub(crate) fn resolve(value: Value, schema: &Schema) -> Result<Value, BoxError> {
-    let (mut fields, record) = match (value, schema) {
-        (Value::Record(fields), Schema::Record(record)) => (fields, record),
-        // Not a record on both sides: apache-avro resolves (or says what is wrong).
-        (value, schema) => return Ok(value.resolve(schema)?),
+    let value = match (value, schema) {
+        (Value::Record(fields), Schema::Record(record)) => Value::Record(
+            fields
+                .into_iter()
+                .map(|(name, v)| match record.lookup.get(&name) {
+                    Some(&i) => {
+                        let v = uuid_from_bytes(v, &record.fields[i].schema);
+                        (name, v)
+                    }
+                    None => (name, v),
+                })
+                .collect(),
+        ),
+        (value, _) => value,
     };
-    if let Some((extra, _)) = fields.iter().find(|(n, _)| !record.lookup.contains_key(n)) {
-        return Err(format!("field `{extra}` is not in the schema").into());
-    }
-    let mut resolved = Vec::with_capacity(record.fields.len());
-    let mut missing = false;
+    Ok(value.resolve(schema)?)
+}
+
+/// Explains why `value` does not resolve against a record `schema`, naming the first field at
+/// fault; `None` when it cannot tell (not a record, or every field resolves on its own).
+/// Slow (each field is resolved against the whole schema), so only used after a failure.
+fn diagnose(value: Value, schema: &Schema) -> Option<BoxError> {
+    let (Value::Record(mut fields), Schema::Record(record)) = (value, schema) else {
+        return None;
+    };
     for f in &record.fields {
         match fields.iter().position(|(n, _)| *n == f.name) {
             Some(i) => {
-                let (name, v) = fields.swap_remove(i);
-                let v = uuid_from_bytes(v, &f.schema)
-                    .resolve_schemata(&f.schema, vec![schema])
-                    .map_err(|e| format!("field `{}`: {e}", f.name))?;
-                resolved.push((name, v));
+                let (_, v) = fields.swap_remove(i);
+                if let Err(e) =
+                    uuid_from_bytes(v, &f.schema).resolve_schemata(&f.schema, vec![schema])
+                {
+                    return Some(format!("field `{}`: {e}", f.name).into());
+                }
             }
-            None if f.default.is_some() => missing = true,
-            None => return Err(format!("missing field `{}` (it has no default)", f.name).into()),
+            None if f.default.is_none() => {
+                return Some(format!("missing field `{}` (it has no default)", f.name).into());
+            }
+            None => {}
         }
     }
-    let record_value = Value::Record(resolved);
-    if missing {
-        // Let apache-avro fill the defaults (it knows how union defaults resolve).
-        return Ok(record_value.resolve(schema)?);
-    }
-    Ok(record_value)
+    None
 }
 
 /// `uuid::Uuid` serializes as 16 bytes through serde's non-human-readable path; an Avro `uuid`
