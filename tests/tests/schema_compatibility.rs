@@ -5,7 +5,7 @@ use std::path::Path;
 
 use apache_avro::types::Value;
 use apache_avro::Schema;
-use deimos::schema::{compatible, Compatibility, Incompatibility};
+use deimos::schema::{compatible, Compatibility, Incompatibility, SchemaSource};
 use deimos_tests::schema_dir;
 
 use Compatibility::{Backward, Forward, Full};
@@ -39,6 +39,16 @@ fn failure(
     err.to_string()
 }
 
+/// [`failure`] of `compatible(old, new, mode)` in `mode`'s own direction.
+fn fails<'o, 'n>(
+    old: impl Into<SchemaSource<'o>>,
+    new: impl Into<SchemaSource<'n>>,
+    mode: Compatibility,
+    path: Option<&str>,
+) -> String {
+    failure(compatible(old, new, mode), mode, path)
+}
+
 const NAME: &str = r#"{"name":"name","type":"string"}"#;
 const COLOR_DEFAULT: &str = r#"{"name":"color","type":"string","default":"red"}"#;
 const NOTE_DEFAULT: &str = r#"{"name":"note","type":["null","string"],"default":null}"#;
@@ -59,11 +69,7 @@ fn adding_a_field_without_a_default_breaks_backward_only() {
     let expected = "backward: reader field `com.example.Widget.price` has no default and is \
                     missing from the writer schema";
     assert_eq!(
-        failure(
-            compatible(&old, &new, Backward),
-            Backward,
-            Some("com.example.Widget.price")
-        ),
+        fails(&old, &new, Backward, Some("com.example.Widget.price")),
         expected
     );
     assert!(compatible(&old, &new, Forward).is_ok());
@@ -94,11 +100,7 @@ fn removing_a_field_without_a_default_breaks_forward_only() {
     let expected = "forward: reader field `com.example.Widget.name` has no default and is \
                     missing from the writer schema";
     assert_eq!(
-        failure(
-            compatible(&old, &new, Forward),
-            Forward,
-            Some("com.example.Widget.name")
-        ),
+        fails(&old, &new, Forward, Some("com.example.Widget.name")),
         expected
     );
     assert_eq!(
@@ -117,11 +119,7 @@ fn int_to_long_promotes_backward_but_not_forward() {
     let new = widget(r#"{"name":"count","type":"long"}"#);
     assert!(compatible(&old, &new, Backward).is_ok());
     assert_eq!(
-        failure(
-            compatible(&old, &new, Forward),
-            Forward,
-            Some("com.example.Widget.count")
-        ),
+        fails(&old, &new, Forward, Some("com.example.Widget.count")),
         "forward: `com.example.Widget.count`: writer type `long` cannot be read as reader type \
          `int`"
     );
@@ -137,11 +135,7 @@ fn adding_an_enum_symbol_breaks_forward() {
     let (old, new) = (widget(COLOR_RG), widget(COLOR_RGB));
     assert!(compatible(&old, &new, Backward).is_ok());
     assert_eq!(
-        failure(
-            compatible(&old, &new, Forward),
-            Forward,
-            Some("com.example.Widget.color")
-        ),
+        fails(&old, &new, Forward, Some("com.example.Widget.color")),
         "forward: `com.example.Widget.color`: reader enum `com.example.Color` lacks writer \
          symbol(s) `BLUE`"
     );
@@ -152,11 +146,7 @@ fn removing_an_enum_symbol_breaks_backward() {
     let (old, new) = (widget(COLOR_RGB), widget(COLOR_RG));
     assert!(compatible(&old, &new, Forward).is_ok());
     assert_eq!(
-        failure(
-            compatible(&old, &new, Backward),
-            Backward,
-            Some("com.example.Widget.color")
-        ),
+        fails(&old, &new, Backward, Some("com.example.Widget.color")),
         "backward: `com.example.Widget.color`: reader enum `com.example.Color` lacks writer \
          symbol(s) `BLUE`"
     );
@@ -174,11 +164,7 @@ fn enum_default_is_not_honoured_by_apache_avro() {
             "default":"RED"}}"#,
     );
     assert_eq!(
-        failure(
-            compatible(&old, &new, Backward),
-            Backward,
-            Some("com.example.Widget.color")
-        ),
+        fails(&old, &new, Backward, Some("com.example.Widget.color")),
         "backward: `com.example.Widget.color`: reader enum `com.example.Color` lacks writer \
          symbol(s) `BLUE`"
     );
@@ -190,11 +176,7 @@ fn adding_a_union_branch_breaks_forward() {
     let new = widget(r#"{"name":"note","type":["null","string","long"],"default":null}"#);
     assert!(compatible(&old, &new, Backward).is_ok());
     assert_eq!(
-        failure(
-            compatible(&old, &new, Forward),
-            Forward,
-            Some("com.example.Widget.note")
-        ),
+        fails(&old, &new, Forward, Some("com.example.Widget.note")),
         "forward: `com.example.Widget.note`: writer union branch(es) `long` cannot be read as \
          reader type `[null, string]`"
     );
@@ -206,11 +188,7 @@ fn widening_a_field_into_a_union_is_backward_compatible() {
     let new = widget(r#"{"name":"name","type":["null","string"]}"#);
     assert!(compatible(&old, &new, Backward).is_ok());
     assert_eq!(
-        failure(
-            compatible(&old, &new, Forward),
-            Forward,
-            Some("com.example.Widget.name")
-        ),
+        fails(&old, &new, Forward, Some("com.example.Widget.name")),
         "forward: `com.example.Widget.name`: writer union branch(es) `null` cannot be read as \
          reader type `string`"
     );
@@ -245,11 +223,7 @@ fn nested_record_new_field_without_default_names_the_nested_field() {
     let new = dims(r#"{"name":"width","type":"int"},{"name":"height","type":"int"}"#);
     assert!(compatible(&old, &new, Forward).is_ok());
     assert_eq!(
-        failure(
-            compatible(&old, &new, Backward),
-            Backward,
-            Some("com.example.Widget.dims.height")
-        ),
+        fails(&old, &new, Backward, Some("com.example.Widget.dims.height")),
         "backward: reader field `com.example.Widget.dims.height` has no default and is missing \
          from the writer schema"
     );
@@ -266,11 +240,7 @@ fn nested_record_inside_an_array_names_the_field() {
     let old = items(r#"{"name":"sku","type":"string"}"#);
     let new = items(r#"{"name":"sku","type":"string"},{"name":"qty","type":"int"}"#);
     assert_eq!(
-        failure(
-            compatible(&old, &new, Backward),
-            Backward,
-            Some("com.example.Widget.parts.qty")
-        ),
+        fails(&old, &new, Backward, Some("com.example.Widget.parts.qty")),
         "backward: reader field `com.example.Widget.parts.qty` has no default and is missing \
          from the writer schema"
     );
@@ -280,7 +250,7 @@ fn nested_record_inside_an_array_names_the_field() {
 fn top_level_type_change_uses_the_schema_name() {
     let old = widget("");
     assert_eq!(
-        failure(compatible(&old, r#""string""#, Backward), Backward, None),
+        fails(&old, r#""string""#, Backward, None),
         "backward: the top-level schema: writer type `com.example.Widget` cannot be read as \
          reader type `string`"
     );
@@ -458,8 +428,9 @@ fn incompatibility_is_send_sync_static() {
 fn decimal_fields_are_not_comparable_by_apache_avro() {
     let all_types = schema_dir().join("com/example/AllTypes.avsc");
     assert_eq!(
-        failure(
-            compatible(&all_types, &all_types, Backward),
+        fails(
+            &all_types,
+            &all_types,
             Backward,
             Some("com.example.AllTypes.price")
         ),
