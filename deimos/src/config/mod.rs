@@ -287,19 +287,42 @@ impl Default for ProducersConfig {
     }
 }
 
-/// Which schema backend encodes and decodes (`schema.backend`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which schema backend encodes and decodes (`schema.backend`). Deimos' backends, same names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum SchemaBackendKind {
     /// `.avsc` files under `schema.path`, bare Avro datums on the wire. Default here (Deimos'
-    /// default is `mock`, which is not available yet).
+    /// default is `mock`, which suits its Ruby tests better than a Rust service).
     #[default]
     AvroLocal,
+    /// The Confluent Schema Registry at `schema.registry_url`: local `.avsc` files are the
+    /// reader schemas and are registered as writer schemas; the wire format is Confluent's
+    /// (magic byte 0, 4-byte big-endian schema id, Avro binary body).
+    AvroSchemaRegistry,
+    /// Validates values against the local schema, but leaves them readable: the wire bytes are
+    /// Avro's JSON encoding (Avro spec, "JSON Encoding"). For tests and development.
+    AvroValidation,
+    /// No schema work at all: values pass through unchecked, as self-describing JSON.
+    Mock,
+}
+
+/// How the registry backend names subjects (Confluent's `subject.name.strategy`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SubjectNameStrategy {
+    /// `<topic>-value` / `<topic>-key` (Confluent's default, and Deimos').
+    #[default]
+    TopicName,
+    /// The record's full name, e.g. `com.example.Widget`, whatever the topic.
+    RecordName,
+    /// `<topic>-<record full name>`.
+    TopicRecordName,
 }
 
 /// `schema.*`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct SchemaConfig {
@@ -308,14 +331,37 @@ pub struct SchemaConfig {
     /// Root of the `.avsc` tree: `com.example.Widget` is `<path>/com/example/Widget.avsc`.
     /// Default `schemas` (relative to the working directory).
     pub path: PathBuf,
-    /// Confluent Schema Registry URL, read by the registry backends (`avro_registry`,
-    /// `avro_validation`, which come with the Schema Registry support; `avro_local` ignores
-    /// it). Default `http://localhost:8081`.
+    /// Confluent Schema Registry base URL, read by `avro_schema_registry` (the other backends
+    /// ignore it). Default `http://localhost:8081`.
     pub registry_url: String,
-    /// Registry basic-auth user.
+    /// Registry basic-auth user (sent with `password`).
     pub user: Option<String>,
-    /// Registry basic-auth password.
+    /// Registry basic-auth password. Never printed by `Debug`.
     pub password: Option<String>,
+    /// Timeout of one registry HTTP request, connect included. Default 10 s.
+    #[serde(with = "duration")]
+    pub registry_timeout: Duration,
+    /// Subject naming for registration and lookup. Default `topic_name`.
+    pub subject_name_strategy: SubjectNameStrategy,
+    /// Register local schemas under their subject on first encode (Confluent's
+    /// `auto.register.schemas`, Deimos' behaviour). When false, the schema must already be
+    /// registered and is looked up instead. Default true.
+    pub auto_register: bool,
+}
+
+impl std::fmt::Debug for SchemaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchemaConfig")
+            .field("backend", &self.backend)
+            .field("path", &self.path)
+            .field("registry_url", &self.registry_url)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("registry_timeout", &self.registry_timeout)
+            .field("subject_name_strategy", &self.subject_name_strategy)
+            .field("auto_register", &self.auto_register)
+            .finish()
+    }
 }
 
 impl Default for SchemaConfig {
@@ -326,6 +372,9 @@ impl Default for SchemaConfig {
             registry_url: "http://localhost:8081".to_owned(),
             user: None,
             password: None,
+            registry_timeout: Duration::from_secs(10),
+            subject_name_strategy: SubjectNameStrategy::TopicName,
+            auto_register: true,
         }
     }
 }

@@ -18,11 +18,11 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::backends::{KafkaBackend, ProducedMessage, ProducerBackend, TestBackend};
-use crate::config::{Config, ProducerBackendKind, SchemaBackendKind};
+use crate::config::{Config, ProducerBackendKind};
 use crate::consumer::{self, ConsumerRegistration};
 use crate::error::{Error, Result};
 use crate::producer::Producer;
-use crate::schema::{AvroLocal, Codec, SchemaBackend};
+use crate::schema::{Codec, SchemaBackend};
 
 /// A configured deimos: schema codec, producer backend and consumer runner. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -116,9 +116,7 @@ impl App {
     /// librdkafka rejects the producer configuration.
     pub fn from_config(config: Config) -> Result<App> {
         config.validate()?;
-        let backend: Arc<dyn SchemaBackend> = match config.schema.backend {
-            SchemaBackendKind::AvroLocal => Arc::new(AvroLocal::new(config.schema.path.clone())),
-        };
+        let backend: Arc<dyn SchemaBackend> = crate::schema::backend_from_config(&config.schema)?;
         let producer: Arc<dyn ProducerBackend> = match config.producers.backend {
             ProducerBackendKind::Kafka => Arc::new(KafkaBackend::from_config(&config)?),
             ProducerBackendKind::Test => Arc::new(TestBackend::new()),

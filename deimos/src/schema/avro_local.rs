@@ -7,7 +7,8 @@ use std::sync::{Arc, RwLock};
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use super::{SchemaBackend, SchemaRef};
+use super::{SchemaBackend, SchemaRef, SerializationContext};
+use crate::config::SchemaBackendKind;
 use crate::error::{BoxError, Error, Result};
 
 /// Deimos' `avro_local` backend: finds `com.example.Widget` at
@@ -25,6 +26,7 @@ pub struct AvroLocal {
 impl AvroLocal {
     /// A backend over the `.avsc` tree at `root` (`schema.path`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        super::names::install_lenient_names();
         AvroLocal {
             root: root.into(),
             cache: RwLock::new(HashMap::new()),
@@ -67,7 +69,7 @@ impl AvroLocal {
         };
         let text = std::fs::read_to_string(&path)
             .map_err(|e| load_err(format!("cannot read `{}`: {e}", path.display()).into()))?;
-        let parsed = Schema::parse_str(&text).map_err(|e| {
+        let parsed = super::names::parse_schema(&text).map_err(|e| {
             load_err(format!("`{}` is not a valid Avro schema: {e}", path.display()).into())
         })?;
         if let Some(name) = parsed.name() {
@@ -83,6 +85,15 @@ impl AvroLocal {
                 ));
             }
         }
+        if let Some(bad) = super::names::strict_name_violation(&parsed) {
+            tracing::warn!(
+                schema = %schema,
+                name = %bad,
+                path = %path.display(),
+                "schema uses a name the Avro specification rejects (Ruby Avro and Deimos accept \
+                 hyphens in namespaces); loaded anyway, but a schema registry will refuse it"
+            );
+        }
         let parsed = Arc::new(parsed);
         self.cache
             .write()
@@ -94,12 +105,17 @@ impl AvroLocal {
 
 #[async_trait::async_trait]
 impl SchemaBackend for AvroLocal {
+    fn kind(&self) -> SchemaBackendKind {
+        SchemaBackendKind::AvroLocal
+    }
+
     async fn schema(&self, schema: &SchemaRef) -> Result<Arc<Schema>> {
         self.load(schema)
     }
 
     async fn encode(
         &self,
+        _ctx: SerializationContext<'_>,
         _schema: &SchemaRef,
         avro: &Schema,
         value: Value,
@@ -109,6 +125,7 @@ impl SchemaBackend for AvroLocal {
 
     async fn decode(
         &self,
+        _ctx: SerializationContext<'_>,
         _schema: &SchemaRef,
         avro: &Schema,
         mut bytes: &[u8],

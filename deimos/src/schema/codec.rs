@@ -8,7 +8,7 @@ use apache_avro::schema::RecordSchema;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use super::{KeyConfig, SchemaBackend, SchemaRef};
+use super::{KeyConfig, SchemaBackend, SchemaRef, SerializationContext};
 use crate::error::{BoxError, Error, Result};
 
 /// A decoded Kafka key, as handlers see it in [`Metadata::key`](crate::Metadata::key).
@@ -40,6 +40,16 @@ impl Codec {
     /// The schema backend.
     pub fn backend(&self) -> &Arc<dyn SchemaBackend> {
         &self.backend
+    }
+
+    /// Resolves `value` against `schema` when the backend validates; passes it through for
+    /// `mock`.
+    fn prepare(&self, value: Value, schema: &Schema) -> Result<Value, BoxError> {
+        if self.backend.validates() {
+            resolve(value, schema)
+        } else {
+            Ok(value)
+        }
     }
 
     /// Resolves `value` against `schema` (Avro "Schema Resolution": promotions, defaults for
@@ -74,7 +84,7 @@ impl Codec {
             what: "payload",
             source,
         };
-        let resolved = match resolve(value, &avro) {
+        let resolved = match self.prepare(value, &avro) {
             Ok(resolved) => resolved,
             Err(first) => {
                 let reason = rebuild().and_then(|v| diagnose(v, &avro)).unwrap_or(first);
@@ -83,7 +93,12 @@ impl Codec {
         };
         let bytes = self
             .backend
-            .encode(schema, &avro, resolved.clone())
+            .encode(
+                SerializationContext::value(topic),
+                schema,
+                &avro,
+                resolved.clone(),
+            )
             .await
             .map_err(err)?;
         Ok((resolved, bytes))
@@ -199,10 +214,15 @@ impl Codec {
                     record @ Value::Record(_) => record,
                     v => Value::Record(vec![(field.to_string(), v)]),
                 };
-                let resolved = resolve(record, &key_schema).map_err(key_err)?;
+                let resolved = self.prepare(record, &key_schema).map_err(key_err)?;
                 let bytes = self
                     .backend
-                    .encode(&key_ref, &key_schema, resolved.clone())
+                    .encode(
+                        SerializationContext::key(topic),
+                        &key_ref,
+                        &key_schema,
+                        resolved.clone(),
+                    )
                     .await
                     .map_err(key_err)?;
                 let decoded = match &resolved {
@@ -214,10 +234,15 @@ impl Codec {
             KeyConfig::Schema(name) => {
                 let key_ref = schema.sibling(name);
                 let key_schema = self.backend.schema(&key_ref).await?;
-                let resolved = resolve(key, &key_schema).map_err(key_err)?;
+                let resolved = self.prepare(key, &key_schema).map_err(key_err)?;
                 let bytes = self
                     .backend
-                    .encode(&key_ref, &key_schema, resolved.clone())
+                    .encode(
+                        SerializationContext::key(topic),
+                        &key_ref,
+                        &key_schema,
+                        resolved.clone(),
+                    )
                     .await
                     .map_err(key_err)?;
                 Ok((resolved, bytes))
@@ -238,7 +263,7 @@ impl Codec {
         let Some(bytes) = bytes else { return Ok(None) };
         let avro = self.backend.schema(schema).await?;
         self.backend
-            .decode(schema, &avro, bytes)
+            .decode(SerializationContext::value(at.0), schema, &avro, bytes)
             .await
             .map(Some)
             .map_err(|source| decode_err(at, schema, "payload", source))
@@ -267,7 +292,12 @@ impl Codec {
                 let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
                 let v = self
                     .backend
-                    .decode(&key_ref, &key_schema, bytes)
+                    .decode(
+                        SerializationContext::key(at.0),
+                        &key_ref,
+                        &key_schema,
+                        bytes,
+                    )
                     .await
                     .map_err(|e| err(&key_ref, e))?;
                 match v {
@@ -282,7 +312,12 @@ impl Codec {
                 let key_ref = schema.sibling(name);
                 let key_schema = self.backend.schema(&key_ref).await?;
                 self.backend
-                    .decode(&key_ref, &key_schema, bytes)
+                    .decode(
+                        SerializationContext::key(at.0),
+                        &key_ref,
+                        &key_schema,
+                        bytes,
+                    )
                     .await
                     .map(Some)
                     .map_err(|e| err(&key_ref, e))
@@ -332,7 +367,7 @@ impl Codec {
         if let Some(ns) = &schema.namespace {
             json["namespace"] = serde_json::Value::String(ns.to_string());
         }
-        let key_schema = Arc::new(Schema::parse(&json).map_err(|e| load_err(e.into()))?);
+        let key_schema = Arc::new(super::names::parse_schema_json(&json).map_err(load_err)?);
         self.field_keys
             .write()
             .unwrap_or_else(|e| e.into_inner())

@@ -105,16 +105,17 @@ impl<'a> SchemaSource<'a> {
             origin,
             source,
         };
+        super::names::install_lenient_names();
         match self {
             SchemaSource::Parsed(schema) => Ok(Cow::Borrowed(schema)),
-            SchemaSource::Json(json) => Schema::parse_str(json)
+            SchemaSource::Json(json) => super::names::parse_schema(json)
                 .map(Cow::Owned)
                 .map_err(|e| load_err("inline JSON".to_owned(), e.into())),
             SchemaSource::File(path) => {
                 let origin = || format!("file `{}`", path.display());
                 let text =
                     std::fs::read_to_string(path).map_err(|e| load_err(origin(), e.into()))?;
-                Schema::parse_str(&text)
+                super::names::parse_schema(&text)
                     .map(Cow::Owned)
                     .map_err(|e| load_err(origin(), e.into()))
             }

@@ -13,6 +13,7 @@
 
 mod avro_local;
 mod compatibility;
+pub mod names;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,6 +24,7 @@ pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
 pub use compatibility::{compatible, Compatibility, Incompatibility, SchemaSource};
 
+use crate::config::SchemaBackendKind;
 use crate::error::BoxError;
 
 /// A schema's full name: `name` plus optional `namespace` (Avro spec, "Names").
@@ -90,29 +92,90 @@ pub enum KeyConfig {
     Schema(Cow<'static, str>),
 }
 
+/// Which part of a Kafka message is being encoded or decoded (Confluent's `MessageField`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageField {
+    /// The message key.
+    Key,
+    /// The message value.
+    Value,
+}
+
+/// What a backend encodes for or decodes from: the topic (after `producers.topic_prefix`) and
+/// the part of the message. Confluent's `SerializationContext`; the registry backend derives
+/// subject names from it (`<topic>-value`, `<topic>-key` under TopicNameStrategy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerializationContext<'a> {
+    /// The Kafka topic.
+    pub topic: &'a str,
+    /// Key or value.
+    pub field: MessageField,
+}
+
+impl<'a> SerializationContext<'a> {
+    /// The context of a message value on `topic`.
+    pub fn value(topic: &'a str) -> Self {
+        SerializationContext {
+            topic,
+            field: MessageField::Value,
+        }
+    }
+
+    /// The context of a message key on `topic`.
+    pub fn key(topic: &'a str) -> Self {
+        SerializationContext {
+            topic,
+            field: MessageField::Key,
+        }
+    }
+}
+
 /// Where schemas come from and how values become bytes.
 ///
-/// Implementations: [`AvroLocal`]. The registry, validation and mock backends of Deimos plug in
-/// here too.
+/// Implementations: [`AvroLocal`], and the other backends `schema.backend` names
+/// ([`SchemaBackendKind`](crate::config::SchemaBackendKind)).
 #[async_trait::async_trait]
 pub trait SchemaBackend: Send + Sync + fmt::Debug {
-    /// Loads (and caches) the schema with this full name.
+    /// Which backend this is.
+    fn kind(&self) -> SchemaBackendKind;
+
+    /// The backend the test helpers put in this one's place (Deimos' `mock_backend`):
+    /// `avro_validation` for the Avro backends, `mock` for `mock`.
+    fn test_substitute(&self) -> SchemaBackendKind {
+        match self.kind() {
+            SchemaBackendKind::Mock => SchemaBackendKind::Mock,
+            _ => SchemaBackendKind::AvroValidation,
+        }
+    }
+
+    /// Whether values are resolved against their schema before [`SchemaBackend::encode`]
+    /// (Avro "Schema Resolution": promotions, defaults, dropped fields). `false` only for
+    /// `mock`, which passes values through unchecked.
+    fn validates(&self) -> bool {
+        true
+    }
+
+    /// Loads (and caches) the local (reader) schema with this full name.
     ///
     /// # Errors
     /// [`Error::SchemaLoad`](crate::Error::SchemaLoad) when it cannot be found or parsed.
     async fn schema(&self, schema: &SchemaRef) -> crate::Result<std::sync::Arc<AvroSchema>>;
 
-    /// Encodes `value` (already resolved against `schema`) into wire bytes.
+    /// Encodes `value` (already resolved against `avro`, the local schema `schema` names, when
+    /// [`SchemaBackend::validates`]) into wire bytes for `ctx`.
     async fn encode(
         &self,
+        ctx: SerializationContext<'_>,
         schema: &SchemaRef,
         avro: &AvroSchema,
         value: Value,
     ) -> Result<Vec<u8>, BoxError>;
 
-    /// Decodes wire bytes written with `schema`.
+    /// Decodes wire bytes for `ctx` into a value shaped by the local (reader) schema `avro`;
+    /// backends that carry the writer's schema (the registry) resolve it to `avro`.
     async fn decode(
         &self,
+        ctx: SerializationContext<'_>,
         schema: &SchemaRef,
         avro: &AvroSchema,
         bytes: &[u8],
@@ -137,3 +200,23 @@ pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<
 
 mod codec;
 pub use codec::{Codec, DecodedKey};
+
+/// Builds the backend `schema.backend` names, configured from `schema.*`.
+///
+/// # Errors
+/// [`Error::Config`](crate::Error::Config) when the backend's settings are unusable (e.g. a
+/// registry URL that does not parse).
+pub fn backend_from_config(
+    config: &crate::config::SchemaConfig,
+) -> crate::Result<std::sync::Arc<dyn SchemaBackend>> {
+    use std::sync::Arc;
+    Ok(match config.backend {
+        SchemaBackendKind::AvroLocal => Arc::new(AvroLocal::new(config.path.clone())),
+        other => {
+            return Err(crate::Error::config(
+                "schema.backend",
+                format!("backend `{other:?}` is not built yet"),
+            ))
+        }
+    })
+}
