@@ -56,6 +56,7 @@ pub mod backends;
 pub mod config;
 pub mod consumer;
 mod error;
+pub mod payload;
 pub mod producer;
 pub mod runtime;
 pub mod schema;
@@ -71,6 +72,8 @@ pub use config::Config;
 #[doc(inline)]
 pub use consumer::Metadata;
 pub use error::{BoxError, Error, Result};
+#[doc(inline)]
+pub use payload::{Payload, PayloadValue};
 #[doc(inline)]
 pub use producer::{PayloadKey, Producer};
 #[doc(inline)]

@@ -7,13 +7,20 @@
 //! | backend | schemas from | wire format |
 //! |---|---|---|
 //! | `avro_local` ([`AvroLocal`]) | `<schema.path>/<namespace as dirs>/<Name>.avsc` | a bare Avro binary datum (Avro spec, "Binary Encoding"): no container, no framing |
+//! | `avro_validation` ([`AvroValidation`]) | as `avro_local` | Avro's JSON encoding (Avro spec, "JSON Encoding"; [`avro_json`]): validated like `avro_local`, readable on the wire; for tests and development |
 //!
 //! Values travel through the backend as [`apache_avro::types::Value`]; typed payloads are
-//! converted with serde ([`to_avro_value`], [`from_avro_value`]).
+//! converted with serde ([`to_avro_value`], [`from_avro_value`]), dynamic
+//! [`Payload`](crate::Payload)s with Deimos' coercion rules ([`coerce`]).
 
+pub mod avro_json;
 mod avro_local;
+mod avro_validation;
+pub mod coerce;
 mod compatibility;
 pub mod names;
+mod path;
+mod walk;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -22,6 +29,7 @@ pub use apache_avro::types::Value;
 pub use apache_avro::Decimal;
 pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
+pub use avro_validation::AvroValidation;
 pub use compatibility::{compatible, Compatibility, Incompatibility, SchemaSource};
 
 use crate::config::SchemaBackendKind;
@@ -212,6 +220,7 @@ pub fn backend_from_config(
     use std::sync::Arc;
     Ok(match config.backend {
         SchemaBackendKind::AvroLocal => Arc::new(AvroLocal::new(config.path.clone())),
+        SchemaBackendKind::AvroValidation => Arc::new(AvroValidation::new(config.path.clone())),
         other => {
             return Err(crate::Error::config(
                 "schema.backend",
