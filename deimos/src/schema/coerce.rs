@@ -151,7 +151,56 @@ impl<'s> Coercer<'_, 's> {
             .map_err(|e| CoercionError::new(at, schema, v).with(e))?;
         let err = || CoercionError::new(at, schema, v);
         use PayloadValue as P;
+        // Only the nesting types recurse; scalars are in a separate function so that the
+        // recursion's stack frames stay small (debug builds give every arm its own slots).
         Ok(match schema {
+            Schema::Array(a) => match v {
+                P::Array(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for (i, item) in items.iter().enumerate() {
+                        let at = child(at, Seg::Index(i));
+                        out.push(self.coerce(item, &a.items, &ns, Some(&at), depth + 1)?);
+                    }
+                    Value::Array(out)
+                }
+                _ => return Err(err()),
+            },
+            Schema::Map(m) => match v {
+                P::Map(p) => {
+                    let mut out = HashMap::with_capacity(p.len());
+                    for (k, item) in p {
+                        let at = child(at, Seg::Key(k));
+                        out.insert(
+                            k.clone(),
+                            self.coerce(item, &m.types, &ns, Some(&at), depth + 1)?,
+                        );
+                    }
+                    Value::Map(out)
+                }
+                _ => return Err(err()),
+            },
+            Schema::Record(r) => match v {
+                P::Map(p) => self.record(p, r, &ns, at, depth)?,
+                _ => return Err(err()),
+            },
+            Schema::Union(u) => self.union(v, u, &ns, at, depth)?,
+            _ => self.scalar(v, schema, at)?,
+        })
+    }
+
+    #[inline(never)]
+    fn scalar(
+        &self,
+        v: &PayloadValue,
+        schema: &'s Schema,
+        at: Option<&Path<'_>>,
+    ) -> Result<Value, CoercionError> {
+        let err = || CoercionError::new(at, schema, v);
+        use PayloadValue as P;
+        Ok(match schema {
+            Schema::Array(_) | Schema::Map(_) | Schema::Record(_) | Schema::Union(_) => {
+                return Err(err().with("internal: nesting type in scalar coercion"))
+            }
             Schema::Ref { .. } => return Err(err().with("reference to a reference")),
             Schema::Null => match v {
                 P::Null => Value::Null,
@@ -198,36 +247,6 @@ impl<'s> Coercer<'_, 's> {
                 },
                 _ => return Err(err()),
             },
-            Schema::Array(a) => match v {
-                P::Array(items) => {
-                    let mut out = Vec::with_capacity(items.len());
-                    for (i, item) in items.iter().enumerate() {
-                        let at = child(at, Seg::Index(i));
-                        out.push(self.coerce(item, &a.items, &ns, Some(&at), depth + 1)?);
-                    }
-                    Value::Array(out)
-                }
-                _ => return Err(err()),
-            },
-            Schema::Map(m) => match v {
-                P::Map(p) => {
-                    let mut out = HashMap::with_capacity(p.len());
-                    for (k, item) in p {
-                        let at = child(at, Seg::Key(k));
-                        out.insert(
-                            k.clone(),
-                            self.coerce(item, &m.types, &ns, Some(&at), depth + 1)?,
-                        );
-                    }
-                    Value::Map(out)
-                }
-                _ => return Err(err()),
-            },
-            Schema::Record(r) => match v {
-                P::Map(p) => self.record(p, r, &ns, at, depth)?,
-                _ => return Err(err()),
-            },
-            Schema::Union(u) => self.union(v, u, &ns, at, depth)?,
             Schema::Decimal(d) => {
                 let text = decimal_text(v).ok_or_else(|| err())?;
                 let unscaled =
