@@ -257,3 +257,166 @@ impl Running {
 pub fn distinct<T: std::hash::Hash + Eq + Clone>(items: &[T]) -> HashSet<T> {
     items.iter().cloned().collect()
 }
+
+/// Sample values of `schemas/com/example/Everything.avsc` (every Avro primitive and logical
+/// type, each also inside a union), in resolved form, with the JSON encoding each must have.
+pub mod everything {
+    use std::collections::HashMap;
+
+    use apache_avro::types::Value;
+    use apache_avro::{BigDecimal, Days, Decimal, Duration, Millis, Months};
+    use serde_json::json;
+
+    /// The UUID used in the samples.
+    pub const UID: &str = "67e55044-10b1-426f-9247-bb680e5fe0c8";
+
+    fn uid() -> uuid::Uuid {
+        uuid::Uuid::parse_str(UID).unwrap()
+    }
+
+    fn some(i: u32, v: Value) -> Value {
+        Value::Union(i, Box::new(v))
+    }
+
+    /// A value with every union on its non-null branch.
+    pub fn value() -> Value {
+        Value::Record(vec![
+            ("n".into(), Value::Null),
+            ("b".into(), Value::Boolean(true)),
+            ("i".into(), Value::Int(-5)),
+            ("l".into(), Value::Long(1 << 40)),
+            ("f".into(), Value::Float(1.5)),
+            ("d".into(), Value::Double(0.1)),
+            ("bytes".into(), Value::Bytes(vec![0x00, 0x7F, 0x80, 0xFF])),
+            ("s".into(), Value::String("héllo \"q\"".into())),
+            ("fx".into(), Value::Fixed(4, b"abcd".to_vec())),
+            ("e".into(), Value::Enum(1, "SPADES".into())),
+            (
+                "arr".into(),
+                Value::Array(vec![Value::Long(1), Value::Long(-2)]),
+            ),
+            (
+                "m".into(),
+                Value::Map(HashMap::from([
+                    ("b".into(), Value::Enum(1, "SPADES".into())),
+                    ("a".into(), Value::Enum(0, "HEARTS".into())),
+                ])),
+            ),
+            ("date".into(), Value::Date(19_753)),
+            ("t_ms".into(), Value::TimeMillis(45_296_789)),
+            ("t_us".into(), Value::TimeMicros(45_296_789_123)),
+            ("ts_ms".into(), Value::TimestampMillis(1_706_697_296_789)),
+            (
+                "ts_us".into(),
+                Value::TimestampMicros(1_706_697_296_789_123),
+            ),
+            (
+                "ts_ns".into(),
+                Value::TimestampNanos(1_706_697_296_789_123_456),
+            ),
+            ("lts_ms".into(), Value::LocalTimestampMillis(-1)),
+            ("lts_us".into(), Value::LocalTimestampMicros(0)),
+            ("lts_ns".into(), Value::LocalTimestampNanos(i64::MAX)),
+            (
+                "dec".into(),
+                Value::Decimal(Decimal::from(vec![0x04, 0xD2])),
+            ),
+            (
+                "dec_fixed".into(),
+                Value::Decimal(Decimal::from(vec![
+                    0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xD8, 0xF0,
+                ])),
+            ),
+            (
+                "big".into(),
+                Value::BigDecimal("12.345".parse::<BigDecimal>().unwrap()),
+            ),
+            ("uid".into(), Value::Uuid(uid())),
+            (
+                "dur".into(),
+                Value::Duration(Duration::new(Months::new(1), Days::new(2), Millis::new(3))),
+            ),
+            ("opt_long".into(), some(1, Value::Long(5))),
+            ("opt_bytes".into(), some(1, Value::Bytes(vec![0xFF]))),
+            (
+                "opt_fixed".into(),
+                some(1, Value::Fixed(4, b"wxyz".to_vec())),
+            ),
+            ("opt_enum".into(), some(1, Value::Enum(0, "HEARTS".into()))),
+            (
+                "opt_arr".into(),
+                some(1, Value::Array(vec![Value::String("x".into())])),
+            ),
+            (
+                "opt_map".into(),
+                some(1, Value::Map(HashMap::from([("k".into(), Value::Int(1))]))),
+            ),
+            ("opt_date".into(), some(1, Value::Date(1))),
+            ("opt_uuid".into(), some(1, Value::Uuid(uid()))),
+            (
+                "opt_dec".into(),
+                some(1, Value::Decimal(Decimal::from(vec![0x7B]))),
+            ),
+            ("opt_double".into(), some(0, Value::Double(2.5))),
+            ("choice".into(), some(2, Value::Fixed(4, b"1234".to_vec()))),
+        ])
+    }
+
+    /// The Avro JSON encoding of [`value`].
+    pub fn json() -> serde_json::Value {
+        json!({
+            "n": null,
+            "b": true,
+            "i": -5,
+            "l": 1_099_511_627_776i64,
+            "f": 1.5,
+            "d": 0.1,
+            "bytes": "\u{0}\u{7f}\u{80}\u{ff}",
+            "s": "héllo \"q\"",
+            "fx": "abcd",
+            "e": "SPADES",
+            "arr": [1, -2],
+            "m": {"a": "HEARTS", "b": "SPADES"},
+            "date": 19_753,
+            "t_ms": 45_296_789,
+            "t_us": 45_296_789_123i64,
+            "ts_ms": 1_706_697_296_789i64,
+            "ts_us": 1_706_697_296_789_123i64,
+            "ts_ns": 1_706_697_296_789_123_456i64,
+            "lts_ms": -1,
+            "lts_us": 0,
+            "lts_ns": i64::MAX,
+            "dec": "\u{4}\u{d2}",
+            "dec_fixed": "\u{ff}\u{ff}\u{ff}\u{ff}\u{ff}\u{ff}\u{d8}\u{f0}",
+            // apache-avro's big-decimal: zigzag length 2, unscaled 12345 = 0x3039, zigzag scale 3.
+            "big": "\u{4}\u{30}\u{39}\u{6}",
+            "uid": UID,
+            "dur": "\u{1}\u{0}\u{0}\u{0}\u{2}\u{0}\u{0}\u{0}\u{3}\u{0}\u{0}\u{0}",
+            "opt_long": {"long": 5},
+            "opt_bytes": {"bytes": "\u{ff}"},
+            "opt_fixed": {"com.example.Four": "wxyz"},
+            "opt_enum": {"com.example.Suit": "HEARTS"},
+            "opt_arr": {"array": ["x"]},
+            "opt_map": {"map": {"k": 1}},
+            "opt_date": {"int": 1},
+            "opt_uuid": {"string": UID},
+            "opt_dec": {"bytes": "{"},
+            "opt_double": {"double": 2.5},
+            "choice": {"com.example.Four": "1234"},
+        })
+    }
+
+    /// [`value`] with every union on its null branch.
+    pub fn value_with_nulls() -> Value {
+        let Value::Record(mut fields) = value() else {
+            unreachable!()
+        };
+        for (name, v) in &mut fields {
+            if name.starts_with("opt_") || name == "choice" {
+                let null_branch = if name == "opt_double" { 1 } else { 0 };
+                *v = Value::Union(null_branch, Box::new(Value::Null));
+            }
+        }
+        Value::Record(fields)
+    }
+}

@@ -256,42 +256,9 @@ impl<'s> Writer<'_, 's> {
             .deref(schema, ns)
             .map_err(|e| AvroJsonError::new(at, schema, found_value(v)).with(e))?;
         let err = || AvroJsonError::new(at, schema, found_value(v));
+        // Only the nesting types recurse; scalars are in a separate function so that the
+        // recursion's stack frames stay small (debug builds give every arm its own slots).
         Ok(match (schema, v) {
-            (Schema::Null, Value::Null) => Json::Null,
-            (Schema::Boolean, Value::Boolean(b)) => Json::Bool(*b),
-            (Schema::Int, Value::Int(i))
-            | (Schema::Long, Value::Int(i))
-            | (Schema::Date, Value::Date(i) | Value::Int(i))
-            | (Schema::TimeMillis, Value::TimeMillis(i) | Value::Int(i)) => Json::from(*i),
-            (Schema::Long, Value::Long(i))
-            | (Schema::TimeMicros, Value::TimeMicros(i) | Value::Long(i))
-            | (Schema::TimestampMillis, Value::TimestampMillis(i) | Value::Long(i))
-            | (Schema::TimestampMicros, Value::TimestampMicros(i) | Value::Long(i))
-            | (Schema::TimestampNanos, Value::TimestampNanos(i))
-            | (Schema::LocalTimestampMillis, Value::LocalTimestampMillis(i) | Value::Long(i))
-            | (Schema::LocalTimestampMicros, Value::LocalTimestampMicros(i) | Value::Long(i))
-            | (Schema::LocalTimestampNanos, Value::LocalTimestampNanos(i)) => Json::from(*i),
-            (Schema::Float | Schema::Double, Value::Float(x)) => float_json(f64::from(*x)),
-            (Schema::Double, Value::Double(x)) => float_json(*x),
-            (Schema::Bytes, Value::Bytes(b)) => latin1(b),
-            (Schema::String, Value::String(s)) => Json::String(s.clone()),
-            (Schema::Uuid, Value::Uuid(u)) => Json::String(u.hyphenated().to_string()),
-            (Schema::Uuid, Value::String(s)) => match uuid::Uuid::parse_str(s) {
-                Ok(u) => Json::String(u.hyphenated().to_string()),
-                Err(_) => return Err(err().with("not a UUID")),
-            },
-            (Schema::Fixed(f), Value::Fixed(_, b) | Value::Bytes(b)) => {
-                if b.len() != f.size {
-                    return Err(err().with(format!("{} bytes, fixed size is {}", b.len(), f.size)));
-                }
-                latin1(b)
-            }
-            (Schema::Enum(e), Value::Enum(_, s) | Value::String(s)) => {
-                if !e.symbols.contains(s) {
-                    return Err(err().with(format!("symbols are {}", e.symbols.join(", "))));
-                }
-                Json::String(s.clone())
-            }
             (Schema::Array(a), Value::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
@@ -345,6 +312,54 @@ impl<'s> Writer<'_, 's> {
                     .iter()
                     .find_map(|branch| self.branch(bare, branch, &ns, at, depth).ok());
                 found.ok_or_else(|| err().with("no branch accepts it"))?
+            }
+            _ => self.write_scalar(v, schema, at)?,
+        })
+    }
+
+    #[inline(never)]
+    fn write_scalar(
+        &self,
+        v: &Value,
+        schema: &'s Schema,
+        at: Option<&Path<'_>>,
+    ) -> Result<Json, AvroJsonError> {
+        let err = || AvroJsonError::new(at, schema, found_value(v));
+        Ok(match (schema, v) {
+            (Schema::Null, Value::Null) => Json::Null,
+            (Schema::Boolean, Value::Boolean(b)) => Json::Bool(*b),
+            (Schema::Int, Value::Int(i))
+            | (Schema::Long, Value::Int(i))
+            | (Schema::Date, Value::Date(i) | Value::Int(i))
+            | (Schema::TimeMillis, Value::TimeMillis(i) | Value::Int(i)) => Json::from(*i),
+            (Schema::Long, Value::Long(i))
+            | (Schema::TimeMicros, Value::TimeMicros(i) | Value::Long(i))
+            | (Schema::TimestampMillis, Value::TimestampMillis(i) | Value::Long(i))
+            | (Schema::TimestampMicros, Value::TimestampMicros(i) | Value::Long(i))
+            | (Schema::TimestampNanos, Value::TimestampNanos(i))
+            | (Schema::LocalTimestampMillis, Value::LocalTimestampMillis(i) | Value::Long(i))
+            | (Schema::LocalTimestampMicros, Value::LocalTimestampMicros(i) | Value::Long(i))
+            | (Schema::LocalTimestampNanos, Value::LocalTimestampNanos(i)) => Json::from(*i),
+            (Schema::Float | Schema::Double, Value::Float(x)) => float_json(f64::from(*x)),
+            (Schema::Double, Value::Double(x)) => float_json(*x),
+            (Schema::Bytes, Value::Bytes(b)) => latin1(b),
+            (Schema::String, Value::String(s)) => Json::String(s.clone()),
+            (Schema::Uuid, Value::Uuid(u)) => Json::String(u.hyphenated().to_string()),
+            (Schema::Uuid, Value::String(s)) => match uuid::Uuid::parse_str(s) {
+                Ok(u) => Json::String(u.hyphenated().to_string()),
+                Err(_) => return Err(err().with("not a UUID")),
+            },
+            (Schema::Fixed(f), Value::Fixed(_, b) | Value::Bytes(b)) => {
+                if b.len() != f.size {
+                    return Err(err().with(format!("{} bytes, fixed size is {}", b.len(), f.size)));
+                }
+                latin1(b)
+            }
+            (Schema::Enum(e), Value::Enum(_, s) | Value::String(s)) => {
+                if !e.symbols.contains(s) {
+                    return Err(err().with(format!("symbols are {}", e.symbols.join(", "))));
+                }
+                Json::String(s.clone())
             }
             (Schema::Decimal(d), Value::Decimal(x)) => {
                 let bytes = Vec::<u8>::try_from(x).map_err(|e| err().with(e.to_string()))?;
@@ -456,55 +471,7 @@ impl<'s> Reader<'_, 's> {
             .deref(schema, ns)
             .map_err(|e| AvroJsonError::new(at, schema, found_json(j)).with(e))?;
         let err = || AvroJsonError::new(at, schema, found_json(j));
-        let int = || -> Result<i32, AvroJsonError> {
-            let i = j.as_i64().ok_or_else(err)?;
-            i32::try_from(i).map_err(|_| err().with("out of range for int"))
-        };
-        let long = || j.as_i64().ok_or_else(err);
-        let bytes = || -> Result<Vec<u8>, AvroJsonError> {
-            let s = j.as_str().ok_or_else(err)?;
-            from_latin1(s).ok_or_else(|| err().with("a character above U+00FF"))
-        };
         Ok(match schema {
-            Schema::Ref { .. } => return Err(err().with("reference to a reference")),
-            Schema::Null => match j {
-                Json::Null => Value::Null,
-                _ => return Err(err()),
-            },
-            Schema::Boolean => Value::Boolean(j.as_bool().ok_or_else(err)?),
-            Schema::Int => Value::Int(int()?),
-            Schema::Date => Value::Date(int()?),
-            Schema::TimeMillis => Value::TimeMillis(int()?),
-            Schema::Long => Value::Long(long()?),
-            Schema::TimeMicros => Value::TimeMicros(long()?),
-            Schema::TimestampMillis => Value::TimestampMillis(long()?),
-            Schema::TimestampMicros => Value::TimestampMicros(long()?),
-            Schema::TimestampNanos => Value::TimestampNanos(long()?),
-            Schema::LocalTimestampMillis => Value::LocalTimestampMillis(long()?),
-            Schema::LocalTimestampMicros => Value::LocalTimestampMicros(long()?),
-            Schema::LocalTimestampNanos => Value::LocalTimestampNanos(long()?),
-            Schema::Float => Value::Float(json_float(j).ok_or_else(err)? as f32),
-            Schema::Double => Value::Double(json_float(j).ok_or_else(err)?),
-            Schema::String => Value::String(j.as_str().ok_or_else(err)?.to_owned()),
-            Schema::Bytes => Value::Bytes(bytes()?),
-            Schema::Uuid => Value::Uuid(
-                uuid::Uuid::parse_str(j.as_str().ok_or_else(err)?)
-                    .map_err(|_| err().with("not a UUID"))?,
-            ),
-            Schema::Fixed(f) => {
-                let b = bytes()?;
-                if b.len() != f.size {
-                    return Err(err().with(format!("{} bytes, fixed size is {}", b.len(), f.size)));
-                }
-                Value::Fixed(f.size, b)
-            }
-            Schema::Enum(e) => {
-                let s = j.as_str().ok_or_else(err)?;
-                match e.symbols.iter().position(|x| x == s) {
-                    Some(i) => Value::Enum(i as u32, s.to_owned()),
-                    None => return Err(err().with(format!("symbols are {}", e.symbols.join(", ")))),
-                }
-            }
             Schema::Array(a) => {
                 let items = j.as_array().ok_or_else(err)?;
                 let mut out = Vec::with_capacity(items.len());
@@ -588,6 +555,70 @@ impl<'s> Reader<'_, 's> {
                     }
                 }
                 return Err(err().with(format!("the union has no branch `{name}`")));
+            }
+            _ => self.read_scalar(j, schema, at)?,
+        })
+    }
+
+    #[inline(never)]
+    fn read_scalar(
+        &self,
+        j: &Json,
+        schema: &'s Schema,
+        at: Option<&Path<'_>>,
+    ) -> Result<Value, AvroJsonError> {
+        let err = || AvroJsonError::new(at, schema, found_json(j));
+        let int = || -> Result<i32, AvroJsonError> {
+            let i = j.as_i64().ok_or_else(err)?;
+            i32::try_from(i).map_err(|_| err().with("out of range for int"))
+        };
+        let long = || j.as_i64().ok_or_else(err);
+        let bytes = || -> Result<Vec<u8>, AvroJsonError> {
+            let s = j.as_str().ok_or_else(err)?;
+            from_latin1(s).ok_or_else(|| err().with("a character above U+00FF"))
+        };
+        Ok(match schema {
+            Schema::Array(_) | Schema::Map(_) | Schema::Record(_) | Schema::Union(_) => {
+                return Err(err().with("internal: nesting type in scalar decoding"))
+            }
+            Schema::Ref { .. } => return Err(err().with("reference to a reference")),
+            Schema::Null => match j {
+                Json::Null => Value::Null,
+                _ => return Err(err()),
+            },
+            Schema::Boolean => Value::Boolean(j.as_bool().ok_or_else(err)?),
+            Schema::Int => Value::Int(int()?),
+            Schema::Date => Value::Date(int()?),
+            Schema::TimeMillis => Value::TimeMillis(int()?),
+            Schema::Long => Value::Long(long()?),
+            Schema::TimeMicros => Value::TimeMicros(long()?),
+            Schema::TimestampMillis => Value::TimestampMillis(long()?),
+            Schema::TimestampMicros => Value::TimestampMicros(long()?),
+            Schema::TimestampNanos => Value::TimestampNanos(long()?),
+            Schema::LocalTimestampMillis => Value::LocalTimestampMillis(long()?),
+            Schema::LocalTimestampMicros => Value::LocalTimestampMicros(long()?),
+            Schema::LocalTimestampNanos => Value::LocalTimestampNanos(long()?),
+            Schema::Float => Value::Float(json_float(j).ok_or_else(err)? as f32),
+            Schema::Double => Value::Double(json_float(j).ok_or_else(err)?),
+            Schema::String => Value::String(j.as_str().ok_or_else(err)?.to_owned()),
+            Schema::Bytes => Value::Bytes(bytes()?),
+            Schema::Uuid => Value::Uuid(
+                uuid::Uuid::parse_str(j.as_str().ok_or_else(err)?)
+                    .map_err(|_| err().with("not a UUID"))?,
+            ),
+            Schema::Fixed(f) => {
+                let b = bytes()?;
+                if b.len() != f.size {
+                    return Err(err().with(format!("{} bytes, fixed size is {}", b.len(), f.size)));
+                }
+                Value::Fixed(f.size, b)
+            }
+            Schema::Enum(e) => {
+                let s = j.as_str().ok_or_else(err)?;
+                match e.symbols.iter().position(|x| x == s) {
+                    Some(i) => Value::Enum(i as u32, s.to_owned()),
+                    None => return Err(err().with(format!("symbols are {}", e.symbols.join(", ")))),
+                }
             }
             Schema::Decimal(d) => {
                 let b = bytes()?;
