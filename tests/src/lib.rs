@@ -317,9 +317,10 @@ pub mod everything {
             ("lts_ms".into(), Value::LocalTimestampMillis(-1)),
             ("lts_us".into(), Value::LocalTimestampMicros(0)),
             ("lts_ns".into(), Value::LocalTimestampNanos(i64::MAX)),
+            // decimal(10, 2) is 5 bytes, decimal(5, 1) 3: apache-avro resolves no shorter ones.
             (
                 "dec".into(),
-                Value::Decimal(Decimal::from(vec![0x04, 0xD2])),
+                Value::Decimal(Decimal::from(vec![0, 0, 0, 0x04, 0xD2])),
             ),
             (
                 "dec_fixed".into(),
@@ -355,10 +356,12 @@ pub mod everything {
             ("opt_uuid".into(), some(1, Value::Uuid(uid()))),
             (
                 "opt_dec".into(),
-                some(1, Value::Decimal(Decimal::from(vec![0x7B]))),
+                some(1, Value::Decimal(Decimal::from(vec![0, 0, 0x7B]))),
             ),
             ("opt_double".into(), some(0, Value::Double(2.5))),
-            ("choice".into(), some(2, Value::Fixed(4, b"1234".to_vec()))),
+            // A string in a union that also has a fixed: apache-avro's resolver would move a
+            // `Fixed` here to the `string` branch, so the codec test could not send one.
+            ("choice".into(), some(1, Value::String("pick".into()))),
         ])
     }
 
@@ -386,7 +389,7 @@ pub mod everything {
             "lts_ms": -1,
             "lts_us": 0,
             "lts_ns": i64::MAX,
-            "dec": "\u{4}\u{d2}",
+            "dec": "\u{0}\u{0}\u{0}\u{4}\u{d2}",
             "dec_fixed": "\u{ff}\u{ff}\u{ff}\u{ff}\u{ff}\u{ff}\u{d8}\u{f0}",
             // apache-avro's big-decimal: zigzag length 2, unscaled 12345 = 0x3039, zigzag scale 3.
             "big": "\u{4}\u{30}\u{39}\u{6}",
@@ -400,9 +403,9 @@ pub mod everything {
             "opt_map": {"map": {"k": 1}},
             "opt_date": {"int": 1},
             "opt_uuid": {"string": UID},
-            "opt_dec": {"bytes": "{"},
+            "opt_dec": {"bytes": "\u{0}\u{0}{"},
             "opt_double": {"double": 2.5},
-            "choice": {"com.example.Four": "1234"},
+            "choice": {"string": "pick"},
         })
     }
 

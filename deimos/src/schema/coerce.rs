@@ -32,7 +32,7 @@
 //! | `time-millis`, `time-micros` | `Time` (sub-unit digits dropped); `HH:MM`, `HH:MM:SS[.fff…]` strings; an `Int` as is | `Value::TimeMillis` / `Value::TimeMicros` |
 //! | `timestamp-millis`, `-micros`, `-nanos` | `DateTime` (the instant); `NaiveDateTime` read as UTC; an RFC 3339 string, or `YYYY-MM-DD[T ]HH:MM:SS[.f…]` without offset read as UTC; an `Int` as is. Sub-unit digits are dropped (floored) | `Value::Timestamp*` |
 //! | `local-timestamp-millis`, `-micros`, `-nanos` | `NaiveDateTime`; `DateTime` by its wall clock in its own offset; the same strings (an offset is ignored: the wall clock as written); an `Int` as is | `Value::LocalTimestamp*` |
-//! | `decimal(p, s)` | `Int`, finite `Float` (by its shortest decimal form, so `0.1` is `0.1`), a decimal string (`"12.34"`, `"-1e-2"`), scaled to `s`. More fractional digits than `s` (other than trailing zeros) is an error rather than silent rounding (as Java Avro's `DecimalConversion`); more than `p` digits is an error; a `fixed` decimal must fit its size | `Value::Decimal` (two's complement, big-endian; sign-extended to the size for `fixed`) |
+//! | `decimal(p, s)` | `Int`, finite `Float` (by its shortest decimal form, so `0.1` is `0.1`), a decimal string (`"12.34"`, `"-1e-2"`), scaled to `s`. More fractional digits than `s` (other than trailing zeros) is an error rather than silent rounding (as Java Avro's `DecimalConversion`); more than `p` digits is an error; a `fixed` decimal must fit its size | `Value::Decimal` (two's complement, big-endian; sign-extended to the fixed size, or for `bytes` to the fewest bytes that hold any `p`-digit number — apache-avro's resolver refuses shorter ones) |
 //! | `big-decimal` | `Int`, finite `Float`, a decimal string | `Value::BigDecimal` |
 //! | `uuid` | `Uuid`; a string `Uuid::parse_str` reads (hyphenated, simple, braced, URN) | `Value::Uuid` |
 //! | `duration` | `Bytes` of length 12 (months, days, milliseconds; little-endian `u32`s, A) | `Value::Duration` |
@@ -251,11 +251,14 @@ impl<'s> Coercer<'_, 's> {
                 let text = decimal_text(v).ok_or_else(|| err())?;
                 let unscaled =
                     scale_decimal(&text, d.scale, d.precision).map_err(|e| err().with(e))?;
-                let mut bytes = unscaled.to_signed_bytes_be();
-                if let Schema::Fixed(f) = d.inner.as_ref() {
-                    bytes = sign_extend(bytes, f.size)
-                        .ok_or_else(|| err().with(format!("does not fit fixed size {}", f.size)))?;
-                }
+                let bytes = unscaled.to_signed_bytes_be();
+                // apache-avro's resolver wants at least as many bytes as the precision needs.
+                let size = match d.inner.as_ref() {
+                    Schema::Fixed(f) => f.size,
+                    _ => bytes.len().max(bytes_for_precision(d.precision)),
+                };
+                let bytes = sign_extend(bytes, size)
+                    .ok_or_else(|| err().with(format!("does not fit fixed size {size}")))?;
                 Value::Decimal(apache_avro::Decimal::from(bytes))
             }
             Schema::BigDecimal => {
@@ -613,6 +616,17 @@ pub(crate) fn sign_extend(bytes: Vec<u8>, size: usize) -> Option<Vec<u8>> {
     (head.iter().all(|&b| b == fill) && tail_negative == negative).then(|| tail.to_vec())
 }
 
+/// The fewest bytes whose two's complement holds every `precision`-digit number, by
+/// apache-avro's formula (`floor(log10(2^(8n-1) - 1)) >= precision`).
+fn bytes_for_precision(precision: usize) -> usize {
+    (1..=precision.max(1))
+        .find(|&n| {
+            let bits = i32::try_from(8 * n - 1).unwrap_or(i32::MAX);
+            (2.0_f64.powi(bits) - 1.0).log10().floor() >= precision as f64
+        })
+        .unwrap_or(precision.max(1))
+}
+
 fn days(d: NaiveDate) -> i32 {
     // chrono's range (±262,143 years) is ±96 million days: always an i32.
     (d - NaiveDate::default()).num_days() as i32
@@ -836,6 +850,17 @@ mod tests {
         assert_eq!(decimal_string(&BigInt::from(-5), 2), "-0.05");
         assert_eq!(decimal_string(&BigInt::from(1234), 2), "12.34");
         assert_eq!(decimal_string(&BigInt::from(7), 0), "7");
+    }
+
+    #[test]
+    fn precision_lengths_match_apache_avro() {
+        // 2 bytes hold 4 digits (32767), 4 bytes 9 digits, 5 bytes 11 digits.
+        assert_eq!(bytes_for_precision(1), 1);
+        assert_eq!(bytes_for_precision(4), 2);
+        assert_eq!(bytes_for_precision(5), 3);
+        assert_eq!(bytes_for_precision(9), 4);
+        assert_eq!(bytes_for_precision(10), 5);
+        assert_eq!(bytes_for_precision(38), 16);
     }
 
     #[test]
