@@ -365,7 +365,7 @@ impl<'s> Writer<'_, 's> {
                 let bytes = Vec::<u8>::try_from(x).map_err(|e| err().with(e.to_string()))?;
                 match d.inner.as_ref() {
                     Schema::Fixed(f) => {
-                        latin1(&super::coerce::sign_extend(bytes, f.size).ok_or_else(|| {
+                        latin1(&super::coerce::sign_extend(&bytes, f.size).ok_or_else(|| {
                             err().with(format!("does not fit fixed size {}", f.size))
                         })?)
                     }

@@ -69,7 +69,7 @@ pub struct CoercionError {
 }
 
 impl CoercionError {
-    fn new(at: Option<&Path<'_>>, schema: &Schema, found: impl ToString) -> Self {
+    fn new(at: Option<&Path<'_>>, schema: &Schema, found: &dyn std::fmt::Display) -> Self {
         CoercionError {
             path: path::render(at),
             expected: type_name(schema),
@@ -208,26 +208,20 @@ impl<'s> Coercer<'_, 's> {
             },
             Schema::Boolean => Value::Boolean(!matches!(v, P::Null | P::Bool(false))),
             Schema::Int => {
-                let i = integer(v)
-                    .ok_or_else(|| err())?
-                    .map_err(|d| err().with(d))?;
+                let i = integer(v).ok_or_else(err)?.map_err(|d| err().with(d))?;
                 Value::Int(i32::try_from(i).map_err(|_| err().with("out of range for int"))?)
             }
-            Schema::Long => Value::Long(
-                integer(v)
-                    .ok_or_else(|| err())?
-                    .map_err(|d| err().with(d))?,
-            ),
-            Schema::Double => Value::Double(float(v).ok_or_else(|| err())?),
+            Schema::Long => Value::Long(integer(v).ok_or_else(err)?.map_err(|d| err().with(d))?),
+            Schema::Double => Value::Double(float(v).ok_or_else(err)?),
             Schema::Float => {
-                let x = float(v).ok_or_else(|| err())?;
+                let x = float(v).ok_or_else(err)?;
                 let f = x as f32;
                 if x.is_finite() && !f.is_finite() {
                     return Err(err().with("out of range for float"));
                 }
                 Value::Float(f)
             }
-            Schema::String => Value::String(string_form(v).ok_or_else(|| err())?),
+            Schema::String => Value::String(string_form(v).ok_or_else(err)?),
             Schema::Bytes => match v {
                 P::Bytes(b) => Value::Bytes(b.clone()),
                 P::String(s) => Value::Bytes(s.as_bytes().to_vec()),
@@ -248,7 +242,7 @@ impl<'s> Coercer<'_, 's> {
                 _ => return Err(err()),
             },
             Schema::Decimal(d) => {
-                let text = decimal_text(v).ok_or_else(|| err())?;
+                let text = decimal_text(v).ok_or_else(err)?;
                 let unscaled =
                     scale_decimal(&text, d.scale, d.precision).map_err(|e| err().with(e))?;
                 let bytes = unscaled.to_signed_bytes_be();
@@ -257,12 +251,12 @@ impl<'s> Coercer<'_, 's> {
                     Schema::Fixed(f) => f.size,
                     _ => bytes.len().max(bytes_for_precision(d.precision)),
                 };
-                let bytes = sign_extend(bytes, size)
+                let bytes = sign_extend(&bytes, size)
                     .ok_or_else(|| err().with(format!("does not fit fixed size {size}")))?;
                 Value::Decimal(apache_avro::Decimal::from(bytes))
             }
             Schema::BigDecimal => {
-                let text = decimal_text(v).ok_or_else(|| err())?;
+                let text = decimal_text(v).ok_or_else(err)?;
                 Value::BigDecimal(
                     apache_avro::BigDecimal::from_str(&text)
                         .map_err(|e| err().with(e.to_string()))?,
@@ -286,14 +280,14 @@ impl<'s> Coercer<'_, 's> {
             Schema::TimeMillis => Value::TimeMillis(match v {
                 P::Int(i) => i32::try_from(*i).map_err(|_| err().with("out of range for int"))?,
                 _ => {
-                    let t = time(v).ok_or_else(|| err())?.map_err(|d| err().with(d))?;
+                    let t = time(v).ok_or_else(err)?.map_err(|d| err().with(d))?;
                     (t.num_seconds_from_midnight() * 1000 + t.nanosecond() / 1_000_000) as i32
                 }
             }),
             Schema::TimeMicros => Value::TimeMicros(match v {
                 P::Int(i) => *i,
                 _ => {
-                    let t = time(v).ok_or_else(|| err())?.map_err(|d| err().with(d))?;
+                    let t = time(v).ok_or_else(err)?.map_err(|d| err().with(d))?;
                     i64::from(t.num_seconds_from_midnight()) * 1_000_000
                         + i64::from(t.nanosecond() / 1000)
                 }
@@ -333,11 +327,11 @@ impl<'s> Coercer<'_, 's> {
                 None => match &f.default {
                     Some(json) => super::avro_json::from_default(json, &f.schema, self.names, ns)
                         .map_err(|e| {
-                        CoercionError::new(Some(&here), &f.schema, "nothing")
+                        CoercionError::new(Some(&here), &f.schema, &"nothing")
                             .with(format!("the schema's default does not fit: {e}"))
                     })?,
                     None => {
-                        return Err(CoercionError::new(Some(&here), &f.schema, "nothing")
+                        return Err(CoercionError::new(Some(&here), &f.schema, &"nothing")
                             .with("missing field without a default"))
                     }
                 },
@@ -503,7 +497,7 @@ fn is_decimal_string(s: &str) -> bool {
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     let digits_ok = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
-    let exp_ok = exp.is_none_or(|e| is_integer_string(e));
+    let exp_ok = exp.is_none_or(is_integer_string);
     digits_ok(int) && digits_ok(frac) && !(int.is_empty() && frac.is_empty()) && exp_ok
 }
 
@@ -602,12 +596,12 @@ fn scale_decimal(text: &str, scale: usize, precision: usize) -> Result<BigInt, S
 
 /// Sign-extends big-endian two's complement `bytes` to `size`, or drops redundant sign bytes;
 /// `None` when the number needs more than `size` bytes.
-pub(crate) fn sign_extend(bytes: Vec<u8>, size: usize) -> Option<Vec<u8>> {
+pub(crate) fn sign_extend(bytes: &[u8], size: usize) -> Option<Vec<u8>> {
     let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
     let fill = if negative { 0xFF } else { 0x00 };
     if bytes.len() <= size {
         let mut out = vec![fill; size - bytes.len()];
-        out.extend_from_slice(&bytes);
+        out.extend_from_slice(bytes);
         return Some(out);
     }
     let extra = bytes.len() - size;
@@ -737,7 +731,7 @@ pub fn to_payload_with_schema(
     schema: &Schema,
 ) -> Result<PayloadValue, CoercionError> {
     let names = Names::of(schema).map_err(|e| {
-        CoercionError::new(None, schema, "a value").with(format!("bad schema: {e}"))
+        CoercionError::new(None, schema, &"a value").with(format!("bad schema: {e}"))
     })?;
     with_schema(value, schema, &schema.namespace(), &names, None, 0)
 }
@@ -752,16 +746,16 @@ fn with_schema<'s>(
 ) -> Result<PayloadValue, CoercionError> {
     let found = || format!("{:?}", std::mem::discriminant(value));
     if depth > MAX_DEPTH {
-        return Err(CoercionError::new(at, schema, "a value")
+        return Err(CoercionError::new(at, schema, &"a value")
             .with(format!("nested deeper than {MAX_DEPTH} levels")));
     }
     let (schema, ns) = names
         .deref(schema, ns)
-        .map_err(|e| CoercionError::new(at, schema, found()).with(e))?;
+        .map_err(|e| CoercionError::new(at, schema, &found()).with(e))?;
     Ok(match (value, schema) {
         (Value::Decimal(d), Schema::Decimal(ds)) => {
             let bytes = Vec::<u8>::try_from(d)
-                .map_err(|e| CoercionError::new(at, schema, "a decimal").with(e.to_string()))?;
+                .map_err(|e| CoercionError::new(at, schema, &"a decimal").with(e.to_string()))?;
             PayloadValue::String(decimal_string(
                 &BigInt::from_signed_bytes_be(&bytes),
                 ds.scale,
@@ -865,10 +859,10 @@ mod tests {
 
     #[test]
     fn sign_extension() {
-        assert_eq!(sign_extend(vec![0xFF], 3), Some(vec![0xFF, 0xFF, 0xFF]));
-        assert_eq!(sign_extend(vec![0x00, 0x80], 1), None);
-        assert_eq!(sign_extend(vec![0xFF, 0x80], 1), Some(vec![0x80]));
-        assert_eq!(sign_extend(vec![0x01, 0x00], 1), None);
+        assert_eq!(sign_extend(&[0xFF], 3), Some(vec![0xFF, 0xFF, 0xFF]));
+        assert_eq!(sign_extend(&[0x00, 0x80], 1), None);
+        assert_eq!(sign_extend(&[0xFF, 0x80], 1), Some(vec![0x80]));
+        assert_eq!(sign_extend(&[0x01, 0x00], 1), None);
     }
 
     #[test]
