@@ -930,3 +930,49 @@ fn to_payload_with_schema_writes_decimals_at_their_scale_and_coerces_back() {
     );
     assert_eq!(coerce(&p, &order).unwrap(), order_value());
 }
+
+#[test]
+fn big_decimal_from_numbers_and_strings() {
+    let s = r#"{"type":"bytes","logicalType":"big-decimal"}"#;
+    let want = |t: &str| Value::BigDecimal(t.parse::<apache_avro::BigDecimal>().unwrap());
+    assert_eq!(ok("12.345", s), want("12.345"));
+    assert_eq!(ok(7, s), want("7"));
+    assert_eq!(ok(0.5, s), want("0.5"));
+    assert_eq!(
+        fails("twelve", s),
+        r#"<root>: expected big-decimal, found string "twelve""#
+    );
+}
+
+#[test]
+fn duration_from_its_twelve_bytes() {
+    let s = r#"{"type":"fixed","name":"Dur","size":12,"logicalType":"duration"}"#;
+    let raw = vec![1u8, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0];
+    assert_eq!(
+        ok(raw, s),
+        Value::Duration(apache_avro::Duration::new(
+            apache_avro::Months::new(1),
+            apache_avro::Days::new(2),
+            apache_avro::Millis::new(3),
+        ))
+    );
+    assert_eq!(
+        fails(vec![0u8; 11], s),
+        "<root>: expected duration, found bytes of length 11 (a duration is 12 bytes)"
+    );
+}
+
+#[tokio::test]
+async fn coerced_values_resolve_and_encode_with_avro_local() {
+    use deimos::schema::{AvroLocal, Codec, SchemaRef};
+    let codec = Codec::new(std::sync::Arc::new(AvroLocal::new(schema_dir())));
+    let order = SchemaRef::parse("com.example.Order");
+    let coerced = coerce_payload(&order_payload(), &file_schema("Order")).unwrap();
+    let (resolved, bytes) = codec.encode_value("orders", &order, coerced).await.unwrap();
+    assert_eq!(resolved, order_value());
+    let back = codec
+        .decode_value(&order, Some(&bytes), ("orders", 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(back, Some(order_value()));
+}
