@@ -45,7 +45,8 @@
 //! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*` | no |
 //!
 //! # Modules
-//! [`config`] (typed configuration), [`schema`] (schema backends, key configuration),
+//! [`config`] (typed configuration), [`schema`] (schema backends, key configuration,
+//! Deimos' coercion rules in [`schema::coerce`]), [`payload`](mod@payload) (dynamic [`Payload`]s),
 //! [`producer`](mod@producer), [`backends`] (producer backends),
 //! [`consumer`](mod@consumer), [`runtime`] (the [`App`],
 //! graceful shutdown).
