@@ -823,7 +823,7 @@ fn union_record_branch_through_a_named_reference() {
         coerce_payload(&p, &file_schema("Order"))
             .unwrap_err()
             .to_string(),
-        r#"shipping.qty: expected int, found string "x""#
+        r#"shipping.qty: expected int, found string "x" (via union branch com.example.LineItem)"#
     );
 }
 

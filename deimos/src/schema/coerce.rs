@@ -32,10 +32,15 @@
 //! | `time-millis`, `time-micros` | `Time` (sub-unit digits dropped); `HH:MM`, `HH:MM:SS[.fff…]` strings; an `Int` as is | `Value::TimeMillis` / `Value::TimeMicros` |
 //! | `timestamp-millis`, `-micros`, `-nanos` | `DateTime` (the instant); `NaiveDateTime` read as UTC; an RFC 3339 string, or `YYYY-MM-DD[T ]HH:MM:SS[.f…]` without offset read as UTC; an `Int` as is. Sub-unit digits are dropped (floored) | `Value::Timestamp*` |
 //! | `local-timestamp-millis`, `-micros`, `-nanos` | `NaiveDateTime`; `DateTime` by its wall clock in its own offset; the same strings (an offset is ignored: the wall clock as written); an `Int` as is | `Value::LocalTimestamp*` |
-//! | `decimal(p, s)` | `Int`, finite `Float` (by its shortest decimal form, so `0.1` is `0.1`), a decimal string (`"12.34"`, `"-1e-2"`), scaled to `s`. More fractional digits than `s` (other than trailing zeros) is an error rather than silent rounding (as Java Avro's `DecimalConversion`); more than `p` digits is an error; a `fixed` decimal must fit its size | `Value::Decimal` (two's complement, big-endian; sign-extended to the fixed size, or for `bytes` to the fewest bytes that hold any `p`-digit number — apache-avro's resolver refuses shorter ones) |
+//! | `decimal(p, s)` | `Int`, finite `Float` (by its shortest decimal form, so `0.1` is `0.1`), a decimal string (`"12.34"`, `"-1e-2"`; at most 10,000 digits once scaled), scaled to `s`. More fractional digits than `s` (other than trailing zeros) is an error rather than silent rounding (as Java Avro's `DecimalConversion`); more than `p` digits is an error; a `fixed` decimal must fit its size | `Value::Decimal` (two's complement, big-endian; sign-extended to the fixed size, or for `bytes` to the fewest bytes that hold any `p`-digit number — apache-avro's resolver refuses shorter ones) |
 //! | `big-decimal` | `Int`, finite `Float`, a decimal string | `Value::BigDecimal` |
 //! | `uuid` | `Uuid`; a string `Uuid::parse_str` reads (hyphenated, simple, braced, URN) | `Value::Uuid` |
 //! | `duration` | `Bytes` of length 12 (months, days, milliseconds; little-endian `u32`s, A) | `Value::Duration` |
+//!
+//! When a value fails inside the one union branch of its own type, the error is that branch's,
+//! naming the branch when the union has several: `shipping.qty: expected int, found string "x"
+//! (via union branch com.example.LineItem)`. With no such branch, the error is the union's:
+//! `expected union [null, int, string], found array of 1 (no branch accepts it)`.
 //!
 //! Values nested deeper than 128 levels are refused (an error, never a stack overflow);
 //! recursive schemas are walked only as deep as the value goes.
@@ -366,7 +371,7 @@ impl<'s> Coercer<'_, 's> {
                 tried.push(i);
                 match self.coerce(v, &variants[i], ns, at, depth + 1) {
                     Ok(x) => return Ok(Value::Union(i as u32, Box::new(x))),
-                    Err(e) => exact_errors.push(e),
+                    Err(e) => exact_errors.push((i, e)),
                 }
             }
         }
@@ -382,7 +387,20 @@ impl<'s> Coercer<'_, 's> {
         }
         // The most useful error: the only candidate's own (it names the deepest field).
         if exact_errors.len() == 1 {
-            return Err(exact_errors.remove(0));
+            let (i, mut e) = exact_errors.remove(0);
+            // With several non-null branches, say which one the value was taken for.
+            if non_null.len() > 1 {
+                let branch = match self.names.deref(&variants[i], ns) {
+                    Ok((s, _)) => super::walk::branch_name(s),
+                    Err(_) => type_name(&variants[i]),
+                };
+                let via = format!("via union branch {branch}");
+                e.detail = Some(match e.detail.take() {
+                    Some(d) => format!("{d}; {via}"),
+                    None => via,
+                });
+            }
+            return Err(e);
         }
         if non_null.len() == 1 && errors.len() == 1 {
             return Err(errors.remove(0));
@@ -536,6 +554,9 @@ fn decimal_text(v: &PayloadValue) -> Option<String> {
     }
 }
 
+/// The most digits a coerced decimal may have, whatever the schema's precision says.
+const MAX_DECIMAL_DIGITS: i64 = 10_000;
+
 /// The unscaled integer of the decimal numeral `text` at `scale`, checked against `precision`.
 fn scale_decimal(text: &str, scale: usize, precision: usize) -> Result<BigInt, String> {
     let (negative, s) = match text.strip_prefix('-') {
@@ -559,6 +580,10 @@ fn scale_decimal(text: &str, scale: usize, precision: usize) -> Result<BigInt, S
         .and_then(|x| x.checked_add(scale as i64))
         .ok_or_else(|| "exponent out of range".to_owned())?;
     let significant = digits.trim_start_matches('0').len();
+    // Precision is checked below; this bound keeps a hostile exponent from allocating.
+    if significant > 0 && significant as i64 + shift.max(0) > MAX_DECIMAL_DIGITS {
+        return Err(format!("more than {MAX_DECIMAL_DIGITS} digits"));
+    }
     if shift >= 0 {
         if significant > 0 && significant as i64 + shift > precision as i64 {
             return Err(format!(
@@ -840,6 +865,10 @@ mod tests {
         assert!(scale_decimal("1.234", 2, 10).is_err());
         assert!(scale_decimal("123456789", 2, 10).is_err());
         assert!(scale_decimal("1e999999999999", 2, 10).is_err());
+        assert_eq!(
+            scale_decimal("1e999999", 0, usize::MAX).unwrap_err(),
+            "more than 10000 digits"
+        );
         assert!(scale_decimal("1e-99999999999", 2, 10).is_err());
         assert_eq!(decimal_string(&BigInt::from(-5), 2), "-0.05");
         assert_eq!(decimal_string(&BigInt::from(1234), 2), "12.34");
