@@ -53,7 +53,8 @@ impl Codec {
     }
 
     /// Resolves `value` against `schema` (Avro "Schema Resolution": promotions, defaults for
-    /// missing fields) and encodes it.
+    /// missing fields) and encodes it. First fills `message_id` and `timestamp` when the
+    /// schema has them and the value leaves them unset (see [`autofill`]).
     ///
     /// # Errors
     /// [`Error::SchemaLoad`], or [`Error::Encode`] naming the topic, schema and what did not
@@ -84,6 +85,8 @@ impl Codec {
             what: "payload",
             source,
         };
+        let mut value = value;
+        autofill(&mut value, &avro);
         let resolved = match self.prepare(value, &avro) {
             Ok(resolved) => resolved,
             Err(first) => {
@@ -373,6 +376,90 @@ impl Codec {
             .unwrap_or_else(|e| e.into_inner())
             .insert(cache_key, key_schema.clone());
         Ok((key_ref, key_schema))
+    }
+}
+
+/// Deimos' auto-added fields. When the record schema has a field named `message_id` or
+/// `timestamp` and `value` leaves it unset (absent, null, or an empty string), fills it:
+///
+/// - `message_id`: a new random UUID (v4), as a string (or a `uuid` logical value).
+/// - `timestamp`: now, in the field's representation: a string gets RFC 3339 UTC with
+///   milliseconds (`2026-11-30T09:15:02.123Z`; Deimos writes Ruby's `Time#to_s`, which no
+///   other client parses reliably); `timestamp-millis` / `-micros` / `-nanos` (and their
+///   `local-` forms) get the epoch time in that unit; a plain `long` gets epoch
+///   milliseconds (Kafka's unit for timestamps), a plain `int` epoch seconds and a `double`
+///   fractional epoch seconds. Other types are left alone.
+///
+/// Nullable fields (`["null", T]`) are filled per `T`. Values that are not records are left
+/// alone.
+pub fn autofill(value: &mut Value, schema: &Schema) {
+    let (Value::Record(fields), Schema::Record(record)) = (value, schema) else {
+        return;
+    };
+    for name in ["message_id", "timestamp"] {
+        let Some(&i) = record.lookup.get(name) else {
+            continue;
+        };
+        let slot = fields.iter().position(|(n, _)| n == name);
+        let unset = match slot.map(|j| &fields[j].1) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Union(_, inner)) => {
+                matches!(inner.as_ref(), Value::Null)
+                    || matches!(inner.as_ref(), Value::String(s) if s.is_empty())
+            }
+            Some(_) => false,
+        };
+        if !unset {
+            continue;
+        }
+        let Some(fill) = fill_value(name, &record.fields[i].schema) else {
+            continue;
+        };
+        match slot {
+            Some(j) => fields[j].1 = fill,
+            None => fields.push((name.to_owned(), fill)),
+        }
+    }
+}
+
+fn fill_value(name: &str, schema: &Schema) -> Option<Value> {
+    if let Schema::Union(u) = schema {
+        return u
+            .variants()
+            .iter()
+            .filter(|s| !matches!(s, Schema::Null))
+            .find_map(|s| fill_value(name, s));
+    }
+    if name == "message_id" {
+        let id = uuid::Uuid::new_v4();
+        return match schema {
+            Schema::String => Some(Value::String(id.to_string())),
+            Schema::Uuid => Some(Value::Uuid(id)),
+            _ => None,
+        };
+    }
+    let now = std::time::SystemTime::now();
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let millis = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+    let micros = i64::try_from(since.as_micros()).unwrap_or(i64::MAX);
+    let nanos = i64::try_from(since.as_nanos()).unwrap_or(i64::MAX);
+    match schema {
+        Schema::String => Some(Value::String(
+            humantime::format_rfc3339_millis(now).to_string(),
+        )),
+        Schema::TimestampMillis => Some(Value::TimestampMillis(millis)),
+        Schema::TimestampMicros => Some(Value::TimestampMicros(micros)),
+        Schema::LocalTimestampMillis => Some(Value::LocalTimestampMillis(millis)),
+        Schema::LocalTimestampMicros => Some(Value::LocalTimestampMicros(micros)),
+        Schema::TimestampNanos => Some(Value::TimestampNanos(nanos)),
+        Schema::LocalTimestampNanos => Some(Value::LocalTimestampNanos(nanos)),
+        Schema::Long => Some(Value::Long(millis)),
+        Schema::Int => i32::try_from(since.as_secs()).ok().map(Value::Int),
+        Schema::Double => Some(Value::Double(since.as_secs_f64())),
+        _ => None,
     }
 }
 

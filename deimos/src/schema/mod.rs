@@ -13,6 +13,7 @@
 
 mod avro_local;
 mod compatibility;
+mod mock;
 pub mod names;
 
 use std::borrow::Cow;
@@ -23,6 +24,7 @@ pub use apache_avro::Decimal;
 pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
 pub use compatibility::{compatible, Compatibility, Incompatibility, SchemaSource};
+pub use mock::Mock;
 
 use crate::config::SchemaBackendKind;
 use crate::error::BoxError;
@@ -199,7 +201,7 @@ pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<
 }
 
 mod codec;
-pub use codec::{Codec, DecodedKey};
+pub use codec::{autofill, Codec, DecodedKey};
 
 /// Builds the backend `schema.backend` names, configured from `schema.*`.
 ///
@@ -212,6 +214,7 @@ pub fn backend_from_config(
     use std::sync::Arc;
     Ok(match config.backend {
         SchemaBackendKind::AvroLocal => Arc::new(AvroLocal::new(config.path.clone())),
+        SchemaBackendKind::Mock => Arc::new(Mock::new(config.path.clone())),
         other => {
             return Err(crate::Error::config(
                 "schema.backend",
