@@ -74,7 +74,7 @@ pub use error::{BoxError, Error, Result};
 #[doc(inline)]
 pub use producer::{PayloadKey, Producer};
 #[doc(inline)]
-pub use runtime::{configure, global, request_shutdown, run, tombstone, App};
+pub use runtime::{configure, global, request_shutdown, run, schema_backend, tombstone, App};
 
 #[cfg(feature = "macros")]
 pub use deimos_macros::{consumer, producer};

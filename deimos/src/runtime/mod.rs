@@ -98,6 +98,17 @@ async fn shutdown_requested() {
     }
 }
 
+/// One schema bound to the global app's schema backend: encode, decode, coerce, validate and
+/// list fields outside producers and consumers (Deimos' `Deimos.schema_backend(schema:,
+/// namespace:)`). `schema` is a simple name in `namespace`, or a full name with an empty
+/// namespace.
+///
+/// # Errors
+/// [`Error::Config`] when no app was configured and loading the configuration fails.
+pub fn schema_backend(schema: &str, namespace: &str) -> Result<crate::schema::SchemaHandle> {
+    Ok(global()?.schema_backend(schema, namespace))
+}
+
 /// Publishes a tombstone (null value) for `key` through the global app (see
 /// [`App::tombstone`]).
 ///
@@ -138,6 +149,11 @@ impl App {
     /// The schema codec.
     pub fn codec(&self) -> &Codec {
         &self.inner.codec
+    }
+
+    /// One schema bound to this app's schema backend (see [`schema_backend`]).
+    pub fn schema_backend(&self, schema: &str, namespace: &str) -> crate::schema::SchemaHandle {
+        crate::schema::SchemaHandle::new(self.inner.codec.clone(), schema, namespace)
     }
 
     /// The producer backend.

@@ -13,6 +13,7 @@
 
 mod avro_local;
 mod compatibility;
+mod handle;
 mod mock;
 pub mod names;
 
@@ -24,6 +25,7 @@ pub use apache_avro::Decimal;
 pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
 pub use compatibility::{compatible, Compatibility, Incompatibility, SchemaSource};
+pub use handle::{SchemaField, SchemaHandle};
 pub use mock::Mock;
 
 use crate::config::SchemaBackendKind;
