@@ -174,34 +174,25 @@ impl App {
     }
 
     async fn encode<P: Producer>(&self, topic: &str, payload: &P) -> Result<ProducedMessage> {
-        let codec = &self.inner.codec;
-        let value = crate::schema::to_avro_value(payload).map_err(|source| Error::Encode {
-            topic: topic.to_owned(),
-            schema: P::SCHEMA.full_name(),
-            what: "payload",
-            source,
-        })?;
-        let (resolved, bytes) = codec
-            .encode_value_with(topic, &P::SCHEMA, value, || {
-                crate::schema::to_avro_value(payload).ok()
-            })
-            .await?;
-        let key = codec
-            .encode_key_from_value(
+        let encoded = self
+            .inner
+            .codec
+            .encode_payload(
                 topic,
                 &P::SCHEMA,
                 &P::KEY_CONFIG,
-                &resolved,
+                payload,
                 payload.plain_key(),
+                self.test_backend().is_some(),
             )
             .await?;
-        let (decoded_key, key) = key.unzip();
+        let (decoded_key, key) = encoded.key.unzip();
         Ok(ProducedMessage {
             topic: topic.to_owned(),
             key,
-            payload: Some(bytes),
+            payload: Some(encoded.payload),
             decoded_key,
-            decoded_payload: Some(resolved),
+            decoded_payload: encoded.value,
             headers: Vec::new(),
         })
     }

@@ -13,6 +13,7 @@
 
 mod avro_local;
 mod compatibility;
+mod extract;
 mod handle;
 mod mock;
 pub mod names;
@@ -175,6 +176,34 @@ pub trait SchemaBackend: Send + Sync + fmt::Debug {
         value: Value,
     ) -> Result<Vec<u8>, BoxError>;
 
+    /// For backends whose wire format is a fixed prefix followed by the value's Avro binary
+    /// datum written with `avro` (`avro_local`: no prefix; `avro_schema_registry`: magic byte
+    /// and schema id, registering the schema first if needed): that prefix. `None` (the
+    /// default) when the format is something else. Lets typed payloads be serialized straight
+    /// to bytes, without an intermediate [`Value`].
+    async fn datum_prefix(
+        &self,
+        _ctx: SerializationContext<'_>,
+        _schema: &SchemaRef,
+        _avro: &AvroSchema,
+    ) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(None)
+    }
+
+    /// The part of `bytes` that is an Avro binary datum written with exactly the local schema
+    /// `avro`, so typed handlers can deserialize it without schema resolution. `None` (the
+    /// default) when the bytes need the general [`SchemaBackend::decode`]: another format, or
+    /// another writer schema.
+    async fn datum_body<'b>(
+        &self,
+        _ctx: SerializationContext<'_>,
+        _schema: &SchemaRef,
+        _avro: &AvroSchema,
+        _bytes: &'b [u8],
+    ) -> Result<Option<&'b [u8]>, BoxError> {
+        Ok(None)
+    }
+
     /// Decodes wire bytes for `ctx` into a value shaped by the local (reader) schema `avro`;
     /// backends that carry the writer's schema (the registry) resolve it to `avro`.
     async fn decode(
@@ -203,7 +232,7 @@ pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<
 }
 
 mod codec;
-pub use codec::{autofill, Codec, DecodedKey};
+pub use codec::{autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming};
 
 /// Builds the backend `schema.backend` names, configured from `schema.*`.
 ///
