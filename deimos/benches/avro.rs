@@ -1,6 +1,10 @@
 //! The typed Avro hot path (DESIGN.md §5): encode and decode one message through
 //!
-//! - `deimos_codec`: today's path. [`deimos::schema::to_avro_value`] then
+//! - `deimos_typed`: the default typed path since it was chosen by these numbers:
+//!   [`Codec::encode_payload`] (serde straight to bytes with `serde_avro_fast`, no `Value`;
+//!   `key_config(none)` so only the value is measured) and [`Codec::decode_incoming`] plus
+//!   `Datum::deserialize_fast`, as a `#[consumer]` handler's payload is read.
+//! - `deimos_codec`: the `Value` path (the only one before). [`deimos::schema::to_avro_value`] then
 //!   [`Codec::encode_value`] (our field-by-field `resolve`, then `apache_avro::to_avro_datum`
 //!   through [`AvroLocal`]); decode [`Codec::decode_value`] (`from_avro_datum`) then
 //!   [`deimos::schema::from_avro_value`] (`apache_avro::from_value`).
@@ -29,7 +33,9 @@ use std::sync::Arc;
 
 use apache_avro::Schema;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use deimos::schema::{from_avro_value, to_avro_value, AvroLocal, Codec, SchemaRef};
+use deimos::schema::{
+    from_avro_value, to_avro_value, AvroLocal, Codec, Incoming, KeyConfig, SchemaRef,
+};
 use futures::executor::block_on;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -166,7 +172,7 @@ struct Case<T> {
     codec: Codec,
 }
 
-impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug> Case<T> {
+impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Case<T> {
     /// `root` is an `avro_local` schema tree holding `full_name`.
     fn new(name: &'static str, payload: T, root: &Path, full_name: &str) -> Self {
         let schema_ref = SchemaRef::parse(full_name);
@@ -202,6 +208,32 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug> Case<T> {
         .expect("Codec::decode_value")
         .expect("not a tombstone");
         from_avro_value(&value).expect("from_avro_value")
+    }
+
+    fn encode_deimos_typed(&self) -> Vec<u8> {
+        block_on(self.codec.encode_payload(
+            "bench",
+            &self.schema_ref,
+            &KeyConfig::None,
+            &self.payload,
+            None,
+            false,
+        ))
+        .expect("Codec::encode_payload")
+        .payload
+    }
+
+    fn decode_deimos_typed(&self, bytes: &[u8]) -> T {
+        let incoming = block_on(self.codec.decode_incoming(
+            &self.schema_ref,
+            Some(bytes),
+            ("bench", 0, 0),
+        ))
+        .expect("Codec::decode_incoming");
+        let Incoming::Datum(datum) = incoming else {
+            panic!("avro_local gives typed handlers the datum")
+        };
+        datum.deserialize_fast().expect("Datum::deserialize_fast")
     }
 
     fn encode_apache_value(&self) -> Vec<u8> {
@@ -243,6 +275,7 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug> Case<T> {
         let reference = self.encode_fast(&mut config);
         let encoded = [
             ("deimos_codec", self.encode_deimos_codec()),
+            ("deimos_typed", self.encode_deimos_typed()),
             ("apache_avro_value", self.encode_apache_value()),
             ("apache_avro_serde", self.encode_apache_serde()),
             ("serde_avro_fast", reference.clone()),
@@ -267,6 +300,7 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug> Case<T> {
             }
             for (decoder, decoded) in [
                 ("deimos_codec", self.decode_deimos_codec(bytes)),
+                ("deimos_typed", self.decode_deimos_typed(bytes)),
                 ("apache_avro_value", self.decode_apache_value(bytes)),
                 ("serde_avro_fast", self.decode_fast(bytes)),
             ] {
@@ -295,6 +329,9 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug> Case<T> {
         group.bench_function(encode("deimos_codec"), |b| {
             b.iter(|| black_box(self.encode_deimos_codec()))
         });
+        group.bench_function(encode("deimos_typed"), |b| {
+            b.iter(|| black_box(self.encode_deimos_typed()))
+        });
         group.bench_function(encode("apache_avro_value"), |b| {
             b.iter(|| black_box(self.encode_apache_value()))
         });
@@ -309,6 +346,9 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug> Case<T> {
 
         group.bench_function(decode("deimos_codec"), |b| {
             b.iter(|| black_box(self.decode_deimos_codec(black_box(&bytes))))
+        });
+        group.bench_function(decode("deimos_typed"), |b| {
+            b.iter(|| black_box(self.decode_deimos_typed(black_box(&bytes))))
         });
         group.bench_function(decode("apache_avro_value"), |b| {
             b.iter(|| black_box(self.decode_apache_value(black_box(&bytes))))

@@ -7,7 +7,7 @@ pub use inventory;
 pub use serde;
 
 pub use crate::consumer::{ConsumerRegistration, HandlerFuture};
-pub use crate::schema::{KeyConfig, SchemaRef};
+pub use crate::schema::{Incoming, KeyConfig, SchemaRef};
 pub use apache_avro::types::Value as AvroValue;
 
 use crate::consumer::Metadata;
@@ -51,11 +51,12 @@ where
     crate::runtime::global()?.publish_list(payloads).await
 }
 
-/// Turns a decoded Avro value (or `None` for a tombstone) into the handler's payload parameter.
+/// Turns a decoded message value (a raw datum, a `Value`, or `None` for a tombstone) into the
+/// handler's payload parameter.
 ///
 /// The target type is inferred from the handler's first parameter.
-pub fn payload_from_avro<P: FromPayload>(
-    value: Option<AvroValue>,
+pub fn payload_from_incoming<P: FromPayload>(
+    value: Incoming,
     metadata: &Metadata,
 ) -> Result<P, BoxError> {
     P::from_payload(value, metadata)
@@ -68,23 +69,31 @@ pub fn payload_from_avro<P: FromPayload>(
 )]
 pub trait FromPayload: Sized {
     /// Converts a decoded value.
-    fn from_payload(value: Option<AvroValue>, metadata: &Metadata) -> Result<Self, BoxError>;
+    fn from_payload(value: Incoming, metadata: &Metadata) -> Result<Self, BoxError>;
 }
 
 impl<T: serde::de::DeserializeOwned> FromPayload for Option<T> {
-    fn from_payload(value: Option<AvroValue>, metadata: &Metadata) -> Result<Self, BoxError> {
-        match value {
-            None => Ok(None),
-            Some(v) => crate::schema::from_avro_value::<T>(&v)
-                .map(Some)
-                .map_err(|e| -> BoxError {
-                    format!(
-                        "payload at {}/{}@{} does not fit the handler's type: {e}",
-                        metadata.topic, metadata.partition, metadata.offset
-                    )
-                    .into()
-                }),
-        }
+    fn from_payload(value: Incoming, metadata: &Metadata) -> Result<Self, BoxError> {
+        let at = || {
+            format!(
+                "payload at {}/{}@{}",
+                metadata.topic, metadata.partition, metadata.offset
+            )
+        };
+        let value = match value {
+            Incoming::Value(None) => return Ok(None),
+            Incoming::Value(Some(v)) => v,
+            Incoming::Datum(datum) => match datum.deserialize_fast::<T>() {
+                Ok(t) => return Ok(Some(t)),
+                // Not a shape serde_avro_fast reads (or not a valid datum): apache-avro decides.
+                Err(_) => datum.to_value().map_err(|e| -> BoxError {
+                    format!("{} is not a valid Avro datum of its schema: {e}", at()).into()
+                })?,
+            },
+        };
+        crate::schema::from_avro_value::<T>(&value)
+            .map(Some)
+            .map_err(|e| format!("{} does not fit the handler's type: {e}", at()).into())
     }
 }
 

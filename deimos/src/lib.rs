@@ -78,7 +78,7 @@ pub use payload::{Payload, PayloadValue};
 #[doc(inline)]
 pub use producer::{PayloadKey, Producer};
 #[doc(inline)]
-pub use runtime::{configure, global, request_shutdown, run, tombstone, App};
+pub use runtime::{configure, global, request_shutdown, run, schema_backend, tombstone, App};
 
 #[cfg(feature = "macros")]
 pub use deimos_macros::{consumer, producer};

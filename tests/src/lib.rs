@@ -19,6 +19,8 @@ use deimos::{App, Config};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Notify};
 
+pub mod all_types;
+
 /// The shared test payload (`schemas/com/example/Widget.avsc`) on topic `widgets`. Tests that
 /// share a broker (tansu) use their own types and topics instead.
 #[deimos::producer(

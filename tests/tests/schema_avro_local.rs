@@ -1,100 +1,11 @@
 //! The `avro_local` backend over every Avro type it supports: typed structs encode, decode
 //! with the same `.avsc`, and come back equal; bad input names what was wrong.
 
-use std::collections::HashMap;
-
 use apache_avro::types::Value;
 use deimos::config::ProducerBackendKind;
 use deimos::schema::{Decimal, SchemaRef};
 use deimos::{App, Config, Error};
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Dimensions {
-    width: i32,
-    height: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum Color {
-    #[serde(rename = "RED")]
-    Red,
-    #[serde(rename = "GREEN")]
-    Green,
-    #[serde(rename = "BLUE")]
-    Blue,
-}
-
-#[deimos::producer(
-    topic = "all-types",
-    schema = "com.example.AllTypes",
-    key_config(field = "id")
-)]
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct AllTypes {
-    id: String,
-    flag: bool,
-    small: i32,
-    big: i64,
-    ratio: f32,
-    amount: f64,
-    #[serde(with = "serde_bytes")]
-    blob: Vec<u8>,
-    nested: Dimensions,
-    history: Vec<Dimensions>,
-    labels: HashMap<String, i64>,
-    color: Color,
-    maybe: Option<String>,
-    #[serde(with = "serde_bytes")]
-    hash: Vec<u8>,
-    day: i32,
-    time_ms: i32,
-    time_us: i64,
-    ts_ms: i64,
-    ts_us: i64,
-    /// Big-endian two's complement, sign-extended to the 5 bytes precision 10 needs.
-    price: Decimal,
-    uid: uuid::Uuid,
-    comment: String,
-}
-
-fn sample() -> AllTypes {
-    AllTypes {
-        id: "a-1".into(),
-        flag: true,
-        small: -42,
-        big: i64::MAX - 1,
-        ratio: 0.25,
-        amount: -1234.5678,
-        blob: vec![0, 1, 2, 255],
-        nested: Dimensions {
-            width: 3,
-            height: 4,
-        },
-        history: vec![
-            Dimensions {
-                width: 1,
-                height: 1,
-            },
-            Dimensions {
-                width: 2,
-                height: 5,
-            },
-        ],
-        labels: HashMap::from([("a".to_owned(), 1), ("b".to_owned(), -2)]),
-        color: Color::Green,
-        maybe: Some("here".into()),
-        hash: (0u8..16).collect(),
-        day: 19_700,
-        time_ms: 45_296_789,
-        time_us: 45_296_789_123,
-        ts_ms: 1_732_000_000_123,
-        ts_us: 1_732_000_000_123_456,
-        price: Decimal::from(vec![0, 0, 0, 0x30, 0x39]), // 12345 unscaled = 123.45 at scale 2
-        uid: uuid::Uuid::parse_str("6f1c2f0e-9b1e-4c57-9d7b-1f0f6b2a8c3d").unwrap(),
-        comment: "hello".into(),
-    }
-}
+use deimos_tests::all_types::{AllTypes, Color};
 
 fn test_app() -> App {
     let mut config = Config::default();
@@ -106,8 +17,8 @@ fn test_app() -> App {
 #[tokio::test]
 async fn every_type_round_trips() {
     let app = test_app();
-    let mut values = vec![sample()];
-    let mut other = sample();
+    let mut values = vec![AllTypes::sample()];
+    let mut other = AllTypes::sample();
     other.id = "a-2".into();
     other.maybe = None;
     other.color = Color::Blue;
@@ -182,7 +93,7 @@ async fn every_type_round_trips() {
 #[tokio::test]
 async fn a_value_that_does_not_fit_names_the_field() {
     let app = test_app();
-    let mut bad = sample();
+    let mut bad = AllTypes::sample();
     bad.hash = vec![1, 2, 3]; // fixed(16) needs 16 bytes
     let err = app.publish(&bad).await.unwrap_err();
     let Error::Encode {

@@ -40,7 +40,7 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
     );
     let args = quote!(#payload, &#metadata);
     let payload_from_avro =
-        quote_spanned!(param_ty_span(0)=> ::deimos::__private::payload_from_avro(#args));
+        quote_spanned!(param_ty_span(0)=> ::deimos::__private::payload_from_incoming(#args));
     let handler_result =
         quote_spanned!(output.span()=> ::deimos::__private::handler_result(#output));
 
@@ -51,7 +51,7 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
             #includes
 
             fn __deimos_handler(
-                #payload: ::core::option::Option<::deimos::__private::AvroValue>,
+                #payload: ::deimos::__private::Incoming,
                 #metadata: ::deimos::Metadata,
             ) -> ::deimos::__private::HandlerFuture {
                 ::std::boxed::Box::pin(async move {

@@ -6,6 +6,7 @@ use syn::Fields;
 use super::model::Producer;
 use crate::common::errors::Errors;
 use crate::common::key::Key;
+use crate::common::kind::Kind;
 use crate::common::validate::{check_key_field_in_schema, check_topic};
 
 impl Producer<'_> {
@@ -93,7 +94,10 @@ impl Producer<'_> {
             return;
         }
         for schema_field in &schema.fields {
-            if schema_field.has_default || self.field(&schema_field.name).is_some() {
+            if schema_field.has_default
+                || self.field(&schema_field.name).is_some()
+                || auto_filled(&schema_field.name, &schema_field.kind)
+            {
                 continue;
             }
             errors.push(
@@ -137,5 +141,28 @@ impl Producer<'_> {
                 }
             }
         }
+    }
+}
+
+/// Deimos' auto-added fields, which `deimos::schema::autofill` fills at publish time when
+/// the payload leaves them out: `message_id` (string or uuid) and `timestamp` (string, long,
+/// int, double or a timestamp logical type), nullable or not.
+fn auto_filled(name: &str, kind: &Kind) -> bool {
+    let kind = match kind {
+        Kind::Nullable(inner) => inner.as_ref(),
+        other => other,
+    };
+    match name {
+        "message_id" => matches!(kind, Kind::Str | Kind::Uuid),
+        "timestamp" => matches!(
+            kind,
+            Kind::Str
+                | Kind::Long
+                | Kind::Int
+                | Kind::Double
+                | Kind::TimestampMillis
+                | Kind::TimestampMicros
+        ),
+        _ => false,
     }
 }

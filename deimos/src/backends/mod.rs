@@ -30,7 +30,8 @@ pub struct ProducedMessage {
     pub payload: Option<Vec<u8>>,
     /// The key before encoding (field value, key record, or plain string).
     pub decoded_key: Option<Value>,
-    /// The value before encoding, resolved against its schema; `None` for a tombstone.
+    /// The value before encoding, resolved against its schema. `None` for a tombstone, and
+    /// for typed payloads on the fast path (every backend but `test`), which never build it.
     pub decoded_payload: Option<Value>,
     /// Record headers.
     pub headers: Vec<(String, Vec<u8>)>,

@@ -101,7 +101,7 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Sen
 
 /// A handler as registered by `#[consumer]`: the decoded value (`None` for a tombstone) and
 /// the metadata in, the handler's result out.
-pub type HandlerFn = fn(Option<Value>, Metadata) -> HandlerFuture;
+pub type HandlerFn = fn(crate::schema::Incoming, Metadata) -> HandlerFuture;
 
 /// One `#[consumer]` registration, collected at link time with `inventory`.
 #[derive(Debug)]

@@ -138,7 +138,7 @@ async fn handle_once(
         .await?;
     let value = app
         .codec
-        .decode_value(&reg.schema, message.payload(), at)
+        .decode_incoming(&reg.schema, message.payload(), at)
         .await?;
     let metadata = Metadata {
         key,

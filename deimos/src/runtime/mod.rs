@@ -98,6 +98,17 @@ async fn shutdown_requested() {
     }
 }
 
+/// One schema bound to the global app's schema backend: encode, decode, coerce, validate and
+/// list fields outside producers and consumers (Deimos' `Deimos.schema_backend(schema:,
+/// namespace:)`). `schema` is a simple name in `namespace`, or a full name with an empty
+/// namespace.
+///
+/// # Errors
+/// [`Error::Config`] when no app was configured and loading the configuration fails.
+pub fn schema_backend(schema: &str, namespace: &str) -> Result<crate::schema::SchemaHandle> {
+    Ok(global()?.schema_backend(schema, namespace))
+}
+
 /// Publishes a tombstone (null value) for `key` through the global app (see
 /// [`App::tombstone`]).
 ///
@@ -140,6 +151,11 @@ impl App {
         &self.inner.codec
     }
 
+    /// One schema bound to this app's schema backend (see [`schema_backend`]).
+    pub fn schema_backend(&self, schema: &str, namespace: &str) -> crate::schema::SchemaHandle {
+        crate::schema::SchemaHandle::new(self.inner.codec.clone(), schema, namespace)
+    }
+
     /// The producer backend.
     pub fn producer_backend(&self) -> &Arc<dyn ProducerBackend> {
         &self.inner.producer
@@ -158,34 +174,25 @@ impl App {
     }
 
     async fn encode<P: Producer>(&self, topic: &str, payload: &P) -> Result<ProducedMessage> {
-        let codec = &self.inner.codec;
-        let value = crate::schema::to_avro_value(payload).map_err(|source| Error::Encode {
-            topic: topic.to_owned(),
-            schema: P::SCHEMA.full_name(),
-            what: "payload",
-            source,
-        })?;
-        let (resolved, bytes) = codec
-            .encode_value_with(topic, &P::SCHEMA, value, || {
-                crate::schema::to_avro_value(payload).ok()
-            })
-            .await?;
-        let key = codec
-            .encode_key_from_value(
+        let encoded = self
+            .inner
+            .codec
+            .encode_payload(
                 topic,
                 &P::SCHEMA,
                 &P::KEY_CONFIG,
-                &resolved,
+                payload,
                 payload.plain_key(),
+                self.test_backend().is_some(),
             )
             .await?;
-        let (decoded_key, key) = key.unzip();
+        let (decoded_key, key) = encoded.key.unzip();
         Ok(ProducedMessage {
             topic: topic.to_owned(),
             key,
-            payload: Some(bytes),
+            payload: Some(encoded.payload),
             decoded_key,
-            decoded_payload: Some(resolved),
+            decoded_payload: encoded.value,
             headers: Vec::new(),
         })
     }

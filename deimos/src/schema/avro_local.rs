@@ -128,12 +128,27 @@ impl SchemaBackend for AvroLocal {
         _ctx: SerializationContext<'_>,
         _schema: &SchemaRef,
         avro: &Schema,
-        mut bytes: &[u8],
+        bytes: &[u8],
     ) -> Result<Value, BoxError> {
-        let value = apache_avro::from_avro_datum(avro, &mut bytes, None)?;
-        if !bytes.is_empty() {
-            return Err(format!("{} trailing bytes after the Avro datum", bytes.len()).into());
-        }
-        Ok(value)
+        super::codec::decode_datum(avro, bytes)
+    }
+
+    async fn datum_prefix(
+        &self,
+        _ctx: SerializationContext<'_>,
+        _schema: &SchemaRef,
+        _avro: &Schema,
+    ) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(Some(Vec::new()))
+    }
+
+    async fn datum_body<'b>(
+        &self,
+        _ctx: SerializationContext<'_>,
+        _schema: &SchemaRef,
+        _avro: &Schema,
+        bytes: &'b [u8],
+    ) -> Result<Option<&'b [u8]>, BoxError> {
+        Ok(Some(bytes))
     }
 }

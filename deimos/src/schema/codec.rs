@@ -1,7 +1,8 @@
 //! Key and value encoding on top of a [`SchemaBackend`]: the part of the produce and consume
 //! paths that knows about `key_config`.
 
-use std::collections::HashMap;
+use std::any::TypeId;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use apache_avro::schema::RecordSchema;
@@ -17,6 +18,33 @@ pub type DecodedKey = Value;
 /// Generated key schemas by (value schema, key field).
 type FieldKeySchemas = HashMap<(SchemaRef, String), Arc<Schema>>;
 
+/// `serde_avro_fast` schemas by schema name; `None` when it cannot read the schema.
+type FastSchemas = HashMap<SchemaRef, Option<Arc<serde_avro_fast::Schema>>>;
+
+/// A typed payload encoded by [`Codec::encode_payload`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct EncodedPayload {
+    /// The value's wire bytes.
+    pub payload: Vec<u8>,
+    /// The key's decoded form and wire bytes; `None` for `key_config(none)`.
+    pub key: Option<(Value, Vec<u8>)>,
+    /// The value as resolved against the schema, when it was built (see
+    /// [`Codec::encode_payload`]).
+    pub value: Option<Value>,
+}
+
+/// The outcome of [`Codec::encode_typed`].
+#[derive(Debug)]
+enum FastEncode {
+    /// Encoded: value bytes and the key (decoded form and bytes), if any.
+    Done(Vec<u8>, Option<(Value, Vec<u8>)>),
+    /// The fast path does not apply (backend format, auto-added fields, schema); nothing tried.
+    NotApplicable,
+    /// Tried and failed: use the `Value` path, which explains the failure or succeeds.
+    Failed,
+}
+
 /// Encodes and decodes message keys and values for one schema backend.
 ///
 /// Field keys (`key_config(field = "id")`) use a key schema generated from the value schema:
@@ -26,6 +54,9 @@ type FieldKeySchemas = HashMap<(SchemaRef, String), Arc<Schema>>;
 pub struct Codec {
     backend: Arc<dyn SchemaBackend>,
     field_keys: Arc<RwLock<FieldKeySchemas>>,
+    fast: Arc<RwLock<FastSchemas>>,
+    /// Payload types whose fast encode failed where the `Value` path succeeded.
+    slow_types: Arc<RwLock<HashSet<(TypeId, SchemaRef)>>>,
 }
 
 impl Codec {
@@ -34,12 +65,271 @@ impl Codec {
         Codec {
             backend,
             field_keys: Arc::default(),
+            fast: Arc::default(),
+            slow_types: Arc::default(),
         }
     }
 
     /// The schema backend.
     pub fn backend(&self) -> &Arc<dyn SchemaBackend> {
         &self.backend
+    }
+
+    /// The `serde_avro_fast` form of `avro` (cached by name); `None` when that crate cannot
+    /// read the schema, which leaves the `Value` path.
+    pub(crate) fn fast_schema(
+        &self,
+        schema: &SchemaRef,
+        avro: &Schema,
+    ) -> Option<Arc<serde_avro_fast::Schema>> {
+        if let Some(found) = self
+            .fast
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(schema)
+        {
+            return found.clone();
+        }
+        let parsed = serde_json::to_string(avro)
+            .map_err(|e| e.to_string())
+            .and_then(|json| {
+                json.parse::<serde_avro_fast::Schema>()
+                    .map_err(|e| e.to_string())
+            });
+        let parsed = match parsed {
+            Ok(fast) => Some(Arc::new(fast)),
+            Err(e) => {
+                tracing::debug!(schema = %schema, error = %e,
+                    "serde_avro_fast cannot read this schema; typed payloads use the Value path");
+                None
+            }
+        };
+        self.fast
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(schema.clone(), parsed.clone());
+        parsed
+    }
+
+    /// Encodes a typed payload and makes its key per `key_config` (`plain_key` for
+    /// `key_config(plain)`).
+    ///
+    /// Unless `want_value` asks for the resolved [`Value`] (the test backend captures it), this
+    /// is the fast path: serde straight to the wire bytes with `serde_avro_fast`, no
+    /// intermediate `Value` (README, "Performance"). It applies when the backend's wire format
+    /// is a prefix plus an Avro datum (`avro_local`, `avro_schema_registry`), the schema has no
+    /// auto-added fields to fill ([`autofill`]) and the payload type encodes that way; anything
+    /// else goes through apache-avro's `Value` and schema resolution, which also names the
+    /// field at fault when a payload does not fit. Both paths write the same bytes.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] naming the field or key that does not fit; [`Error::SchemaLoad`].
+    pub async fn encode_payload<P: serde::Serialize + 'static>(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        payload: &P,
+        plain_key: Option<String>,
+        want_value: bool,
+    ) -> Result<EncodedPayload> {
+        let mut fast_failed = false;
+        if !want_value {
+            match self
+                .encode_typed(topic, schema, key_config, payload, plain_key.clone())
+                .await?
+            {
+                FastEncode::Done(payload, key) => {
+                    return Ok(EncodedPayload {
+                        payload,
+                        key,
+                        value: None,
+                    })
+                }
+                FastEncode::Failed => fast_failed = true,
+                FastEncode::NotApplicable => {}
+            }
+        }
+        let value = super::to_avro_value(payload).map_err(|source| Error::Encode {
+            topic: topic.to_owned(),
+            schema: schema.full_name(),
+            what: "payload",
+            source,
+        })?;
+        let (resolved, bytes) = self
+            .encode_value_with(topic, schema, value, || super::to_avro_value(payload).ok())
+            .await?;
+        let key = self
+            .encode_key_from_value(topic, schema, key_config, &resolved, plain_key)
+            .await?;
+        if fast_failed {
+            self.mark_slow::<P>(schema);
+        }
+        Ok(EncodedPayload {
+            payload: bytes,
+            key,
+            value: Some(resolved),
+        })
+    }
+
+    /// The typed fast path: serializes `payload` straight into the backend's wire bytes with
+    /// `serde_avro_fast` (no intermediate [`Value`]), and makes the key from the key fields
+    /// alone. Applies when the backend's format is a prefix plus an Avro datum
+    /// ([`SchemaBackend::datum_prefix`]), the schema has no auto-added fields to fill
+    /// ([`autofill`]), and `P` has not failed here before.
+    ///
+    /// # Errors
+    /// Key errors, and backend errors while making the prefix (e.g. registry unreachable).
+    async fn encode_typed<P: serde::Serialize + 'static>(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        payload: &P,
+        plain_key: Option<String>,
+    ) -> Result<FastEncode> {
+        let type_key = (TypeId::of::<P>(), schema.clone());
+        if self
+            .slow_types
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&type_key)
+        {
+            return Ok(FastEncode::NotApplicable);
+        }
+        let avro = self.backend.schema(schema).await?;
+        if needs_autofill(&avro) {
+            return Ok(FastEncode::NotApplicable);
+        }
+        let Some(fast) = self.fast_schema(schema, &avro) else {
+            return Ok(FastEncode::NotApplicable);
+        };
+        let prefix = self
+            .backend
+            .datum_prefix(SerializationContext::value(topic), schema, &avro)
+            .await
+            .map_err(|source| Error::Encode {
+                topic: topic.to_owned(),
+                schema: schema.full_name(),
+                what: "payload",
+                source,
+            })?;
+        let Some(prefix) = prefix else {
+            return Ok(FastEncode::NotApplicable);
+        };
+        let mut config = serde_avro_fast::ser::SerializerConfig::new(&fast);
+        let Ok(bytes) = serde_avro_fast::to_datum(payload, prefix, &mut config) else {
+            return Ok(FastEncode::Failed);
+        };
+        let key_err = |source: BoxError| Error::Encode {
+            topic: topic.to_owned(),
+            schema: schema.full_name(),
+            what: "key",
+            source,
+        };
+        let key = match key_config {
+            KeyConfig::None => None,
+            KeyConfig::Plain => {
+                let key = plain_key.ok_or_else(|| {
+                    key_err("`key_config(plain)` producer returned no key".into())
+                })?;
+                Some(
+                    self.encode_key(topic, schema, key_config, Value::String(key))
+                        .await?,
+                )
+            }
+            KeyConfig::Field(field) => {
+                let mut found =
+                    super::extract::extract_fields(payload, &[field.as_ref()]).map_err(key_err)?;
+                let Some((_, v)) = found.pop() else {
+                    return Err(key_err(
+                        format!("payload has no key field `{field}`").into(),
+                    ));
+                };
+                Some(self.encode_key(topic, schema, key_config, v).await?)
+            }
+            KeyConfig::Schema(name) => {
+                let key_ref = schema.sibling(name);
+                let key_schema = self.backend.schema(&key_ref).await?;
+                let Schema::Record(RecordSchema { fields: kf, .. }) = key_schema.as_ref() else {
+                    return Err(key_err(
+                        format!("key schema `{key_ref}` is not a record").into(),
+                    ));
+                };
+                let names: Vec<&str> = kf.iter().map(|f| f.name.as_str()).collect();
+                let mut found = super::extract::extract_fields(payload, &names).map_err(key_err)?;
+                let mut record = Vec::with_capacity(kf.len());
+                for f in kf {
+                    let i = found
+                        .iter()
+                        .position(|(n, _)| *n == f.name)
+                        .ok_or_else(|| {
+                            key_err(
+                                format!(
+                                    "payload has no field `{}` for key schema `{key_ref}`",
+                                    f.name
+                                )
+                                .into(),
+                            )
+                        })?;
+                    record.push(found.swap_remove(i));
+                }
+                Some(
+                    self.encode_key(topic, schema, key_config, Value::Record(record))
+                        .await?,
+                )
+            }
+        };
+        Ok(FastEncode::Done(bytes, key))
+    }
+
+    /// Remembers that `P` fails the fast path for `schema` while the `Value` path takes it
+    /// (a serde shape `serde_avro_fast` reads differently), so later messages skip the attempt.
+    fn mark_slow<P: 'static>(&self, schema: &SchemaRef) {
+        let first = self
+            .slow_types
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((TypeId::of::<P>(), schema.clone()));
+        if first {
+            tracing::debug!(schema = %schema, payload = std::any::type_name::<P>(),
+                "payload type uses the Value path (serde_avro_fast could not encode it)");
+        }
+    }
+
+    /// Decodes a message value for a typed handler: the raw datum when the backend's bytes are
+    /// an Avro datum in the reader schema ([`SchemaBackend::datum_body`]), so the handler's
+    /// type is read straight from bytes; otherwise the decoded [`Value`].
+    ///
+    /// # Errors
+    /// As [`Codec::decode_value`].
+    pub async fn decode_incoming(
+        &self,
+        schema: &SchemaRef,
+        bytes: Option<&[u8]>,
+        at: (&str, i32, i64),
+    ) -> Result<Incoming> {
+        let Some(raw) = bytes else {
+            return Ok(Incoming::Value(None));
+        };
+        let avro = self.backend.schema(schema).await?;
+        if let Some(fast) = self.fast_schema(schema, &avro) {
+            let body = self
+                .backend
+                .datum_body(SerializationContext::value(at.0), schema, &avro, raw)
+                .await
+                .map_err(|source| decode_err(at, schema, "payload", source))?;
+            if let Some(body) = body {
+                return Ok(Incoming::Datum(Datum {
+                    bytes: body.to_vec(),
+                    fast,
+                    avro,
+                }));
+            }
+        }
+        self.decode_value(schema, bytes, at)
+            .await
+            .map(Incoming::Value)
     }
 
     /// Resolves `value` against `schema` when the backend validates; passes it through for
@@ -53,7 +343,8 @@ impl Codec {
     }
 
     /// Resolves `value` against `schema` (Avro "Schema Resolution": promotions, defaults for
-    /// missing fields) and encodes it.
+    /// missing fields) and encodes it. First fills `message_id` and `timestamp` when the
+    /// schema has them and the value leaves them unset (see [`autofill`]).
     ///
     /// # Errors
     /// [`Error::SchemaLoad`], or [`Error::Encode`] naming the topic, schema and what did not
@@ -84,6 +375,8 @@ impl Codec {
             what: "payload",
             source,
         };
+        let mut value = value;
+        autofill(&mut value, &avro);
         let resolved = match self.prepare(value, &avro) {
             Ok(resolved) => resolved,
             Err(first) => {
@@ -374,6 +667,158 @@ impl Codec {
             .insert(cache_key, key_schema.clone());
         Ok((key_ref, key_schema))
     }
+}
+
+/// Deimos' auto-added fields. When the record schema has a field named `message_id` or
+/// `timestamp` and `value` leaves it unset (absent, null, or an empty string), fills it:
+///
+/// - `message_id`: a new random UUID (v4), as a string (or a `uuid` logical value).
+/// - `timestamp`: now, in the field's representation: a string gets RFC 3339 UTC with
+///   milliseconds (`2026-11-30T09:15:02.123Z`; Deimos writes Ruby's `Time#to_s`, which no
+///   other client parses reliably); `timestamp-millis` / `-micros` / `-nanos` (and their
+///   `local-` forms) get the epoch time in that unit; a plain `long` gets epoch
+///   milliseconds (Kafka's unit for timestamps), a plain `int` epoch seconds and a `double`
+///   fractional epoch seconds. Other types are left alone.
+///
+/// Nullable fields (`["null", T]`) are filled per `T`. Values that are not records are left
+/// alone.
+pub fn autofill(value: &mut Value, schema: &Schema) {
+    let (Value::Record(fields), Schema::Record(record)) = (value, schema) else {
+        return;
+    };
+    for name in ["message_id", "timestamp"] {
+        let Some(&i) = record.lookup.get(name) else {
+            continue;
+        };
+        let slot = fields.iter().position(|(n, _)| n == name);
+        let unset = match slot.map(|j| &fields[j].1) {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Union(_, inner)) => {
+                matches!(inner.as_ref(), Value::Null)
+                    || matches!(inner.as_ref(), Value::String(s) if s.is_empty())
+            }
+            Some(_) => false,
+        };
+        if !unset {
+            continue;
+        }
+        let Some(fill) = fill_value(name, &record.fields[i].schema) else {
+            continue;
+        };
+        match slot {
+            Some(j) => fields[j].1 = fill,
+            None => fields.push((name.to_owned(), fill)),
+        }
+    }
+}
+
+fn fill_value(name: &str, schema: &Schema) -> Option<Value> {
+    if let Schema::Union(u) = schema {
+        return u
+            .variants()
+            .iter()
+            .filter(|s| !matches!(s, Schema::Null))
+            .find_map(|s| fill_value(name, s));
+    }
+    if name == "message_id" {
+        let id = uuid::Uuid::new_v4();
+        return match schema {
+            Schema::String => Some(Value::String(id.to_string())),
+            Schema::Uuid => Some(Value::Uuid(id)),
+            _ => None,
+        };
+    }
+    let now = std::time::SystemTime::now();
+    let since = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let millis = i64::try_from(since.as_millis()).unwrap_or(i64::MAX);
+    let micros = i64::try_from(since.as_micros()).unwrap_or(i64::MAX);
+    let nanos = i64::try_from(since.as_nanos()).unwrap_or(i64::MAX);
+    match schema {
+        Schema::String => Some(Value::String(
+            humantime::format_rfc3339_millis(now).to_string(),
+        )),
+        Schema::TimestampMillis => Some(Value::TimestampMillis(millis)),
+        Schema::TimestampMicros => Some(Value::TimestampMicros(micros)),
+        Schema::LocalTimestampMillis => Some(Value::LocalTimestampMillis(millis)),
+        Schema::LocalTimestampMicros => Some(Value::LocalTimestampMicros(micros)),
+        Schema::TimestampNanos => Some(Value::TimestampNanos(nanos)),
+        Schema::LocalTimestampNanos => Some(Value::LocalTimestampNanos(nanos)),
+        Schema::Long => Some(Value::Long(millis)),
+        Schema::Int => i32::try_from(since.as_secs()).ok().map(Value::Int),
+        Schema::Double => Some(Value::Double(since.as_secs_f64())),
+        _ => None,
+    }
+}
+
+/// Whether [`autofill`] may have work to do for this schema.
+fn needs_autofill(schema: &Schema) -> bool {
+    matches!(schema, Schema::Record(r)
+        if r.lookup.contains_key("message_id") || r.lookup.contains_key("timestamp"))
+}
+
+/// A decoded message value on its way to a typed handler (see [`Codec::decode_incoming`]).
+#[derive(Debug)]
+pub enum Incoming {
+    /// A value decoded to [`Value`]; `None` for a tombstone.
+    Value(Option<Value>),
+    /// A raw Avro datum in the reader schema, deserialized by the handler's type.
+    Datum(Datum),
+}
+
+/// A raw Avro binary datum with the schema it was written in.
+#[derive(Debug)]
+pub struct Datum {
+    bytes: Vec<u8>,
+    fast: Arc<serde_avro_fast::Schema>,
+    avro: Arc<Schema>,
+}
+
+/// Most elements a sequence may declare beyond the datum's size in bytes: only items that
+/// take no bytes (nulls, empty records) can exceed it, and a hostile count must not spin.
+const SEQ_SLACK: usize = 1 << 16;
+
+impl Datum {
+    /// Deserializes `T` straight from the bytes with `serde_avro_fast`. Hostile input is
+    /// bounded: no string or bytes allocation beyond the datum's own size, sequences of at
+    /// most the datum's size plus 65 536 elements, nesting of at most 64 levels.
+    ///
+    /// # Errors
+    /// When the bytes are not a datum of the schema, `T` does not fit it, or `T`'s serde shape
+    /// is one `serde_avro_fast` reads differently from apache-avro (callers then try
+    /// [`Datum::to_value`]).
+    pub fn deserialize_fast<T: serde::de::DeserializeOwned>(&self) -> Result<T, BoxError> {
+        let mut config = serde_avro_fast::de::DeserializerConfig::new(&self.fast);
+        config.max_seq_size = self.bytes.len() + SEQ_SLACK;
+        let mut read = serde_avro_fast::de::read::ReaderRead::new(self.bytes.as_slice());
+        read.max_alloc_size = self.bytes.len();
+        let mut state = serde_avro_fast::de::DeserializerState::with_config(read, config);
+        let t = T::deserialize(state.deserializer())?;
+        let rest = state.into_reader().into_inner();
+        if !rest.is_empty() {
+            return Err(format!("{} trailing bytes after the Avro datum", rest.len()).into());
+        }
+        Ok(t)
+    }
+
+    /// Decodes the datum to a [`Value`] with apache-avro.
+    ///
+    /// # Errors
+    /// When the bytes are not a datum of the schema.
+    pub fn to_value(&self) -> Result<Value, BoxError> {
+        decode_datum(&self.avro, &self.bytes)
+    }
+}
+
+/// Decodes one bare Avro binary datum written with `avro`; trailing bytes are an error.
+pub(crate) fn decode_datum(avro: &Schema, mut bytes: &[u8]) -> Result<Value, BoxError> {
+    let value = apache_avro::from_avro_datum(avro, &mut bytes, None)?;
+    if !bytes.is_empty() {
+        return Err(format!("{} trailing bytes after the Avro datum", bytes.len()).into());
+    }
+    Ok(value)
 }
 
 fn decode_err(

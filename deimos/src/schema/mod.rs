@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `avro_local` ([`AvroLocal`]) | `<schema.path>/<namespace as dirs>/<Name>.avsc` | a bare Avro binary datum (Avro spec, "Binary Encoding"): no container, no framing |
 //! | `avro_validation` ([`AvroValidation`]) | as `avro_local` | Avro's JSON encoding (Avro spec, "JSON Encoding"; [`avro_json`]): validated like `avro_local`, readable on the wire; for tests and development |
+//! | `mock` ([`Mock`]) | as `avro_local`, only when a key needs one | a self-describing JSON form of the value: no validation at all |
 //!
 //! Values travel through the backend as [`apache_avro::types::Value`]; typed payloads are
 //! converted with serde ([`to_avro_value`], [`from_avro_value`]), dynamic
@@ -18,6 +19,9 @@ mod avro_local;
 mod avro_validation;
 pub mod coerce;
 mod compatibility;
+mod extract;
+mod handle;
+mod mock;
 pub mod names;
 mod path;
 mod walk;
@@ -31,6 +35,8 @@ pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
 pub use avro_validation::AvroValidation;
 pub use compatibility::{compatible, Compatibility, Incompatibility, SchemaSource};
+pub use handle::{SchemaField, SchemaHandle};
+pub use mock::Mock;
 
 use crate::config::SchemaBackendKind;
 use crate::error::BoxError;
@@ -179,6 +185,34 @@ pub trait SchemaBackend: Send + Sync + fmt::Debug {
         value: Value,
     ) -> Result<Vec<u8>, BoxError>;
 
+    /// For backends whose wire format is a fixed prefix followed by the value's Avro binary
+    /// datum written with `avro` (`avro_local`: no prefix; `avro_schema_registry`: magic byte
+    /// and schema id, registering the schema first if needed): that prefix. `None` (the
+    /// default) when the format is something else. Lets typed payloads be serialized straight
+    /// to bytes, without an intermediate [`Value`].
+    async fn datum_prefix(
+        &self,
+        _ctx: SerializationContext<'_>,
+        _schema: &SchemaRef,
+        _avro: &AvroSchema,
+    ) -> Result<Option<Vec<u8>>, BoxError> {
+        Ok(None)
+    }
+
+    /// The part of `bytes` that is an Avro binary datum written with exactly the local schema
+    /// `avro`, so typed handlers can deserialize it without schema resolution. `None` (the
+    /// default) when the bytes need the general [`SchemaBackend::decode`]: another format, or
+    /// another writer schema.
+    async fn datum_body<'b>(
+        &self,
+        _ctx: SerializationContext<'_>,
+        _schema: &SchemaRef,
+        _avro: &AvroSchema,
+        _bytes: &'b [u8],
+    ) -> Result<Option<&'b [u8]>, BoxError> {
+        Ok(None)
+    }
+
     /// Decodes wire bytes for `ctx` into a value shaped by the local (reader) schema `avro`;
     /// backends that carry the writer's schema (the registry) resolve it to `avro`.
     async fn decode(
@@ -207,7 +241,7 @@ pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<
 }
 
 mod codec;
-pub use codec::{Codec, DecodedKey};
+pub use codec::{autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming};
 
 /// Builds the backend `schema.backend` names, configured from `schema.*`.
 ///
@@ -221,6 +255,7 @@ pub fn backend_from_config(
     Ok(match config.backend {
         SchemaBackendKind::AvroLocal => Arc::new(AvroLocal::new(config.path.clone())),
         SchemaBackendKind::AvroValidation => Arc::new(AvroValidation::new(config.path.clone())),
+        SchemaBackendKind::Mock => Arc::new(Mock::new(config.path.clone())),
         other => {
             return Err(crate::Error::config(
                 "schema.backend",
