@@ -7,11 +7,13 @@
 //! | backend | schemas from | wire format |
 //! |---|---|---|
 //! | `avro_local` ([`AvroLocal`]) | `<schema.path>/<namespace as dirs>/<Name>.avsc` | a bare Avro binary datum (Avro spec, "Binary Encoding"): no container, no framing |
+//! | `avro_schema_registry` ([`AvroSchemaRegistry`]) | readers: the same `.avsc` files; writers: a Confluent Schema Registry at `schema.registry_url` (registered on first use with `schema.auto_register`, subjects per `schema.subject_name_strategy`) | Confluent's wire format: magic byte `0`, 4-byte big-endian schema id, Avro binary datum; decoding resolves the writer's schema to the local one |
 //!
 //! Values travel through the backend as [`apache_avro::types::Value`]; typed payloads are
 //! converted with serde ([`to_avro_value`], [`from_avro_value`]).
 
 mod avro_local;
+mod avro_registry;
 mod compatibility;
 pub mod names;
 
@@ -22,6 +24,7 @@ pub use apache_avro::types::Value;
 pub use apache_avro::Decimal;
 pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
+pub use avro_registry::{split_frame, subject_name, AvroSchemaRegistry, RegistryError, MAGIC_BYTE};
 pub use compatibility::{compatible, Compatibility, Incompatibility, SchemaSource};
 
 use crate::config::SchemaBackendKind;
@@ -212,6 +215,7 @@ pub fn backend_from_config(
     use std::sync::Arc;
     Ok(match config.backend {
         SchemaBackendKind::AvroLocal => Arc::new(AvroLocal::new(config.path.clone())),
+        SchemaBackendKind::AvroSchemaRegistry => Arc::new(AvroSchemaRegistry::from_config(config)?),
         other => {
             return Err(crate::Error::config(
                 "schema.backend",
