@@ -394,6 +394,15 @@ impl AvroSchemaRegistry {
     /// `{error_code, message}` (5xx ones mean unavailable); transport failures (connection
     /// refused, timeout) are unavailability; a success answer it could not read is invalid.
     fn classify(&self, err: SRCError, action: String) -> RegistryError {
+        // SRCError's own Display repeats its cause and adds flags; keep its summary and the
+        // chain below it (reqwest's error down to "connection refused", or Confluent's answer).
+        let mut text = err.error.clone();
+        let mut source = err.source();
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
         let raw = err.source().and_then(|s| s.downcast_ref::<RawError>());
         match raw {
             // 5xxxx are Confluent's server-side codes; 0 means the body was not Confluent's
@@ -407,19 +416,19 @@ impl AvroSchemaRegistry {
             Some(_) => RegistryError::Unavailable {
                 url: self.url.clone(),
                 action,
-                source: Box::new(err),
+                source: text.into(),
             },
             // The request went through but the answer was not what the API documents.
             None if !err.retriable => RegistryError::InvalidAnswer {
                 url: self.url.clone(),
                 action,
-                source: Box::new(err),
+                source: text.into(),
             },
             // Connection refused, reset, timed out.
             None => RegistryError::Unavailable {
                 url: self.url.clone(),
                 action,
-                source: Box::new(err),
+                source: text.into(),
             },
         }
     }
