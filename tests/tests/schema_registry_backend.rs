@@ -618,3 +618,78 @@ async fn app_publishes_through_the_registry() {
         .expect("key");
     assert_eq!(key, Some(Value::Long(42)));
 }
+
+/// A "registry" that answers every request with `status` and `body`: garbage a broken proxy or
+/// a hostile server could send. Not our registry: a few lines of axum, on loopback.
+async fn hostile_registry(
+    status: u16,
+    body: &'static str,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().fallback(move || async move {
+        (
+            axum::http::StatusCode::from_u16(status).expect("status"),
+            [("content-type", "application/vnd.schemaregistry.v1+json")],
+            body,
+        )
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn hostile_registry_answers_are_errors_not_panics() {
+    let server = SchemaRegistryServer::start().await.expect("server");
+    let (_, good) = codec(&config(&server, &schema_dir()))
+        .encode_value("hostile", &widget_ref(), widget_value(1, "a"))
+        .await
+        .expect("encode");
+    let answers: [(u16, &'static str); 9] = [
+        (200, "not json"),
+        (200, "{}"),
+        (200, r#"{"schema": 42}"#),
+        (200, r#"{"schema": "not avro"}"#),
+        (200, r#"{"schema": "\"string\""}"#),
+        (
+            200,
+            r#"{"schema": "{\"type\":\"record\",\"name\":\"Wid-get\",\"fields\":[]}"}"#,
+        ),
+        (
+            200,
+            r#"{"schema": "syntax = \"proto3\";", "schemaType": "PROTOBUF"}"#,
+        ),
+        (200, r#"{"id": "seven"}"#),
+        (418, "<html>teapot</html>"),
+    ];
+    for (status, body) in answers {
+        let (url, task) = hostile_registry(status, body).await;
+        let mut config = config(&server, &schema_dir());
+        config.registry_url = url.clone();
+        let codec = codec(&config);
+        let what = format!("{status} {body}");
+        let err = codec
+            .decode_value(&widget_ref(), Some(&good), ("hostile", 0, 0))
+            .await
+            .expect_err(&what);
+        let text = chain(&err);
+        assert!(
+            text.contains(&url) || text.contains("schema id 1"),
+            "{what}: {text}"
+        );
+        let err = codec
+            .encode_value("hostile", &widget_ref(), widget_value(1, "a"))
+            .await
+            .expect_err(&what);
+        let text = chain(&err);
+        assert!(
+            text.contains(&url) && text.contains("hostile-value"),
+            "{what}: {text}"
+        );
+        task.abort();
+    }
+}

@@ -76,17 +76,16 @@ impl Client {
 }
 
 fn assert_error(what: &str, got: (StatusCode, Json), status: StatusCode, code: u64) {
-    assert_eq!(got.0, status, "{what}: status ({})", got.1);
+    let (got_status, body) = got;
+    assert_eq!(got_status, status, "{what}: status ({body})");
     assert_eq!(
-        got.1["error_code"],
+        body["error_code"],
         json!(code),
-        "{what}: error_code ({})",
-        got.1
+        "{what}: error_code ({body})"
     );
     assert!(
-        got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "{what}: message ({})",
-        got.1
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{what}: message ({body})"
     );
 }
 
@@ -306,6 +305,16 @@ async fn errors_have_confluent_codes() {
     assert_eq!(
         c.get("/subjects/s/versions").await,
         (StatusCode::OK, json!([1]))
+    );
+    // A subject with only a config and no version is not a subject yet.
+    c.put("/config/only-config", json!({"compatibility": "NONE"}))
+        .await;
+    assert_eq!(c.get("/subjects").await, (StatusCode::OK, json!(["s"])));
+    assert_error(
+        "config-only subject",
+        c.get("/subjects/only-config/versions").await,
+        StatusCode::NOT_FOUND,
+        40401,
     );
 }
 

@@ -314,14 +314,14 @@ impl AvroSchemaRegistry {
             let supplied = SuppliedSchema::new(Some(schema.full_name()), SchemaType::Avro, text);
             post_schema(&self.settings, subject.to_owned(), supplied)
                 .await
-                .map_err(|e| self.classify(e, action))?
+                .map_err(|e| self.classify(&e, action))?
                 .id
         } else {
             let action = format!("looking up schema `{schema}` under subject `{subject}`");
             let body = serde_json::json!({ "schema": text, "schemaType": "AVRO" }).to_string();
             let found = perform_sr_call(&self.settings, SrCall::PostForVersion(subject, &body))
                 .await
-                .map_err(|e| match self.classify(e, action) {
+                .map_err(|e| match self.classify(&e, action) {
                     RegistryError::Rejected { error_code, .. }
                         if error_code == 40401 || error_code == 40403 =>
                     {
@@ -363,7 +363,7 @@ impl AvroSchemaRegistry {
         }
         let action = format!("fetching schema id {id} (subject `{subject}`)");
         let registered = get_schema_by_id(id, &self.settings).await.map_err(|e| {
-            match self.classify(e, action) {
+            match self.classify(&e, action) {
                 RegistryError::Rejected { error_code, .. }
                     if error_code == 40403 || error_code == 404 =>
                 {
@@ -393,7 +393,7 @@ impl AvroSchemaRegistry {
     /// Turns the REST client's error into ours: HTTP error answers carry Confluent's
     /// `{error_code, message}` (5xx ones mean unavailable); transport failures (connection
     /// refused, timeout) are unavailability; a success answer it could not read is invalid.
-    fn classify(&self, err: SRCError, action: String) -> RegistryError {
+    fn classify(&self, err: &SRCError, action: String) -> RegistryError {
         // SRCError's own Display repeats its cause and adds flags; keep its summary and the
         // chain below it (reqwest's error down to "connection refused", or Confluent's answer).
         let mut text = err.error.clone();
@@ -540,8 +540,10 @@ mod tests {
 
     #[test]
     fn urls_are_checked() {
-        let mut config = SchemaConfig::default();
-        config.registry_url = "localhost:8081".into();
+        let mut config = SchemaConfig {
+            registry_url: "localhost:8081".into(),
+            ..SchemaConfig::default()
+        };
         let err = AvroSchemaRegistry::from_config(&config).unwrap_err();
         assert!(err.to_string().contains("schema.registry_url"), "{err}");
         config.registry_url = "http://localhost:8081/".into();

@@ -176,6 +176,23 @@ impl Level {
 }
 
 impl RegistryState {
+    /// A subject with at least one version (one that only has a config is not listed, as in
+    /// Confluent's registry).
+    fn subject(&self, name: &str) -> std::result::Result<&Subject, ApiError> {
+        self.subjects
+            .get(name)
+            .filter(|s| !s.versions.is_empty())
+            .ok_or_else(|| ApiError::subject_not_found(name))
+    }
+
+    fn subject_names(&self) -> Vec<String> {
+        self.subjects
+            .iter()
+            .filter(|(_, s)| !s.versions.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     fn level_of(&self, subject: &str) -> Level {
         self.subjects
             .get(subject)
@@ -325,15 +342,10 @@ fn schema_of(body: &[u8]) -> std::result::Result<(String, Arc<Schema>), ApiError
             "schema references are not supported by this registry",
         ));
     }
-    let text = match map.get("schema") {
-        Some(Json::String(text)) => text,
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                42201,
-                "Invalid schema: the request has no `schema` string",
-            ))
-        }
+    let Some(Json::String(text)) = map.get("schema") else {
+        return Err(ApiError::invalid_schema(
+            "the request has no `schema` string",
+        ));
     };
     let parsed = names::parse_schema(text).map_err(ApiError::invalid_schema)?;
     if let Some(bad) = names::strict_name_violation(&parsed) {
@@ -380,16 +392,12 @@ fn query_flag(query: Option<&str>, name: &str) -> bool {
 }
 
 async fn list_subjects(State(shared): AppState) -> Response {
-    let names: Vec<String> = shared.state().subjects.keys().cloned().collect();
-    ok(&json!(names))
+    ok(&json!(shared.state().subject_names()))
 }
 
 async fn list_versions(State(shared): AppState, Path(subject): Path<String>) -> ApiResult {
     let state = shared.state();
-    let s = state
-        .subjects
-        .get(&subject)
-        .ok_or_else(|| ApiError::subject_not_found(&subject))?;
+    let s = state.subject(&subject)?;
     let versions: Vec<u32> = s.versions.iter().map(|(v, _)| *v).collect();
     Ok(ok(&json!(versions)))
 }
@@ -399,10 +407,7 @@ async fn get_version(
     Path((subject, version)): Path<(String, String)>,
 ) -> ApiResult {
     let state = shared.state();
-    let s = state
-        .subjects
-        .get(&subject)
-        .ok_or_else(|| ApiError::subject_not_found(&subject))?;
+    let s = state.subject(&subject)?;
     let (version, id) = find_version(s, &version)?;
     let schema = &state
         .schemas
@@ -419,10 +424,7 @@ async fn get_version_schema(
     Path((subject, version)): Path<(String, String)>,
 ) -> ApiResult {
     let state = shared.state();
-    let s = state
-        .subjects
-        .get(&subject)
-        .ok_or_else(|| ApiError::subject_not_found(&subject))?;
+    let s = state.subject(&subject)?;
     let (_, id) = find_version(s, &version)?;
     let registered = state
         .schemas
@@ -480,10 +482,7 @@ async fn register(State(shared): AppState, Path(subject): Path<String>, body: By
 async fn lookup(State(shared): AppState, Path(subject): Path<String>, body: Bytes) -> ApiResult {
     let (canonical, _) = schema_of(&body)?;
     let state = shared.state();
-    let s = state
-        .subjects
-        .get(&subject)
-        .ok_or_else(|| ApiError::subject_not_found(&subject))?;
+    let s = state.subject(&subject)?;
     let found = s.versions.iter().find(|(_, id)| {
         state
             .schemas
@@ -499,8 +498,9 @@ async fn lookup(State(shared): AppState, Path(subject): Path<String>, body: Byte
 }
 
 async fn delete_subject(State(shared): AppState, Path(subject): Path<String>) -> ApiResult {
-    let removed = shared
-        .state()
+    let mut state = shared.state();
+    state.subject(&subject)?;
+    let removed = state
         .subjects
         .remove(&subject)
         .ok_or_else(|| ApiError::subject_not_found(&subject))?;
@@ -611,10 +611,7 @@ async fn check_compatibility(
 ) -> ApiResult {
     let (_, parsed) = schema_of(&body)?;
     let state = shared.state();
-    let s = state
-        .subjects
-        .get(&subject)
-        .ok_or_else(|| ApiError::subject_not_found(&subject))?;
+    let s = state.subject(&subject)?;
     let found = find_version(s, &version)?;
     let level = state.level_of(&subject);
     // One version named: the level's pairwise check against it (transitivity needs them all).
@@ -756,7 +753,7 @@ impl SchemaRegistryServer {
 
     /// The registered subjects, sorted (what `GET /subjects` answers), read without a request.
     pub fn subjects(&self) -> Vec<String> {
-        self.shared.state().subjects.keys().cloned().collect()
+        self.shared.state().subject_names()
     }
 }
 
