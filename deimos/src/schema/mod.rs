@@ -136,7 +136,7 @@ impl<'a> SerializationContext<'a> {
 /// Where schemas come from and how values become bytes.
 ///
 /// Implementations: [`AvroLocal`], [`AvroSchemaRegistry`], and the other backends
-/// `schema.backend` names ([`SchemaBackendKind`](crate::config::SchemaBackendKind)).
+/// `schema.backend` names ([`SchemaBackendKind`]).
 #[async_trait::async_trait]
 pub trait SchemaBackend: Send + Sync + fmt::Debug {
     /// Which backend this is.

@@ -64,11 +64,17 @@ const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 ///
 /// # Examples
 /// ```no_run
-/// # async fn example() -> deimos::Result<()> {
-/// let registry = deimos::testing::SchemaRegistryServer::start().await?;
+/// # #[tokio::main]
+/// # async fn main() -> deimos::Result<()> {
+/// let mut registry = deimos::testing::SchemaRegistryServer::start().await?;
 /// let mut config = deimos::Config::default();
 /// config.schema.backend = deimos::config::SchemaBackendKind::AvroSchemaRegistry;
 /// config.schema.registry_url = registry.url();
+/// let app = deimos::App::from_config(config)?;
+/// // ... publish: the schemas are registered on first use ...
+/// registry.stop().await; // an outage; known ids keep working
+/// registry.restart().await?; // same port, same schemas
+/// # drop(app);
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
