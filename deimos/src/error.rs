@@ -113,6 +113,16 @@ pub enum Error {
         /// What happened.
         reason: String,
     },
+    /// The in-process schema registry (`deimos::testing::SchemaRegistryServer`, feature
+    /// `testing`) could not listen on its address.
+    #[error("schema registry test server could not listen on `{addr}`")]
+    RegistryServer {
+        /// The address it tried, e.g. `127.0.0.1:0`.
+        addr: String,
+        /// The I/O error from binding the socket.
+        #[source]
+        source: std::io::Error,
+    },
     /// The embedded broker (librdkafka mock cluster) could not be started.
     #[error("embedded kafka broker could not be started")]
     Embedded {

@@ -41,7 +41,8 @@
 //! | feature | enables | default |
 //! |---|---|---|
 //! | `macros` | `#[producer]`, `#[consumer]` | yes |
-//! | `testing` | `deimos::testing`: the embedded broker | no |
+//! | `testing` | `deimos::testing`: the embedded broker and the in-process Confluent-compatible schema registry (axum) | no |
+//! | `registry-tls` | `https://` schema registry URLs (rustls, no OpenSSL) for `avro_schema_registry` | no |
 //! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*` | no |
 //!
 //! # Modules

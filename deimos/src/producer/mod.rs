@@ -35,6 +35,10 @@
 //! | `array` / `map` | `Vec<T>` / `HashMap<String, T>` or `BTreeMap<String, T>` |
 //! | named `record` / `enum`, other unions | a serde type (checked at runtime) |
 
+pub(crate) mod dynamic;
+
+pub use dynamic::{DynamicProducer, PAYLOAD_KEY};
+
 use crate::schema::{KeyConfig, SchemaRef};
 
 /// A payload type bound to a topic, a schema and a key configuration.

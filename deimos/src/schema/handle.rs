@@ -6,8 +6,10 @@ use std::sync::Arc;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
+use super::coerce::{coerce_payload, to_payload_with_schema};
 use super::{Codec, SchemaBackend, SchemaRef};
 use crate::error::{Error, Result};
+use crate::payload::{Payload, PayloadValue};
 
 /// One field of a record schema, as Deimos' `schema_fields` lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +94,101 @@ impl SchemaHandle {
                 enum_values: enum_symbols(&f.schema),
             })
             .collect())
+    }
+
+    /// Encodes a dynamic payload for `topic` (the registry backend derives the subject from
+    /// it): auto-added fields are filled, the payload is coerced by Deimos' rules
+    /// ([`coerce`](super::coerce)), resolved and encoded.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] naming the field path that does not coerce; [`Error::SchemaLoad`].
+    pub async fn encode(&self, topic: &str, payload: &Payload) -> Result<Vec<u8>> {
+        let avro = self.schema().await?;
+        let mut payload = payload.clone();
+        crate::producer::dynamic::fill_unset(&mut payload, &avro);
+        let value = coerce_payload(&payload, &avro).map_err(|e| self.encode_err(topic, e))?;
+        self.encode_value(topic, value).await
+    }
+
+    /// Decodes wire bytes written for `topic` into a dynamic payload (decimals as strings at
+    /// their scale, enums as strings, unions unwrapped; see
+    /// [`to_payload_with_schema`](super::coerce::to_payload_with_schema)).
+    ///
+    /// # Errors
+    /// [`Error::Decode`] (partition and offset are `-1`: there is no message).
+    pub async fn decode(&self, topic: &str, bytes: &[u8]) -> Result<Payload> {
+        let value = self.decode_value(topic, bytes).await?;
+        let avro = self.schema().await?;
+        self.to_map(topic, &value, &avro)
+    }
+
+    /// Coerces a payload to the schema by Deimos' rules and returns it in its canonical
+    /// dynamic form (Deimos' `coerce`): `{"id": "7"}` comes back as `{"id": 7}` for a `long`,
+    /// fields the schema lacks are dropped, missing ones take their defaults.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] naming the field path that does not coerce.
+    pub async fn coerce(&self, payload: &Payload) -> Result<Payload> {
+        let avro = self.schema().await?;
+        let topic = "";
+        let value = coerce_payload(payload, &avro).map_err(|e| self.encode_err(topic, e))?;
+        self.to_map(topic, &value, &avro)
+    }
+
+    /// Checks a payload strictly (Deimos' `validate`, Avro's `SchemaValidator` with
+    /// `fail_on_extra_fields`): it must coerce, and may not carry fields the schema lacks.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] naming the first field path at fault.
+    pub async fn validate(&self, payload: &Payload) -> Result<()> {
+        let avro = self.schema().await?;
+        if let Schema::Record(record) = avro.as_ref() {
+            if let Some(extra) = payload
+                .keys()
+                .find(|k| !record.lookup.contains_key(k.as_str()))
+            {
+                return Err(Error::Encode {
+                    topic: String::new(),
+                    schema: self.schema.full_name(),
+                    what: "payload",
+                    source: format!("{extra}: not a field of the schema").into(),
+                });
+            }
+        }
+        coerce_payload(payload, &avro)
+            .map(drop)
+            .map_err(|e| self.encode_err("", e))
+    }
+
+    fn encode_err(&self, topic: &str, e: super::coerce::CoercionError) -> Error {
+        Error::Encode {
+            topic: topic.to_owned(),
+            schema: self.schema.full_name(),
+            what: "payload",
+            source: e.into(),
+        }
+    }
+
+    fn to_map(&self, topic: &str, value: &Value, avro: &Schema) -> Result<Payload> {
+        match to_payload_with_schema(value, avro) {
+            Ok(PayloadValue::Map(map)) => Ok(map),
+            Ok(other) => Err(Error::Decode {
+                topic: topic.to_owned(),
+                partition: -1,
+                offset: -1,
+                schema: self.schema.full_name(),
+                what: "payload",
+                source: format!("expected a record, found {other}").into(),
+            }),
+            Err(e) => Err(Error::Decode {
+                topic: topic.to_owned(),
+                partition: -1,
+                offset: -1,
+                schema: self.schema.full_name(),
+                what: "payload",
+                source: e.into(),
+            }),
+        }
     }
 
     /// Encodes a value already in Avro form for `topic` (the registry backend derives the

@@ -9,6 +9,7 @@
 //! | `avro_local` ([`AvroLocal`]) | `<schema.path>/<namespace as dirs>/<Name>.avsc` | a bare Avro binary datum (Avro spec, "Binary Encoding"): no container, no framing |
 //! | `avro_validation` ([`AvroValidation`]) | as `avro_local` | Avro's JSON encoding (Avro spec, "JSON Encoding"; [`avro_json`]): validated like `avro_local`, readable on the wire; for tests and development |
 //! | `mock` ([`Mock`]) | as `avro_local`, only when a key needs one | a self-describing JSON form of the value: no validation at all |
+//! | `avro_schema_registry` ([`AvroSchemaRegistry`]) | readers: the same `.avsc` files; writers: a Confluent Schema Registry at `schema.registry_url` (registered on first use with `schema.auto_register`, subjects per `schema.subject_name_strategy`) | Confluent's wire format: magic byte `0`, 4-byte big-endian schema id, Avro binary datum; decoding resolves the writer's schema to the local one |
 //!
 //! Values travel through the backend as [`apache_avro::types::Value`]; typed payloads are
 //! converted with serde ([`to_avro_value`], [`from_avro_value`]), dynamic
@@ -16,6 +17,7 @@
 
 pub mod avro_json;
 mod avro_local;
+mod avro_registry;
 mod avro_validation;
 pub mod coerce;
 mod compatibility;
@@ -33,6 +35,7 @@ pub use apache_avro::types::Value;
 pub use apache_avro::Decimal;
 pub use apache_avro::Schema as AvroSchema;
 pub use avro_local::AvroLocal;
+pub use avro_registry::{split_frame, subject_name, AvroSchemaRegistry, RegistryError, MAGIC_BYTE};
 pub use avro_validation::AvroValidation;
 pub use compatibility::{compatible, Compatibility, Incompatibility, SchemaSource};
 pub use handle::{SchemaField, SchemaHandle};
@@ -146,8 +149,8 @@ impl<'a> SerializationContext<'a> {
 
 /// Where schemas come from and how values become bytes.
 ///
-/// Implementations: [`AvroLocal`], [`AvroValidation`], and the other backends
-/// `schema.backend` names ([`SchemaBackendKind`]).
+/// Implementations: [`AvroLocal`], [`AvroValidation`], [`AvroSchemaRegistry`], [`Mock`]: the
+/// backends `schema.backend` names ([`SchemaBackendKind`]).
 #[async_trait::async_trait]
 pub trait SchemaBackend: Send + Sync + fmt::Debug {
     /// Which backend this is.
@@ -256,11 +259,6 @@ pub fn backend_from_config(
         SchemaBackendKind::AvroLocal => Arc::new(AvroLocal::new(config.path.clone())),
         SchemaBackendKind::AvroValidation => Arc::new(AvroValidation::new(config.path.clone())),
         SchemaBackendKind::Mock => Arc::new(Mock::new(config.path.clone())),
-        other => {
-            return Err(crate::Error::config(
-                "schema.backend",
-                format!("backend `{other:?}` is not built yet"),
-            ))
-        }
+        SchemaBackendKind::AvroSchemaRegistry => Arc::new(AvroSchemaRegistry::from_config(config)?),
     })
 }
