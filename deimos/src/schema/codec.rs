@@ -18,8 +18,21 @@ pub type DecodedKey = Value;
 /// Generated key schemas by (value schema, key field).
 type FieldKeySchemas = HashMap<(SchemaRef, String), Arc<Schema>>;
 
-/// `serde_avro_fast` schemas by schema name; `None` when it cannot read the schema.
-type FastSchemas = HashMap<SchemaRef, Option<Arc<serde_avro_fast::Schema>>>;
+/// What the typed fast path needs to know about one schema, looked up once per message.
+#[derive(Debug)]
+struct FastEntry {
+    /// The local schema (as the backend loaded it).
+    avro: Arc<Schema>,
+    /// Its `serde_avro_fast` form; `None` when that crate cannot read the schema.
+    fast: Option<Arc<serde_avro_fast::Schema>>,
+    /// The schema has auto-added fields ([`autofill`]), which only the `Value` path fills.
+    autofill: bool,
+    /// Payload types whose fast encode failed where the `Value` path succeeded.
+    slow: RwLock<HashSet<TypeId>>,
+}
+
+/// Fast-path entries by schema name.
+type FastEntries = HashMap<SchemaRef, Arc<FastEntry>>;
 
 /// A typed payload encoded by [`Codec::encode_payload`].
 #[derive(Debug, Clone, PartialEq)]
@@ -54,9 +67,7 @@ enum FastEncode {
 pub struct Codec {
     backend: Arc<dyn SchemaBackend>,
     field_keys: Arc<RwLock<FieldKeySchemas>>,
-    fast: Arc<RwLock<FastSchemas>>,
-    /// Payload types whose fast encode failed where the `Value` path succeeded.
-    slow_types: Arc<RwLock<HashSet<(TypeId, SchemaRef)>>>,
+    fast: Arc<RwLock<FastEntries>>,
 }
 
 impl Codec {
@@ -66,7 +77,6 @@ impl Codec {
             backend,
             field_keys: Arc::default(),
             fast: Arc::default(),
-            slow_types: Arc::default(),
         }
     }
 
@@ -75,28 +85,26 @@ impl Codec {
         &self.backend
     }
 
-    /// The `serde_avro_fast` form of `avro` (cached by name); `None` when that crate cannot
-    /// read the schema, which leaves the `Value` path.
-    pub(crate) fn fast_schema(
-        &self,
-        schema: &SchemaRef,
-        avro: &Schema,
-    ) -> Option<Arc<serde_avro_fast::Schema>> {
+    /// The fast-path entry of `schema` (cached): the loaded schema, its `serde_avro_fast`
+    /// form (`None` when that crate cannot read it, which leaves the `Value` path), and
+    /// whether it has auto-added fields.
+    async fn fast_entry(&self, schema: &SchemaRef) -> Result<Arc<FastEntry>> {
         if let Some(found) = self
             .fast
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(schema)
         {
-            return found.clone();
+            return Ok(found.clone());
         }
-        let parsed = serde_json::to_string(avro)
+        let avro = self.backend.schema(schema).await?;
+        let parsed = serde_json::to_string(avro.as_ref())
             .map_err(|e| e.to_string())
             .and_then(|json| {
                 json.parse::<serde_avro_fast::Schema>()
                     .map_err(|e| e.to_string())
             });
-        let parsed = match parsed {
+        let fast = match parsed {
             Ok(fast) => Some(Arc::new(fast)),
             Err(e) => {
                 tracing::debug!(schema = %schema, error = %e,
@@ -104,11 +112,19 @@ impl Codec {
                 None
             }
         };
-        self.fast
+        let entry = Arc::new(FastEntry {
+            autofill: needs_autofill(&avro),
+            avro,
+            fast,
+            slow: RwLock::default(),
+        });
+        Ok(self
+            .fast
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(schema.clone(), parsed.clone());
-        parsed
+            .entry(schema.clone())
+            .or_insert(entry)
+            .clone())
     }
 
     /// Encodes a typed payload and makes its key per `key_config` (`plain_key` for
@@ -163,7 +179,7 @@ impl Codec {
             .encode_key_from_value(topic, schema, key_config, &resolved, plain_key)
             .await?;
         if fast_failed {
-            self.mark_slow::<P>(schema);
+            self.mark_slow::<P>(schema).await;
         }
         Ok(EncodedPayload {
             payload: bytes,
@@ -188,25 +204,23 @@ impl Codec {
         payload: &P,
         plain_key: Option<String>,
     ) -> Result<FastEncode> {
-        let type_key = (TypeId::of::<P>(), schema.clone());
-        if self
-            .slow_types
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&type_key)
+        let entry = self.fast_entry(schema).await?;
+        let Some(fast) = entry.fast.as_deref() else {
+            return Ok(FastEncode::NotApplicable);
+        };
+        if entry.autofill
+            || entry
+                .slow
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&TypeId::of::<P>())
         {
             return Ok(FastEncode::NotApplicable);
         }
-        let avro = self.backend.schema(schema).await?;
-        if needs_autofill(&avro) {
-            return Ok(FastEncode::NotApplicable);
-        }
-        let Some(fast) = self.fast_schema(schema, &avro) else {
-            return Ok(FastEncode::NotApplicable);
-        };
+        let avro = &entry.avro;
         let prefix = self
             .backend
-            .datum_prefix(SerializationContext::value(topic), schema, &avro)
+            .datum_prefix(SerializationContext::value(topic), schema, avro)
             .await
             .map_err(|source| Error::Encode {
                 topic: topic.to_owned(),
@@ -217,7 +231,7 @@ impl Codec {
         let Some(prefix) = prefix else {
             return Ok(FastEncode::NotApplicable);
         };
-        let mut config = serde_avro_fast::ser::SerializerConfig::new(&fast);
+        let mut config = serde_avro_fast::ser::SerializerConfig::new(fast);
         let Ok(bytes) = serde_avro_fast::to_datum(payload, prefix, &mut config) else {
             return Ok(FastEncode::Failed);
         };
@@ -285,12 +299,15 @@ impl Codec {
 
     /// Remembers that `P` fails the fast path for `schema` while the `Value` path takes it
     /// (a serde shape `serde_avro_fast` reads differently), so later messages skip the attempt.
-    fn mark_slow<P: 'static>(&self, schema: &SchemaRef) {
-        let first = self
-            .slow_types
+    async fn mark_slow<P: 'static>(&self, schema: &SchemaRef) {
+        let Ok(entry) = self.fast_entry(schema).await else {
+            return;
+        };
+        let first = entry
+            .slow
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((TypeId::of::<P>(), schema.clone()));
+            .insert(TypeId::of::<P>());
         if first {
             tracing::debug!(schema = %schema, payload = std::any::type_name::<P>(),
                 "payload type uses the Value path (serde_avro_fast could not encode it)");
@@ -312,18 +329,18 @@ impl Codec {
         let Some(raw) = bytes else {
             return Ok(Incoming::Value(None));
         };
-        let avro = self.backend.schema(schema).await?;
-        if let Some(fast) = self.fast_schema(schema, &avro) {
+        let entry = self.fast_entry(schema).await?;
+        if let Some(fast) = &entry.fast {
             let body = self
                 .backend
-                .datum_body(SerializationContext::value(at.0), schema, &avro, raw)
+                .datum_body(SerializationContext::value(at.0), schema, &entry.avro, raw)
                 .await
                 .map_err(|source| decode_err(at, schema, "payload", source))?;
             if let Some(body) = body {
                 return Ok(Incoming::Datum(Datum {
                     bytes: body.to_vec(),
-                    fast,
-                    avro,
+                    fast: fast.clone(),
+                    avro: entry.avro.clone(),
                 }));
             }
         }
