@@ -128,12 +128,8 @@ impl SchemaBackend for AvroLocal {
         _ctx: SerializationContext<'_>,
         _schema: &SchemaRef,
         avro: &Schema,
-        mut bytes: &[u8],
+        bytes: &[u8],
     ) -> Result<Value, BoxError> {
-        let value = apache_avro::from_avro_datum(avro, &mut bytes, None)?;
-        if !bytes.is_empty() {
-            return Err(format!("{} trailing bytes after the Avro datum", bytes.len()).into());
-        }
-        Ok(value)
+        super::guard::decode_datum(avro, None, bytes)
     }
 }

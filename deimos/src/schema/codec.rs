@@ -1,7 +1,7 @@
 //! Key and value encoding on top of a [`SchemaBackend`]: the part of the produce and consume
 //! paths that knows about `key_config`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use apache_avro::schema::RecordSchema;
@@ -210,9 +210,10 @@ impl Codec {
             },
             KeyConfig::Field(field) => {
                 let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
-                let record = match key {
-                    record @ Value::Record(_) => record,
-                    v => Value::Record(vec![(field.to_string(), v)]),
+                let record = if is_key_record(&key, field, &key_schema) {
+                    key
+                } else {
+                    Value::Record(vec![(field.to_string(), key)])
                 };
                 let resolved = self.prepare(record, &key_schema).map_err(key_err)?;
                 let bytes = self
@@ -358,7 +359,12 @@ impl Codec {
         let f = fields.iter().find(|f| f.name == field).ok_or_else(|| {
             load_err(format!("value schema `{schema}` has no field `{field}`").into())
         })?;
-        let field_json = serde_json::to_value(&f.schema).map_err(|e| load_err(e.into()))?;
+        // The field may name types defined elsewhere in the value schema (`"type": "Address"`):
+        // the key schema stands alone, so those definitions are inlined at first use.
+        let resolved = apache_avro::schema::ResolvedSchema::try_from(value_schema.as_ref())
+            .map_err(|e| load_err(e.into()))?;
+        let field_json = inline_named(&f.schema, resolved.get_names(), &mut HashSet::new())
+            .map_err(|e| load_err(e.into()))?;
         let mut json = serde_json::json!({
             "type": "record",
             "name": key_ref.name,
@@ -376,6 +382,64 @@ impl Codec {
     }
 }
 
+/// `schema` as JSON, with the first reference to each named type that is not defined earlier
+/// in the output replaced by its definition (from `names`), so the JSON parses on its own.
+fn inline_named(
+    schema: &Schema,
+    names: &HashMap<apache_avro::schema::Name, &Schema>,
+    defined: &mut HashSet<String>,
+) -> serde_json::Result<serde_json::Value> {
+    use serde_json::Value as Json;
+    Ok(match schema {
+        Schema::Ref { name } => {
+            let full = name.fullname(None);
+            match names.get(name) {
+                Some(target) if !defined.contains(&full) => inline_named(target, names, defined)?,
+                _ => Json::String(full),
+            }
+        }
+        Schema::Record(r) => {
+            defined.insert(r.name.fullname(None));
+            let mut json = serde_json::to_value(schema)?;
+            for (i, f) in r.fields.iter().enumerate() {
+                json["fields"][i]["type"] = inline_named(&f.schema, names, defined)?;
+            }
+            json
+        }
+        Schema::Enum(e) => {
+            defined.insert(e.name.fullname(None));
+            serde_json::to_value(schema)?
+        }
+        Schema::Fixed(x) => {
+            defined.insert(x.name.fullname(None));
+            serde_json::to_value(schema)?
+        }
+        Schema::Decimal(d) => {
+            if let Schema::Fixed(x) = d.inner.as_ref() {
+                defined.insert(x.name.fullname(None));
+            }
+            serde_json::to_value(schema)?
+        }
+        Schema::Array(a) => {
+            let mut json = serde_json::to_value(schema)?;
+            json["items"] = inline_named(&a.items, names, defined)?;
+            json
+        }
+        Schema::Map(m) => {
+            let mut json = serde_json::to_value(schema)?;
+            json["values"] = inline_named(&m.types, names, defined)?;
+            json
+        }
+        Schema::Union(u) => Json::Array(
+            u.variants()
+                .iter()
+                .map(|v| inline_named(v, names, defined))
+                .collect::<serde_json::Result<_>>()?,
+        ),
+        other => serde_json::to_value(other)?,
+    })
+}
+
 fn decode_err(
     at: (&str, i32, i64),
     schema: &SchemaRef,
@@ -390,6 +454,24 @@ fn decode_err(
         what,
         source,
     }
+}
+
+/// Whether a `key_config(field)` key given to [`Codec::encode_key`] is already the key record
+/// (`{field: value}`) rather than the field's value. A record-typed key field's value is a
+/// record too, so only a one-entry record named after the field, for a field that is not
+/// itself a record, counts as the key record.
+fn is_key_record(key: &Value, field: &str, key_schema: &Schema) -> bool {
+    let Value::Record(entries) = key else {
+        return false;
+    };
+    let field_is_record = match key_schema {
+        Schema::Record(r) => r
+            .fields
+            .first()
+            .is_some_and(|f| matches!(f.schema, Schema::Record(_) | Schema::Ref { .. })),
+        _ => false,
+    };
+    !field_is_record && entries.len() == 1 && entries[0].0 == field
 }
 
 fn record_fields(value: &Value) -> Result<&[(String, Value)], BoxError> {

@@ -13,6 +13,7 @@
 
 mod avro_local;
 mod compatibility;
+pub mod guard;
 pub mod names;
 
 use std::borrow::Cow;
