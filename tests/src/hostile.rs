@@ -26,6 +26,9 @@ use deimos::schema::{Codec, KeyConfig, SchemaRef};
 
 use crate::avro_gen::SchemaTree;
 
+/// Where decoded messages come from, for error messages.
+const AT: (&str, i32, i64) = ("hostile", 0, 0);
+
 /// One schema of the set.
 #[derive(Debug)]
 pub struct HostileSchema {
@@ -122,46 +125,73 @@ impl Hostile {
 
     /// Decodes `bytes` with schema number `index` (modulo the set's size) through every
     /// decoder; returns how many decoders accepted them. Never panics unless a decoder does
-    /// (or [`Hostile::check_reencode`] finds an inconsistency).
+    /// (or [`check_reencode`] finds an inconsistency).
     pub fn decode_all(&self, index: usize, bytes: &[u8]) -> usize {
-        let s = &self.schemas[index % self.schemas.len()];
-        let mut accepted = 0;
-        if let Ok(value) = guard::decode_datum(&s.schema, None, bytes) {
-            accepted += 1;
-            check_reencode(&s.schema, &value);
-        }
-        const AT: (&str, i32, i64) = ("hostile", 0, 0);
-        self.runtime.block_on(async {
-            for (_, codec) in &self.codecs {
-                accepted += usize::from(
-                    codec
-                        .decode_value(&s.schema_ref, Some(bytes), AT)
-                        .await
-                        .is_ok(),
-                );
-                if let Some(field) = &s.first_field {
-                    let configs = [
-                        KeyConfig::Field(field.clone().into()),
-                        KeyConfig::Schema(s.schema_ref.name.clone()),
-                    ];
-                    for config in &configs {
-                        accepted += usize::from(
-                            codec
-                                .decode_key(&s.schema_ref, config, Some(bytes), AT)
-                                .await
-                                .is_ok(),
-                        );
-                    }
-                }
-            }
-        });
-        accepted
+        self.decode_datum(index, bytes)
+            + self.decode_values(index, bytes)
+            + self.decode_keys(index, bytes)
     }
 
-    /// The libFuzzer entry: the first byte picks the schema, the rest is the datum.
-    pub fn fuzz_one(&self, data: &[u8]) {
+    fn pick(&self, index: usize) -> &HostileSchema {
+        &self.schemas[index % self.schemas.len()]
+    }
+
+    /// The guard + apache-avro binary path directly; 1 if it accepted the bytes. An accepted
+    /// value must survive [`check_reencode`].
+    pub fn decode_datum(&self, index: usize, bytes: &[u8]) -> usize {
+        let s = self.pick(index);
+        match guard::decode_datum(&s.schema, None, bytes) {
+            Ok(value) => {
+                check_reencode(&s.schema, &value);
+                1
+            }
+            Err(_) => 0,
+        }
+    }
+
+    /// `Codec::decode_value` of every backend; how many accepted the bytes.
+    pub fn decode_values(&self, index: usize, bytes: &[u8]) -> usize {
+        let s = self.pick(index);
+        self.runtime.block_on(async {
+            let mut accepted = 0;
+            for (_, codec) in &self.codecs {
+                let decoded = codec.decode_value(&s.schema_ref, Some(bytes), AT).await;
+                accepted += usize::from(decoded.is_ok());
+            }
+            accepted
+        })
+    }
+
+    /// `Codec::decode_key` of every backend, with `key_config(field = <first field>)` and
+    /// `key_config(schema = <the record>)` (records only); how many accepted the bytes.
+    pub fn decode_keys(&self, index: usize, bytes: &[u8]) -> usize {
+        let s = self.pick(index);
+        let Some(field) = &s.first_field else {
+            return 0;
+        };
+        let configs = [
+            KeyConfig::Field(field.clone().into()),
+            KeyConfig::Schema(s.schema_ref.name.clone()),
+        ];
+        self.runtime.block_on(async {
+            let mut accepted = 0;
+            for (_, codec) in &self.codecs {
+                for config in &configs {
+                    let decoded = codec
+                        .decode_key(&s.schema_ref, config, Some(bytes), AT)
+                        .await;
+                    accepted += usize::from(decoded.is_ok());
+                }
+            }
+            accepted
+        })
+    }
+
+    /// The fuzzers' input format: the first byte picks the schema, the rest is the datum.
+    /// Runs `decode` (one of the `decode_*` methods) on it.
+    pub fn fuzz_one(&self, data: &[u8], decode: fn(&Self, usize, &[u8]) -> usize) {
         if let Some((&which, bytes)) = data.split_first() {
-            self.decode_all(usize::from(which), bytes);
+            decode(self, usize::from(which), bytes);
         }
     }
 }

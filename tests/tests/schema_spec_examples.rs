@@ -261,7 +261,10 @@ fn apache_avro_rejects_short_decimals() {
             .await
             .unwrap_err();
         let text = deimos_tests::avro_gen::chain(&err);
-        assert!(text.to_lowercase().contains("precision 10 too small"), "{text}");
+        assert!(
+            text.to_lowercase().contains("precision 10 too small"),
+            "{text}"
+        );
         let (_, bytes) = codec
             .encode_value("t", &schema, record(vec![0, 0, 0, 0x04, 0xd2]))
             .await

@@ -1,7 +1,7 @@
 //! Key and value encoding on top of a [`SchemaBackend`]: the part of the produce and consume
 //! paths that knows about `key_config`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use apache_avro::schema::RecordSchema;
@@ -363,7 +363,7 @@ impl Codec {
         // the key schema stands alone, so those definitions are inlined at first use.
         let resolved = apache_avro::schema::ResolvedSchema::try_from(value_schema.as_ref())
             .map_err(|e| load_err(e.into()))?;
-        let field_json = inline_named(&f.schema, resolved.get_names(), &mut HashSet::new())
+        let field_json = super::names::inline_named(&f.schema, resolved.get_names())
             .map_err(|e| load_err(e.into()))?;
         let mut json = serde_json::json!({
             "type": "record",
@@ -380,64 +380,6 @@ impl Codec {
             .insert(cache_key, key_schema.clone());
         Ok((key_ref, key_schema))
     }
-}
-
-/// `schema` as JSON, with the first reference to each named type that is not defined earlier
-/// in the output replaced by its definition (from `names`), so the JSON parses on its own.
-fn inline_named(
-    schema: &Schema,
-    names: &HashMap<apache_avro::schema::Name, &Schema>,
-    defined: &mut HashSet<String>,
-) -> serde_json::Result<serde_json::Value> {
-    use serde_json::Value as Json;
-    Ok(match schema {
-        Schema::Ref { name } => {
-            let full = name.fullname(None);
-            match names.get(name) {
-                Some(target) if !defined.contains(&full) => inline_named(target, names, defined)?,
-                _ => Json::String(full),
-            }
-        }
-        Schema::Record(r) => {
-            defined.insert(r.name.fullname(None));
-            let mut json = serde_json::to_value(schema)?;
-            for (i, f) in r.fields.iter().enumerate() {
-                json["fields"][i]["type"] = inline_named(&f.schema, names, defined)?;
-            }
-            json
-        }
-        Schema::Enum(e) => {
-            defined.insert(e.name.fullname(None));
-            serde_json::to_value(schema)?
-        }
-        Schema::Fixed(x) => {
-            defined.insert(x.name.fullname(None));
-            serde_json::to_value(schema)?
-        }
-        Schema::Decimal(d) => {
-            if let Schema::Fixed(x) = d.inner.as_ref() {
-                defined.insert(x.name.fullname(None));
-            }
-            serde_json::to_value(schema)?
-        }
-        Schema::Array(a) => {
-            let mut json = serde_json::to_value(schema)?;
-            json["items"] = inline_named(&a.items, names, defined)?;
-            json
-        }
-        Schema::Map(m) => {
-            let mut json = serde_json::to_value(schema)?;
-            json["values"] = inline_named(&m.types, names, defined)?;
-            json
-        }
-        Schema::Union(u) => Json::Array(
-            u.variants()
-                .iter()
-                .map(|v| inline_named(v, names, defined))
-                .collect::<serde_json::Result<_>>()?,
-        ),
-        other => serde_json::to_value(other)?,
-    })
 }
 
 fn decode_err(

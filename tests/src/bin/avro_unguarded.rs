@@ -44,6 +44,32 @@ fn main() {
                 b
             },
         ),
+        // `deep-list-N`: a list N nodes deep, decoded in a thread with a 2 MiB stack (tokio's
+        // and the test harness' default), to measure how deep apache-avro can go.
+        other if other.starts_with("deep-list-") => {
+            let n: usize = other["deep-list-".len()..].parse().expect("a node count");
+            let schema = Schema::parse_str(
+                r#"{"type": "record", "name": "LongList", "fields": [
+                    {"name": "value", "type": "long"},
+                    {"name": "next", "type": ["null", "LongList"]}]}"#,
+            )
+            .expect("schema");
+            let mut b = [0u8, 2].repeat(n - 1);
+            b.extend([0, 0]);
+            let ok = std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let v =
+                        apache_avro::from_avro_datum(&schema, &mut &b[..], None).expect("decodes");
+                    let v = v.resolve(&schema).expect("resolves");
+                    drop(v);
+                })
+                .expect("thread")
+                .join()
+                .is_ok();
+            println!("{n} nodes: {}", if ok { "ok" } else { "panicked" });
+            return;
+        }
         other => {
             eprintln!("unknown mode `{other}`");
             std::process::exit(2);
