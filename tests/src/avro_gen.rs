@@ -53,12 +53,10 @@ fn namespace_of(name: &Name, enclosing: Option<&str>) -> Option<String> {
 
 fn collect<'a>(schema: &'a Schema, enclosing: Option<&str>, names: &mut Names<'a>) {
     match schema {
-        Schema::Record(r) => {
-            if names.insert(fullname(&r.name, enclosing), schema).is_none() {
-                let ns = namespace_of(&r.name, enclosing);
-                for f in &r.fields {
-                    collect(&f.schema, ns.as_deref(), names);
-                }
+        Schema::Record(r) if names.insert(fullname(&r.name, enclosing), schema).is_none() => {
+            let ns = namespace_of(&r.name, enclosing);
+            for f in &r.fields {
+                collect(&f.schema, ns.as_deref(), names);
             }
         }
         Schema::Enum(e) => {

@@ -11,7 +11,7 @@
 //!   [`BACKENDS`](crate::avro_gen::BACKENDS).
 //!
 //! Every call must return `Ok` or `Err`; a panic or an abort is a bug. When the direct path
-//! decodes a value, [`Hostile::check_reencode`] also asserts that apache-avro's encoding of
+//! decodes a value, [`check_reencode`] also asserts that apache-avro's encoding of
 //! it passes the guard and decodes to the same value (the guard must never reject what
 //! apache-avro writes).
 

@@ -110,14 +110,14 @@ impl<'a> SchemaSource<'a> {
             SchemaSource::Parsed(schema) => Ok(Cow::Borrowed(schema)),
             SchemaSource::Json(json) => super::names::parse_schema(json)
                 .map(Cow::Owned)
-                .map_err(|e| load_err("inline JSON".to_owned(), e.into())),
+                .map_err(|e| load_err("inline JSON".to_owned(), e)),
             SchemaSource::File(path) => {
                 let origin = || format!("file `{}`", path.display());
                 let text =
                     std::fs::read_to_string(path).map_err(|e| load_err(origin(), e.into()))?;
                 super::names::parse_schema(&text)
                     .map(Cow::Owned)
-                    .map_err(|e| load_err(origin(), e.into()))
+                    .map_err(|e| load_err(origin(), e))
             }
         }
     }

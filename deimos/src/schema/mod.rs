@@ -10,6 +10,11 @@
 //!
 //! Values travel through the backend as [`apache_avro::types::Value`]; typed payloads are
 //! converted with serde ([`to_avro_value`], [`from_avro_value`]).
+//!
+//! Message bytes are untrusted: every backend that reads Avro binary decodes through
+//! [`guard::decode_datum`], which checks the bytes against the schema (declared lengths and
+//! counts against the bytes present, indexes, varints, nesting depth) before apache-avro
+//! allocates anything, so a hostile message is a decode error, not an aborted process.
 
 mod avro_local;
 mod compatibility;
@@ -134,7 +139,7 @@ impl<'a> SerializationContext<'a> {
 /// Where schemas come from and how values become bytes.
 ///
 /// Implementations: [`AvroLocal`], and the other backends `schema.backend` names
-/// ([`SchemaBackendKind`](crate::config::SchemaBackendKind)).
+/// ([`SchemaBackendKind`]).
 #[async_trait::async_trait]
 pub trait SchemaBackend: Send + Sync + fmt::Debug {
     /// Which backend this is.
@@ -174,6 +179,10 @@ pub trait SchemaBackend: Send + Sync + fmt::Debug {
 
     /// Decodes wire bytes for `ctx` into a value shaped by the local (reader) schema `avro`;
     /// backends that carry the writer's schema (the registry) resolve it to `avro`.
+    ///
+    /// The bytes come from the network: implementations that read Avro binary must decode
+    /// with [`guard::decode_datum`] (never `apache_avro::from_avro_datum` directly), so that a
+    /// hostile message cannot make apache-avro allocate gigabytes or overflow the stack.
     async fn decode(
         &self,
         ctx: SerializationContext<'_>,
