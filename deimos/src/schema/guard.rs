@@ -689,7 +689,7 @@ mod tests {
             b.extend([0, 0]);
             b
         };
-        let ok = list(30);
+        let ok = list(21);
         assert_eq!(check_datum(&s, &ok), Ok(ok.len()));
         let err = check_datum(&s, &list(10_000)).unwrap_err();
         assert!(err.reason().contains("nesting deeper than 64"), "{err}");
