@@ -9,5 +9,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     static HOSTILE: OnceLock<Hostile> = OnceLock::new();
-    HOSTILE.get_or_init(Hostile::new).fuzz_one(data, Hostile::decode_values);
+    HOSTILE
+        .get_or_init(Hostile::new)
+        .fuzz_one(data, Hostile::decode_values);
 });

@@ -341,18 +341,26 @@ impl SchemaTree {
 
     /// One codec per entry of [`BACKENDS`], over this tree.
     pub fn codecs(&self) -> Vec<(SchemaBackendKind, Codec)> {
-        BACKENDS
-            .iter()
-            .map(|&kind| {
-                let mut config = SchemaConfig::default();
-                config.backend = kind;
-                config.path = self.root().to_path_buf();
-                let backend = deimos::schema::backend_from_config(&config)
-                    .unwrap_or_else(|e| panic!("backend {kind:?}: {e}"));
-                (kind, Codec::new(backend))
-            })
-            .collect()
+        codecs_at(self.root())
     }
+}
+
+/// One codec per entry of [`BACKENDS`], over the `AvroLocal`-style schema tree at `root`.
+///
+/// # Panics
+/// When a backend cannot be built from the config.
+pub fn codecs_at(root: &Path) -> Vec<(SchemaBackendKind, Codec)> {
+    BACKENDS
+        .iter()
+        .map(|&kind| {
+            let mut config = SchemaConfig::default();
+            config.backend = kind;
+            config.path = root.to_path_buf();
+            let backend = deimos::schema::backend_from_config(&config)
+                .unwrap_or_else(|e| panic!("backend {kind:?}: {e}"));
+            (kind, Codec::new(backend))
+        })
+        .collect()
 }
 
 /// Where decoded messages come from, for error messages.

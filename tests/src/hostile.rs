@@ -3,7 +3,8 @@
 //!
 //! [`Hostile`] loads the project's `schemas/com/example/*.avsc` and the fuzzing schemas in
 //! `fuzz/schemas/fuzz/*.avsc` (recursive, unions, maps, arrays of null and empty records,
-//! decimals, fixed) into one `AvroLocal` tree and decodes bytes with each of them through:
+//! decimals, fixed), each tree read in place by its own codecs (no copies, nothing left in
+//! temporary directories by a fuzzer process that never drops its statics), and decodes bytes with each of them through:
 //!
 //! - the guard + apache-avro binary path directly ([`deimos::schema::guard::decode_datum`]);
 //! - `Codec::decode_value` and `Codec::decode_key` (`key_config(field = <first field>)` and
@@ -24,7 +25,7 @@ use deimos::schema::guard;
 use deimos::schema::names::parse_schema;
 use deimos::schema::{Codec, KeyConfig, SchemaRef};
 
-use crate::avro_gen::SchemaTree;
+use crate::avro_gen::codecs_at;
 
 /// Where decoded messages come from, for error messages.
 const AT: (&str, i32, i64) = ("hostile", 0, 0);
@@ -38,14 +39,16 @@ pub struct HostileSchema {
     pub schema: Schema,
     /// The first field's name when the schema is a record (the field key).
     pub first_field: Option<String>,
+    /// Which schema root (and so which codecs) it comes from.
+    root: usize,
 }
 
 /// The schema set, the codecs of every backend and a runtime to drive them.
 #[derive(Debug)]
 pub struct Hostile {
-    _tree: SchemaTree,
     schemas: Vec<HostileSchema>,
-    codecs: Vec<(SchemaBackendKind, Codec)>,
+    /// Per schema root, one codec per backend.
+    codecs: Vec<Vec<(SchemaBackendKind, Codec)>>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -77,41 +80,39 @@ impl Default for Hostile {
 }
 
 impl Hostile {
-    /// Loads the schema set into a temporary tree and builds the codecs.
+    /// Loads the schema set and builds the codecs.
     ///
     /// # Panics
     /// When a schema file is missing or does not parse.
     pub fn new() -> Self {
-        let tree = SchemaTree::new();
-        let mut files = Vec::new();
-        for root in schema_roots() {
-            avsc_files(&root, &mut files);
-        }
-        let schemas: Vec<HostileSchema> = files
-            .iter()
-            .map(|path| {
-                let json = std::fs::read_to_string(path).expect("read schema");
+        let roots = schema_roots();
+        let mut schemas = Vec::new();
+        for (root_index, root) in roots.iter().enumerate() {
+            let mut files = Vec::new();
+            avsc_files(root, &mut files);
+            for path in files {
+                let json = std::fs::read_to_string(&path).expect("read schema");
                 let schema = parse_schema(&json)
                     .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
-                let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-                let schema_ref = tree.add(&schema, &json, &stem);
+                let name = schema
+                    .name()
+                    .unwrap_or_else(|| panic!("{}: schemas here are named", path.display()));
                 let first_field = match &schema {
                     Schema::Record(r) => r.fields.first().map(|f| f.name.clone()),
                     _ => None,
                 };
-                HostileSchema {
-                    schema_ref,
+                schemas.push(HostileSchema {
+                    schema_ref: SchemaRef::parse(&name.fullname(None)),
                     schema,
                     first_field,
-                }
-            })
-            .collect();
-        assert!(schemas.len() >= 8, "schema set too small: {files:?}");
-        let codecs = tree.codecs();
+                    root: root_index,
+                });
+            }
+        }
+        assert!(schemas.len() >= 8, "schema set too small: {schemas:?}");
         Hostile {
-            _tree: tree,
             schemas,
-            codecs,
+            codecs: roots.iter().map(|r| codecs_at(r)).collect(),
             runtime: tokio::runtime::Builder::new_current_thread()
                 .build()
                 .expect("runtime"),
@@ -154,7 +155,7 @@ impl Hostile {
         let s = self.pick(index);
         self.runtime.block_on(async {
             let mut accepted = 0;
-            for (_, codec) in &self.codecs {
+            for (_, codec) in &self.codecs[s.root] {
                 let decoded = codec.decode_value(&s.schema_ref, Some(bytes), AT).await;
                 accepted += usize::from(decoded.is_ok());
             }
@@ -175,7 +176,7 @@ impl Hostile {
         ];
         self.runtime.block_on(async {
             let mut accepted = 0;
-            for (_, codec) in &self.codecs {
+            for (_, codec) in &self.codecs[s.root] {
                 for config in &configs {
                     let decoded = codec
                         .decode_key(&s.schema_ref, config, Some(bytes), AT)

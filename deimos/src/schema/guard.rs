@@ -41,7 +41,8 @@ pub struct DecodeLimits {
     /// counted from the datum's root (depth 1). Default 64: apache-avro recurses once per level
     /// when it decodes, resolves, converts (serde) and drops a value, and its frames are large
     /// in debug builds: a debug build decoding and resolving a recursive `LongList` overflowed a
-    /// 2 MiB thread stack (tokio's and the test harness' default) between 78 and 84 levels.
+    /// 2 MiB thread stack (tokio's and the test harness' default) between 78 and 90 levels
+    /// (26 and 30 nodes; `avro_unguarded deep-list-N` in the tests package measures it).
     pub max_depth: usize,
     /// Maximum number of array items whose schema can take zero bytes on the wire (`null`,
     /// empty records, records of such), summed over the whole datum. Other items are bounded
