@@ -19,6 +19,9 @@
 //! Payloads: the quickstart's `com.example.Widget` and `bench.Order`, 50 nested line items with
 //! an optional field and a 5-entry map each.
 //!
+//! `guard/check_datum` times `deimos::schema::guard::check_datum` alone: the pre-pass that
+//! `deimos_codec`'s decode runs before apache-avro.
+//!
 //! Before timing, `check` asserts that every path writes the same datum and that every decoder
 //! reads each path's bytes back to an equal struct.
 //!
@@ -355,6 +358,15 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Ca
         });
         group.bench_function(decode("serde_avro_fast"), |b| {
             b.iter(|| black_box(self.decode_fast(black_box(&bytes))))
+        });
+        // The hostile-input guard alone (part of `deimos_codec`'s decode).
+        group.bench_function(BenchmarkId::new("guard", "check_datum"), |b| {
+            b.iter(|| {
+                black_box(deimos::schema::guard::check_datum(
+                    &self.apache,
+                    black_box(&bytes),
+                ))
+            })
         });
         group.finish();
     }

@@ -8,6 +8,9 @@
 //!
 //! Environment variables here never start with `DEIMOS_`: those are configuration keys.
 
+pub mod avro_gen;
+pub mod hostile;
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

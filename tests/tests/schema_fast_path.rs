@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use apache_avro::types::Value;
 use deimos::schema::{AvroLocal, Codec, Incoming, KeyConfig, Mock, SchemaRef};
-use deimos::Producer;
+use deimos::{Error, Producer};
 use deimos_tests::all_types::{AllTypes, Color, Dimensions};
 use deimos_tests::Widget;
 use serde::de::DeserializeOwned;
@@ -250,7 +250,7 @@ async fn hostile_bytes_are_errors_on_the_fast_path() {
     let hostile: [&[u8]; 5] = [
         &[],
         &[0x02],
-        // id 1, then a name declaring 2^62 bytes.
+        // id 1, then a name declaring a negative length.
         &[0x02, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f],
         // id 1, name "", price, then tags declaring a block of 2^40 items.
         &[
@@ -261,15 +261,34 @@ async fn hostile_bytes_are_errors_on_the_fast_path() {
             0x02, 0x00, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x00, 0x00, 0x00, 0xaa,
         ],
     ];
-    for bytes in hostile {
-        let Incoming::Datum(datum) = codec
-            .decode_incoming(&schema, Some(bytes), ("widgets", 0, 0))
+    // The guard rejects each before a handler could run, naming where the bytes went wrong.
+    let expected = [
+        "at byte 0 (`$.id`)",
+        "at byte 1 (`$.name`)",
+        "at byte 1 (`$.name`)",
+        "(`$.tags`)",
+        "1 trailing bytes",
+    ];
+    for (bytes, what) in hostile.iter().zip(expected) {
+        let err = codec
+            .decode_incoming(&schema, Some(bytes), ("widgets", 3, 77))
             .await
-            .unwrap()
+            .expect_err("hostile bytes are a decode error");
+        let Error::Decode {
+            topic,
+            partition,
+            offset,
+            what: part,
+            ..
+        } = &err
         else {
-            panic!()
+            panic!("{err}")
         };
-        assert!(datum.deserialize_fast::<Widget>().is_err(), "{bytes:?}");
-        assert!(datum.to_value().is_err(), "{bytes:?}");
+        assert_eq!(
+            (topic.as_str(), *partition, *offset, *part),
+            ("widgets", 3, 77, "payload")
+        );
+        let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
+        assert!(text.contains(what), "{bytes:?}: {text}");
     }
 }

@@ -29,6 +29,7 @@ pub const PAYLOAD_KEY: &str = "payload_key";
 /// | `schema = "X_key"` | the payload's fields named in `X_key` | overrides them (a map) |
 ///
 /// ```no_run
+/// # #[allow(dead_code)]
 /// # async fn demo() -> deimos::Result<()> {
 /// use deimos::producer::DynamicProducer;
 /// use deimos::schema::KeyConfig;

@@ -130,7 +130,7 @@ impl SchemaBackend for AvroLocal {
         avro: &Schema,
         bytes: &[u8],
     ) -> Result<Value, BoxError> {
-        super::codec::decode_datum(avro, bytes)
+        super::guard::decode_datum(avro, None, bytes)
     }
 
     async fn datum_prefix(

@@ -68,13 +68,16 @@ pub struct AvroSchemaRegistry {
     strategy: SubjectNameStrategy,
     auto_register: bool,
     /// (subject, local schema) → id.
-    ids: RwLock<HashMap<(String, SchemaRef), u32>>,
+    ids: RwLock<HashMap<String, KnownIds>>,
     /// id → parsed writer schema.
     writers: RwLock<HashMap<u32, Arc<Schema>>>,
     /// (writer id, local schema) → whether they are the same schema (Parsing Canonical Form),
     /// so typed handlers can read the datum without resolution.
     same: RwLock<HashMap<(u32, SchemaRef), bool>>,
 }
+
+/// The schemas registered under one subject, with their ids.
+type KnownIds = Vec<(Arc<Schema>, u32)>;
 
 /// Why the registry backend could not encode or decode a message.
 ///
@@ -297,9 +300,12 @@ impl AvroSchemaRegistry {
         schema: &SchemaRef,
         avro: &Schema,
     ) -> std::result::Result<u32, RegistryError> {
-        let key = (subject.to_owned(), schema.clone());
-        if let Some(id) = read(&self.ids).get(&key) {
-            return Ok(*id);
+        // Keyed by subject, then by schema content (Parsing Canonical Form equality): one
+        // name can stand for several schemas, e.g. the generated `<Name>_key` of two key fields.
+        if let Some(ids) = read(&self.ids).get(subject) {
+            if let Some((_, id)) = ids.iter().find(|(known, _)| known.as_ref() == avro) {
+                return Ok(*id);
+            }
         }
         if let Some(name) = super::names::strict_name_violation(avro) {
             return Err(RegistryError::InvalidName {
@@ -344,7 +350,12 @@ impl AvroSchemaRegistry {
                 message: "the answer has no `id`".into(),
             })?
         };
-        write(&self.ids).insert(key, id);
+        let mut ids = write(&self.ids);
+        let known = ids.entry(subject.to_owned()).or_default();
+        if !known.iter().any(|(k, _)| k.as_ref() == avro) {
+            known.push((Arc::new(avro.clone()), id));
+        }
+        drop(ids);
         write(&self.writers)
             .entry(id)
             .or_insert_with(|| Arc::new(avro.clone()));
@@ -528,7 +539,7 @@ impl SchemaBackend for AvroSchemaRegistry {
         bytes: &[u8],
     ) -> Result<Value, BoxError> {
         let subject = subject_name(self.strategy, ctx, schema);
-        let (id, mut datum) = split_frame(bytes).map_err(|reason| RegistryError::Framing {
+        let (id, datum) = split_frame(bytes).map_err(|reason| RegistryError::Framing {
             subject: subject.clone(),
             reason,
         })?;
@@ -538,15 +549,8 @@ impl SchemaBackend for AvroSchemaRegistry {
             subject: subject.clone(),
             source,
         };
-        let value = apache_avro::from_avro_datum(&writer, &mut datum, Some(avro))
-            .map_err(|e| decode_err(e.into()))?;
-        if !datum.is_empty() {
-            return Err(decode_err(
-                format!("{} trailing bytes after the Avro datum", datum.len()).into(),
-            )
-            .into());
-        }
-        Ok(value)
+        // Untrusted bytes: the guard checks them against the writer schema first.
+        Ok(super::guard::decode_datum(&writer, Some(avro), datum).map_err(decode_err)?)
     }
 }
 

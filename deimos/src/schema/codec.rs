@@ -337,6 +337,15 @@ impl Codec {
                 .await
                 .map_err(|source| decode_err(at, schema, "payload", source))?;
             if let Some(body) = body {
+                // Untrusted bytes: the same guard as every other decode, so a hostile or
+                // malformed datum is a decode error here, before any handler runs.
+                let checked = super::guard::check_datum(&entry.avro, body)
+                    .map_err(BoxError::from)
+                    .and_then(|len| match body.len() - len {
+                        0 => Ok(()),
+                        extra => Err(format!("{extra} trailing bytes after the Avro datum").into()),
+                    });
+                checked.map_err(|source| decode_err(at, schema, "payload", source))?;
                 return Ok(Incoming::Datum(Datum {
                     bytes: body.to_vec(),
                     fast: fast.clone(),
@@ -520,9 +529,10 @@ impl Codec {
             },
             KeyConfig::Field(field) => {
                 let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
-                let record = match key {
-                    record @ Value::Record(_) => record,
-                    v => Value::Record(vec![(field.to_string(), v)]),
+                let record = if is_key_record(&key, field, &key_schema) {
+                    key
+                } else {
+                    Value::Record(vec![(field.to_string(), key)])
                 };
                 let resolved = self.prepare(record, &key_schema).map_err(key_err)?;
                 let bytes = self
@@ -668,7 +678,12 @@ impl Codec {
         let f = fields.iter().find(|f| f.name == field).ok_or_else(|| {
             load_err(format!("value schema `{schema}` has no field `{field}`").into())
         })?;
-        let field_json = serde_json::to_value(&f.schema).map_err(|e| load_err(e.into()))?;
+        // The field may name types defined elsewhere in the value schema (`"type": "Address"`):
+        // the key schema stands alone, so those definitions are inlined at first use.
+        let resolved = apache_avro::schema::ResolvedSchema::try_from(value_schema.as_ref())
+            .map_err(|e| load_err(e.into()))?;
+        let field_json = super::names::inline_named(&f.schema, resolved.get_names())
+            .map_err(|e| load_err(e.into()))?;
         let mut json = serde_json::json!({
             "type": "record",
             "name": key_ref.name,
@@ -798,9 +813,11 @@ pub struct Datum {
 const SEQ_SLACK: usize = 1 << 16;
 
 impl Datum {
-    /// Deserializes `T` straight from the bytes with `serde_avro_fast`. Hostile input is
-    /// bounded: no string or bytes allocation beyond the datum's own size, sequences of at
-    /// most the datum's size plus 65 536 elements, nesting of at most 64 levels.
+    /// Deserializes `T` straight from the bytes with `serde_avro_fast`. The bytes passed the
+    /// guard ([`super::guard`]) in [`Codec::decode_incoming`]; `serde_avro_fast`'s own limits
+    /// stay as a second line: no string or bytes allocation beyond the datum's own size,
+    /// sequences of at most the datum's size plus 65 536 elements, nesting of at most 64
+    /// levels.
     ///
     /// # Errors
     /// When the bytes are not a datum of the schema, `T` does not fit it, or `T`'s serde shape
@@ -829,13 +846,10 @@ impl Datum {
     }
 }
 
-/// Decodes one bare Avro binary datum written with `avro`; trailing bytes are an error.
-pub(crate) fn decode_datum(avro: &Schema, mut bytes: &[u8]) -> Result<Value, BoxError> {
-    let value = apache_avro::from_avro_datum(avro, &mut bytes, None)?;
-    if !bytes.is_empty() {
-        return Err(format!("{} trailing bytes after the Avro datum", bytes.len()).into());
-    }
-    Ok(value)
+/// Decodes one bare Avro binary datum written with `avro`, through the guard
+/// ([`super::guard::decode_datum`]); trailing bytes are an error.
+fn decode_datum(avro: &Schema, bytes: &[u8]) -> Result<Value, BoxError> {
+    super::guard::decode_datum(avro, None, bytes)
 }
 
 fn decode_err(
@@ -852,6 +866,24 @@ fn decode_err(
         what,
         source,
     }
+}
+
+/// Whether a `key_config(field)` key given to [`Codec::encode_key`] is already the key record
+/// (`{field: value}`) rather than the field's value. A record-typed key field's value is a
+/// record too, so only a one-entry record named after the field, for a field that is not
+/// itself a record, counts as the key record.
+fn is_key_record(key: &Value, field: &str, key_schema: &Schema) -> bool {
+    let Value::Record(entries) = key else {
+        return false;
+    };
+    let field_is_record = match key_schema {
+        Schema::Record(r) => r
+            .fields
+            .first()
+            .is_some_and(|f| matches!(f.schema, Schema::Record(_) | Schema::Ref { .. })),
+        _ => false,
+    };
+    !field_is_record && entries.len() == 1 && entries[0].0 == field
 }
 
 fn record_fields(value: &Value) -> Result<&[(String, Value)], BoxError> {

@@ -14,6 +14,11 @@
 //! Values travel through the backend as [`apache_avro::types::Value`]; typed payloads are
 //! converted with serde ([`to_avro_value`], [`from_avro_value`]), dynamic
 //! [`Payload`](crate::Payload)s with Deimos' coercion rules ([`coerce`]).
+//!
+//! Message bytes are untrusted: every backend that reads Avro binary decodes through
+//! [`guard::decode_datum`], which checks the bytes against the schema (declared lengths and
+//! counts against the bytes present, indexes, varints, nesting depth) before apache-avro
+//! allocates anything, so a hostile message is a decode error, not an aborted process.
 
 pub mod avro_json;
 mod avro_local;
@@ -22,6 +27,7 @@ mod avro_validation;
 pub mod coerce;
 mod compatibility;
 mod extract;
+pub mod guard;
 mod handle;
 mod mock;
 pub mod names;
@@ -218,6 +224,10 @@ pub trait SchemaBackend: Send + Sync + fmt::Debug {
 
     /// Decodes wire bytes for `ctx` into a value shaped by the local (reader) schema `avro`;
     /// backends that carry the writer's schema (the registry) resolve it to `avro`.
+    ///
+    /// The bytes come from the network: implementations that read Avro binary must decode
+    /// with [`guard::decode_datum`] (never `apache_avro::from_avro_datum` directly), so that a
+    /// hostile message cannot make apache-avro allocate gigabytes or overflow the stack.
     async fn decode(
         &self,
         ctx: SerializationContext<'_>,

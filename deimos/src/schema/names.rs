@@ -7,6 +7,7 @@
 //! lenient namespace check in apache-avro, and keeps the strict rule for what it registers
 //! ([`strict_name_violation`]).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Once;
 
 use apache_avro::schema::Namespace;
@@ -101,6 +102,78 @@ pub fn parse_schema_json(json: &serde_json::Value) -> Result<Schema, crate::BoxE
         Ok(parsed) => Ok(parsed?),
         Err(panic) => Err(format!("invalid schema: {}", panic_text(&panic)).into()),
     }
+}
+
+/// `schema` as standalone JSON: the first reference to each named type that is not defined
+/// earlier in the output is replaced by its definition from `names` (for example
+/// `apache_avro::schema::ResolvedSchema::get_names` over the schemata it was parsed with), so
+/// the text parses on its own with [`parse_schema`]. Later references stay names. Used for
+/// generated key schemas (a key field may name a type defined elsewhere in the value schema)
+/// and for schemas that refer to types in other files.
+///
+/// # Errors
+/// A serialization error from `serde_json` (apache-avro's `Serialize` for `Schema`).
+pub fn inline_named(
+    schema: &Schema,
+    names: &HashMap<apache_avro::schema::Name, &Schema>,
+) -> serde_json::Result<serde_json::Value> {
+    inline_into(schema, names, &mut HashSet::new())
+}
+
+fn inline_into(
+    schema: &Schema,
+    names: &HashMap<apache_avro::schema::Name, &Schema>,
+    defined: &mut HashSet<String>,
+) -> serde_json::Result<serde_json::Value> {
+    use serde_json::Value as Json;
+    Ok(match schema {
+        Schema::Ref { name } => {
+            let full = name.fullname(None);
+            match names.get(name) {
+                Some(target) if !defined.contains(&full) => inline_into(target, names, defined)?,
+                _ => Json::String(full),
+            }
+        }
+        Schema::Record(r) => {
+            defined.insert(r.name.fullname(None));
+            let mut json = serde_json::to_value(schema)?;
+            for (i, f) in r.fields.iter().enumerate() {
+                json["fields"][i]["type"] = inline_into(&f.schema, names, defined)?;
+            }
+            json
+        }
+        Schema::Enum(e) => {
+            defined.insert(e.name.fullname(None));
+            serde_json::to_value(schema)?
+        }
+        Schema::Fixed(x) => {
+            defined.insert(x.name.fullname(None));
+            serde_json::to_value(schema)?
+        }
+        Schema::Decimal(d) => {
+            if let Schema::Fixed(x) = d.inner.as_ref() {
+                defined.insert(x.name.fullname(None));
+            }
+            serde_json::to_value(schema)?
+        }
+        Schema::Array(a) => {
+            let mut json = serde_json::to_value(schema)?;
+            json["items"] = inline_into(&a.items, names, defined)?;
+            json
+        }
+        Schema::Map(m) => {
+            let mut json = serde_json::to_value(schema)?;
+            json["values"] = inline_into(&m.types, names, defined)?;
+            json
+        }
+        Schema::Union(u) => Json::Array(
+            u.variants()
+                .iter()
+                .map(|v| inline_into(v, names, defined))
+                .collect::<serde_json::Result<_>>()?,
+        ),
+        other => serde_json::to_value(other)?,
+    })
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
