@@ -48,7 +48,7 @@ const HEADER_LEN: usize = 5;
 /// schema (Avro spec, "Schema Resolution": added fields take their defaults, removed fields are
 /// skipped, numbers are promoted). Bytes left after the datum are an error.
 ///
-/// **Caching**: subject + schema → id and id → parsed writer schema are kept for the life of
+/// **Caching**: subject + schema content → id and id → parsed writer schema are kept for the life of
 /// the backend, so steady-state encoding and decoding make no requests, and ids already known
 /// keep working while the registry is down. Failures are never cached: the next call asks the
 /// registry again.
@@ -300,10 +300,10 @@ impl AvroSchemaRegistry {
         schema: &SchemaRef,
         avro: &Schema,
     ) -> std::result::Result<u32, RegistryError> {
-        // Keyed by subject, then by schema content (Parsing Canonical Form equality): one
+        // Keyed by subject, then by schema content (`same_schema`): one
         // name can stand for several schemas, e.g. the generated `<Name>_key` of two key fields.
         if let Some(ids) = read(&self.ids).get(subject) {
-            if let Some((_, id)) = ids.iter().find(|(known, _)| known.as_ref() == avro) {
+            if let Some((_, id)) = ids.iter().find(|(known, _)| same_schema(known, avro)) {
                 return Ok(*id);
             }
         }
@@ -352,7 +352,7 @@ impl AvroSchemaRegistry {
         };
         let mut ids = write(&self.ids);
         let known = ids.entry(subject.to_owned()).or_default();
-        if !known.iter().any(|(k, _)| k.as_ref() == avro) {
+        if !known.iter().any(|(k, _)| same_schema(k, avro)) {
             known.push((Arc::new(avro.clone()), id));
         }
         drop(ids);
@@ -446,6 +446,40 @@ impl AvroSchemaRegistry {
                 source: text.into(),
             },
         }
+    }
+}
+
+/// Whether two parsed schemas are the same schema: names, field names and order, symbols,
+/// sizes, logical types. A structural walk, cheap enough for every message. (apache-avro's
+/// `PartialEq` ignores field names, so `{"id": long}` equals `{"seq": long}` there.)
+fn same_schema(a: &Schema, b: &Schema) -> bool {
+    use std::mem::discriminant;
+    match (a, b) {
+        (Schema::Record(x), Schema::Record(y)) => {
+            x.name == y.name
+                && x.fields.len() == y.fields.len()
+                && x.fields
+                    .iter()
+                    .zip(&y.fields)
+                    .all(|(f, g)| f.name == g.name && same_schema(&f.schema, &g.schema))
+        }
+        (Schema::Enum(x), Schema::Enum(y)) => x.name == y.name && x.symbols == y.symbols,
+        (Schema::Fixed(x), Schema::Fixed(y)) => x.name == y.name && x.size == y.size,
+        (Schema::Decimal(x), Schema::Decimal(y)) => {
+            x.precision == y.precision && x.scale == y.scale && same_schema(&x.inner, &y.inner)
+        }
+        (Schema::Array(x), Schema::Array(y)) => same_schema(&x.items, &y.items),
+        (Schema::Map(x), Schema::Map(y)) => same_schema(&x.types, &y.types),
+        (Schema::Union(x), Schema::Union(y)) => {
+            x.variants().len() == y.variants().len()
+                && x.variants()
+                    .iter()
+                    .zip(y.variants())
+                    .all(|(v, w)| same_schema(v, w))
+        }
+        (Schema::Ref { name: x }, Schema::Ref { name: y }) => x == y,
+        // Primitives and the other logical types carry nothing more than their kind.
+        (a, b) => discriminant(a) == discriminant(b),
     }
 }
 
@@ -557,6 +591,40 @@ impl SchemaBackend for AvroSchemaRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_schema_sees_field_names_symbols_and_sizes() {
+        let parse = |s: &str| crate::schema::names::parse_schema(s).unwrap();
+        let record = |field: &str, ty: &str| {
+            parse(&format!(
+                r#"{{"type":"record","name":"K","fields":[{{"name":"{field}","type":{ty}}}]}}"#
+            ))
+        };
+        assert!(same_schema(
+            &record("id", r#""long""#),
+            &record("id", r#""long""#)
+        ));
+        assert!(!same_schema(
+            &record("id", r#""long""#),
+            &record("seq", r#""long""#)
+        ));
+        assert!(!same_schema(
+            &record("id", r#""long""#),
+            &record("id", r#""int""#)
+        ));
+        let ts = r#"{"type":"long","logicalType":"timestamp-millis"}"#;
+        assert!(!same_schema(&record("id", r#""long""#), &record("id", ts)));
+        let e = |syms: &str| {
+            record(
+                "e",
+                &format!(r#"{{"type":"enum","name":"E","symbols":{syms}}}"#),
+            )
+        };
+        assert!(!same_schema(&e(r#"["A","B"]"#), &e(r#"["A","C"]"#)));
+        let f = |n: u32| record("f", &format!(r#"{{"type":"fixed","name":"F","size":{n}}}"#));
+        assert!(!same_schema(&f(4), &f(8)));
+        assert!(same_schema(&f(4), &f(4)));
+    }
 
     #[test]
     fn frames_are_checked() {
