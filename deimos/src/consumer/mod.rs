@@ -99,8 +99,9 @@ impl Metadata {
 /// The boxed future a registered handler returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
 
-/// A handler as registered by `#[consumer]`: the decoded value (`None` for a tombstone) and
-/// the metadata in, the handler's result out.
+/// A handler as registered by `#[consumer]`: the decoded value (a raw datum for the typed fast
+/// path, or a `Value`; `Incoming::Value(None)` for a tombstone) and the metadata in, the
+/// handler's result out.
 pub type HandlerFn = fn(crate::schema::Incoming, Metadata) -> HandlerFuture;
 
 /// One `#[consumer]` registration, collected at link time with `inventory`.

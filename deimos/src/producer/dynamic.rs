@@ -114,10 +114,7 @@ impl App {
         if self.config().producers.disabled {
             return Ok(());
         }
-        let topic = match &self.config().producers.topic_prefix {
-            Some(prefix) => format!("{prefix}{}", producer.topic),
-            None => producer.topic.clone(),
-        };
+        let topic = self.prefixed(&producer.topic);
         let mut messages = Vec::new();
         for payload in payloads {
             messages.push(self.encode_payload_map(&topic, producer, payload).await?);

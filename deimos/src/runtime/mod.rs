@@ -167,9 +167,14 @@ impl App {
     }
 
     fn topic<P: Producer>(&self) -> String {
+        self.prefixed(P::TOPIC)
+    }
+
+    /// `topic` with `producers.topic_prefix` prepended.
+    pub(crate) fn prefixed(&self, topic: &str) -> String {
         match &self.inner.config.producers.topic_prefix {
-            Some(prefix) => format!("{prefix}{}", P::TOPIC),
-            None => P::TOPIC.to_owned(),
+            Some(prefix) => format!("{prefix}{topic}"),
+            None => topic.to_owned(),
         }
     }
 
