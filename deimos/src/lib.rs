@@ -77,7 +77,7 @@ pub use error::{BoxError, Error, Result};
 #[doc(inline)]
 pub use payload::{Payload, PayloadValue};
 #[doc(inline)]
-pub use producer::{PayloadKey, Producer};
+pub use producer::{disable_producers, PayloadKey, Producer};
 #[doc(inline)]
 pub use runtime::{configure, global, request_shutdown, run, schema_backend, tombstone, App};
 

@@ -101,7 +101,9 @@ impl App {
     /// `key_config` (see [`DynamicProducer`]). Every payload is encoded before anything is sent,
     /// so one bad payload sends nothing.
     ///
-    /// Does nothing when `producers.disabled` is true.
+    /// Does nothing when `producers.disabled` is true or a
+    /// [`disable_producers`](crate::producer::disable_producers) scope of this task covers
+    /// `producer`.
     ///
     /// # Errors
     /// [`Error::Encode`] naming the topic, schema and the field path that does not coerce (or
@@ -111,7 +113,8 @@ impl App {
         producer: &DynamicProducer,
         payloads: impl IntoIterator<Item = Payload>,
     ) -> Result<()> {
-        if self.config().producers.disabled {
+        if self.config().producers.disabled || crate::producer::disable::disabled_dynamic(producer)
+        {
             return Ok(());
         }
         let topic = self.prefixed(&producer.topic);

@@ -35,8 +35,10 @@
 //! | `array` / `map` | `Vec<T>` / `HashMap<String, T>` or `BTreeMap<String, T>` |
 //! | named `record` / `enum`, other unions | a serde type (checked at runtime) |
 
+pub(crate) mod disable;
 pub(crate) mod dynamic;
 
+pub use disable::{disable_producers, disable_producers_sync, ProducerSet};
 pub use dynamic::{DynamicProducer, PAYLOAD_KEY};
 
 use crate::schema::{KeyConfig, SchemaRef};

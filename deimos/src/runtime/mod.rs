@@ -205,7 +205,8 @@ impl App {
     /// Encodes `payload` with its schema and key configuration and sends it through the
     /// producer backend (for `kafka`: awaits the delivery report).
     ///
-    /// Does nothing when `producers.disabled` is true.
+    /// Does nothing when `producers.disabled` is true or a
+    /// [`disable_producers`](crate::producer::disable_producers) scope of this task covers `P`.
     ///
     /// # Errors
     /// [`Error::Encode`] when the payload or key does not fit its schema (naming the field),
@@ -229,7 +230,7 @@ impl App {
         P: Producer + 'a,
         I: IntoIterator<Item = &'a P>,
     {
-        if self.inner.config.producers.disabled {
+        if self.inner.config.producers.disabled || crate::producer::disable::disabled::<P>() {
             return Ok(());
         }
         let topic = self.topic::<P>();
@@ -252,7 +253,7 @@ impl App {
     /// [`Error::Encode`] (`what = "key"`) when the key does not fit, or for
     /// `key_config(none)` producers (a tombstone needs a key); the backend's error otherwise.
     pub async fn tombstone<P: Producer, K: Serialize + ?Sized>(&self, key: &K) -> Result<()> {
-        if self.inner.config.producers.disabled {
+        if self.inner.config.producers.disabled || crate::producer::disable::disabled::<P>() {
             return Ok(());
         }
         let topic = self.topic::<P>();
