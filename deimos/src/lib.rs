@@ -58,6 +58,7 @@ pub mod backends;
 pub mod config;
 pub mod consumer;
 mod error;
+pub mod events;
 pub mod payload;
 pub mod producer;
 pub mod runtime;

@@ -46,9 +46,9 @@ impl KafkaBackend {
 
 #[async_trait::async_trait]
 impl ProducerBackend for KafkaBackend {
-    async fn produce(&self, messages: Vec<ProducedMessage>) -> Result<()> {
+    async fn produce(&self, messages: &[ProducedMessage]) -> Result<()> {
         let mut pending = Vec::with_capacity(messages.len());
-        for m in &messages {
+        for m in messages {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&m.topic);
             if let Some(k) = &m.key {
                 record = record.key(k.as_slice());

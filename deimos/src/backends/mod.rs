@@ -45,7 +45,7 @@ pub trait ProducerBackend: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Backend-specific; [`KafkaBackend`] returns [`Error::Produce`](crate::Error::Produce)
     /// for the first message that was not delivered (after trying every message).
-    async fn produce(&self, messages: Vec<ProducedMessage>) -> Result<()>;
+    async fn produce(&self, messages: &[ProducedMessage]) -> Result<()>;
 
     /// Waits for anything still queued (called on shutdown).
     ///

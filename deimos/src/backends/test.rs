@@ -31,11 +31,11 @@ impl TestBackend {
 
 #[async_trait::async_trait]
 impl ProducerBackend for TestBackend {
-    async fn produce(&self, messages: Vec<ProducedMessage>) -> Result<()> {
+    async fn produce(&self, messages: &[ProducedMessage]) -> Result<()> {
         self.sent
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .extend(messages);
+            .extend(messages.iter().cloned());
         Ok(())
     }
 

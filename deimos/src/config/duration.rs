@@ -44,3 +44,24 @@ impl Visitor<'_> for DurationVisitor {
         humantime::parse_duration(v).map_err(|e| E::custom(format!("invalid duration `{v}`: {e}")))
     }
 }
+
+/// As the parent module, for `Option<Duration>` fields: absent means `None` (with
+/// `#[serde(default)]`), any duration means `Some`.
+pub(crate) mod option {
+    use std::time::Duration;
+
+    use serde::{Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        super::deserialize(d).map(Some)
+    }
+}

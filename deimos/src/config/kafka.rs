@@ -90,7 +90,8 @@ impl Config {
         c
     }
 
-    /// Producer properties: `acks`, `request.timeout.ms`, `retries`, `retry.backoff.ms`, queue
+    /// Producer properties: `acks`, `request.timeout.ms`, `retries`, `retry.backoff.ms`,
+    /// `message.timeout.ms`, queue
     /// limits, `compression.codec`, then `producers.extra`.
     pub fn producer_client_config(&self) -> ClientConfig {
         let p = &self.producers;
@@ -99,6 +100,7 @@ impl Config {
             .set("request.timeout.ms", ms(p.ack_timeout))
             .set("retries", p.max_retries.to_string())
             .set("retry.backoff.ms", ms(p.retry_backoff))
+            .set("message.timeout.ms", ms(p.effective_delivery_timeout()))
             .set(
                 "queue.buffering.max.messages",
                 p.max_buffer_size.to_string(),
@@ -149,6 +151,30 @@ mod tests {
         let p = config.producer_client_config();
         assert_eq!(p.get("acks"), Some("-1"));
         assert_eq!(p.get("request.timeout.ms"), Some("5000"));
+        assert_eq!(
+            p.get("message.timeout.ms"),
+            Some("18000"),
+            "(5 s + 1 s) x 3"
+        );
         assert_eq!(p.get("queue.buffering.max.kbytes"), Some("9766"));
+    }
+
+    #[test]
+    fn delivery_timeout_is_derived_or_set() {
+        let derived = Config::from_toml("[producers]\nack_timeout = 2\nmax_retries = 0").unwrap();
+        assert_eq!(
+            derived.producer_client_config().get("message.timeout.ms"),
+            Some("3000"),
+            "(2 s + 1 s) x 1"
+        );
+        let set = Config::from_toml("[producers]\ndelivery_timeout = \"7s\"").unwrap();
+        assert_eq!(
+            set.producers.delivery_timeout,
+            Some(std::time::Duration::from_secs(7))
+        );
+        assert_eq!(
+            set.producer_client_config().get("message.timeout.ms"),
+            Some("7000")
+        );
     }
 }

@@ -252,6 +252,12 @@ pub struct ProducersConfig {
     /// Delay between those retries (`retry.backoff.ms`). Default 1 s.
     #[serde(with = "duration")]
     pub retry_backoff: Duration,
+    /// How long one message may take from `publish` to its delivery report, retries included,
+    /// before it fails (`message.timeout.ms`). Default: `(ack_timeout + retry_backoff) ×
+    /// (max_retries + 1)`, 18 s with the other defaults — the bound ruby-kafka's synchronous
+    /// delivery gave Deimos (librdkafka's own default is 300 s).
+    #[serde(with = "duration::option")]
+    pub delivery_timeout: Option<Duration>,
     /// Messages the local queue holds (`queue.buffering.max.messages`). Default 10 000.
     pub max_buffer_size: u32,
     /// Bytes the local queue holds (`queue.buffering.max.kbytes`, rounded up to KiB). Default
@@ -269,6 +275,16 @@ pub struct ProducersConfig {
     pub extra: BTreeMap<String, String>,
 }
 
+impl ProducersConfig {
+    /// `delivery_timeout`, or the default derived from the ack timeout and retries.
+    pub fn effective_delivery_timeout(&self) -> Duration {
+        self.delivery_timeout.unwrap_or_else(|| {
+            (self.ack_timeout + self.retry_backoff)
+                .saturating_mul(self.max_retries.saturating_add(1))
+        })
+    }
+}
+
 impl Default for ProducersConfig {
     fn default() -> Self {
         ProducersConfig {
@@ -276,6 +292,7 @@ impl Default for ProducersConfig {
             required_acks: 1,
             max_retries: 2,
             retry_backoff: Duration::from_secs(1),
+            delivery_timeout: None,
             max_buffer_size: 10_000,
             max_buffer_bytesize: 10_000_000,
             compression_codec: None,

@@ -125,7 +125,12 @@ impl App {
         if messages.is_empty() {
             return Ok(());
         }
-        self.producer_backend().produce(messages).await
+        self.send(
+            &format!("DynamicProducer({})", producer.topic),
+            &topic,
+            messages,
+        )
+        .await
     }
 
     async fn encode_payload_map(

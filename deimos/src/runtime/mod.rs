@@ -241,7 +241,8 @@ impl App {
         if messages.is_empty() {
             return Ok(());
         }
-        self.inner.producer.produce(messages).await
+        self.send(std::any::type_name::<P>(), &topic, messages)
+            .await
     }
 
     /// Publishes a tombstone: a message with `key` and a null value, which log compaction
@@ -268,17 +269,56 @@ impl App {
             .codec
             .encode_key(&topic, &P::SCHEMA, &P::KEY_CONFIG, key_value)
             .await?;
-        self.inner
-            .producer
-            .produce(vec![ProducedMessage {
-                topic,
-                key: Some(key),
-                payload: None,
-                decoded_key: Some(decoded_key),
-                decoded_payload: None,
-                headers: Vec::new(),
-            }])
+        let message = ProducedMessage {
+            topic: topic.clone(),
+            key: Some(key),
+            payload: None,
+            decoded_key: Some(decoded_key),
+            decoded_payload: None,
+            headers: Vec::new(),
+        };
+        self.send(std::any::type_name::<P>(), &topic, vec![message])
             .await
+    }
+
+    /// Hands encoded messages to the producer backend, with Deimos' instrumentation around
+    /// it: the `encode_messages` event before; after, the `produce` event and the `publish`
+    /// counter (tagged `topic`, incremented by the message count), or the `produce_error`
+    /// event and the `publish_error` counter.
+    pub(crate) async fn send(
+        &self,
+        producer: &str,
+        topic: &str,
+        messages: Vec<ProducedMessage>,
+    ) -> Result<()> {
+        use crate::events::{emit, Event};
+        emit(&Event::EncodeMessages {
+            producer,
+            topic,
+            messages: &messages,
+        });
+        let count = messages.len() as u64;
+        match self.inner.producer.produce(&messages).await {
+            Ok(()) => {
+                metrics::counter!("publish", "topic" => topic.to_owned()).increment(count);
+                emit(&Event::Produce {
+                    producer,
+                    topic,
+                    messages: &messages,
+                });
+                Ok(())
+            }
+            Err(error) => {
+                metrics::counter!("publish_error", "topic" => topic.to_owned()).increment(count);
+                emit(&Event::ProduceError {
+                    producer,
+                    topic,
+                    error: &error,
+                    messages: &messages,
+                });
+                Err(error)
+            }
+        }
     }
 
     /// Runs every registered `#[consumer]` until SIGINT, SIGTERM or [`request_shutdown`],
