@@ -2,13 +2,18 @@
 
 use std::time::Duration;
 
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
 use super::{ProducedMessage, ProducerBackend};
 use crate::config::Config;
 use crate::error::{Error, Result};
+
+/// How long to wait before retrying a message the full local queue refused.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 
 /// Sends through a librdkafka producer and awaits every delivery report, so `publish` returns
 /// only once the broker acknowledged (per `producers.required_acks`) or delivery failed.
@@ -47,6 +52,9 @@ impl KafkaBackend {
 #[async_trait::async_trait]
 impl ProducerBackend for KafkaBackend {
     async fn produce(&self, messages: &[ProducedMessage]) -> Result<()> {
+        // Enqueue every message first (librdkafka batches them per partition), then await
+        // the delivery reports. `FutureProducer::send` would enqueue only when awaited, which
+        // sends one message per linger interval when awaited in turn.
         let mut pending = Vec::with_capacity(messages.len());
         for m in messages {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&m.topic);
@@ -65,13 +73,33 @@ impl ProducerBackend for KafkaBackend {
                 });
                 record = record.headers(headers);
             }
-            // Waits for queue space rather than failing on a full local queue.
-            pending.push((m.topic.as_str(), self.producer.send(record, Timeout::Never)));
+            let queued = loop {
+                match self.producer.send_result(record) {
+                    Ok(delivery) => break Ok(delivery),
+                    // The local queue (`producers.max_buffer_size` / `max_buffer_bytesize`)
+                    // is full: it drains as earlier messages are delivered. Wait for room, as
+                    // rdkafka's own `send` does.
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(QUEUE_FULL_WAIT).await;
+                    }
+                    Err((e, _)) => break Err(e),
+                }
+            };
+            pending.push((m.topic.as_str(), queued));
         }
         let mut first_error = None;
         let mut failed = 0usize;
-        for (topic, delivery) in pending {
-            if let Err((e, _)) = delivery.await {
+        for (topic, queued) in pending {
+            let outcome = match queued {
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(e),
+                    Err(_) => Err(KafkaError::Canceled),
+                },
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
                 failed += 1;
                 tracing::error!(topic, error = %e, "message delivery failed");
                 first_error.get_or_insert(Error::Produce {
