@@ -422,22 +422,48 @@ fn incompatibility_is_send_sync_static() {
     assert_bounds::<Incompatibility>();
 }
 
-/// Known gap in apache-avro 0.21: its checker has no rule for `decimal` against `decimal`, so a
-/// schema with a decimal field is reported incompatible even with itself. The reason says so.
+/// apache-avro 0.21's checker has no rule for `decimal` against `decimal` (it reports a schema
+/// with one incompatible even with itself); `compatible()` applies the Avro specification's rule
+/// instead: decimals match when precision and scale are equal.
 #[test]
-fn decimal_fields_are_not_comparable_by_apache_avro() {
+fn decimals_match_by_precision_and_scale() {
     let all_types = schema_dir().join("com/example/AllTypes.avsc");
-    assert_eq!(
-        fails(
-            &all_types,
-            &all_types,
-            Backward,
-            Some("com.example.AllTypes.price")
-        ),
-        "backward: `com.example.AllTypes.price`: apache-avro cannot compare writer type \
-         `decimal(10, 2)` with reader type `decimal(10, 2)` (a limitation of its checker, not \
-         an Avro rule)"
+    compatible(&all_types, &all_types, Full)
+        .expect("a schema with a decimal is compatible with itself");
+
+    let priced = |decimal: &str, extra: &str| {
+        format!(
+            r#"{{"type":"record","name":"Price","namespace":"com.example","fields":[
+                {{"name":"amount","type":{decimal}}}{extra}]}}"#
+        )
+    };
+    let bytes_9_2 = r#"{"type":"bytes","logicalType":"decimal","precision":9,"scale":2}"#;
+    // Adding a defaulted field next to a decimal is backward compatible (a Confluent registry
+    // accepts this evolution).
+    let v1 = priced(bytes_9_2, "");
+    let v2 = priced(
+        bytes_9_2,
+        r#",{"name":"note","type":"string","default":""}"#,
     );
+    compatible(v1.as_str(), v2.as_str(), Backward).expect("added defaulted field");
+    compatible(v1.as_str(), v2.as_str(), Full).expect("and forward: the new field is skipped");
+
+    // Another scale reads the same bytes as another number: incompatible, with the reason.
+    let v3 = priced(
+        r#"{"type":"bytes","logicalType":"decimal","precision":9,"scale":3}"#,
+        "",
+    );
+    let err = compatible(v1.as_str(), v3.as_str(), Backward).unwrap_err();
+    assert_eq!(err.path(), Some("com.example.Price.amount"));
+    assert_eq!(
+        err.to_string(),
+        "backward: `com.example.Price.amount`: writer type `decimal(9, 2)` does not match reader \
+         type `decimal(9, 3)`: precision and scale must be equal (Avro specification, Schema \
+         Resolution)"
+    );
+    // A decimal against plain bytes is still a type question for the underlying types.
+    let plain = priced(r#""bytes""#, "");
+    compatible(v1.as_str(), plain.as_str(), Full).expect("decimal and bytes share the encoding");
 }
 
 #[test]

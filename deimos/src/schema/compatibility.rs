@@ -185,9 +185,10 @@ impl Incompatibility {
 /// apache-avro's `SchemaCompatibility::can_read`. Its known limits (0.21) carry over:
 /// - named types are matched by simple name only: a namespace change passes, type aliases are
 ///   not honoured;
-/// - an enum `default` does not make missing writer symbols acceptable (the spec says it does);
-/// - `decimal` against `decimal` has no rule, so any schema with a decimal field is reported
-///   incompatible, even with itself (the reason says so).
+/// - an enum `default` does not make missing writer symbols acceptable (the spec says it does).
+///
+/// Decimals, which apache-avro's checker cannot compare, are checked here by the spec's rule:
+/// precision and scale must be equal.
 ///
 /// # Errors
 /// - [`Incompatibility::Load`] when `old` or `new` is a file that cannot be read, or is not a
@@ -229,21 +230,119 @@ pub fn compatible<'o, 'n>(
 }
 
 /// One direction: can `reader` read `writer`'s data?
+///
+/// apache-avro 0.21's checker has no rule for `decimal` against `decimal` (it reports a schema
+/// with a decimal incompatible even with itself), so decimals are checked here by the Avro
+/// specification's rule — two decimals match when their precision and scale match — and the
+/// rest by apache-avro on the schemas with decimals replaced by their underlying `bytes` or
+/// `fixed`.
 fn check(
     direction: Compatibility,
     writer: &Schema,
     reader: &Schema,
 ) -> Result<(), Incompatibility> {
+    let top = reader.name().map(|n| n.fullname(None));
+    let (writer, writer_decimals) = without_decimals(writer);
+    let (reader, reader_decimals) = without_decimals(reader);
+    for (path, r) in &reader_decimals {
+        if let Some((_, w)) = writer_decimals.iter().find(|(p, _)| p == path) {
+            if w != r {
+                let path = match &top {
+                    Some(t) if !path.is_empty() => format!("{t}.{path}"),
+                    Some(t) => t.clone(),
+                    None => path.clone(),
+                };
+                return Err(Incompatibility::Resolution {
+                    direction,
+                    reason: format!(
+                        "`{path}`: writer type `decimal({}, {})` does not match reader type \
+                         `decimal({}, {})`: precision and scale must be equal (Avro \
+                         specification, Schema Resolution)",
+                        w.0, w.1, r.0, r.1
+                    ),
+                    path: Some(path),
+                });
+            }
+        }
+    }
+    let (writer, reader) = (writer.as_ref(), reader.as_ref());
     let Err(err) = SchemaCompatibility::can_read(writer, reader) else {
         return Ok(());
     };
-    let top = reader.name().map(|n| n.fullname(None));
     let (path, reason) = explain(&err, Some(writer), Some(reader), top);
     Err(Incompatibility::Resolution {
         direction,
         path,
         reason,
     })
+}
+
+/// Precision and scale of each decimal, by field path (`a.b`, empty for the top level).
+type Decimals = Vec<(String, (u64, u64))>;
+
+/// `schema` with every `decimal` replaced by its underlying `bytes` or `fixed`, and where the
+/// decimals were. Borrows `schema` when it has none.
+fn without_decimals(schema: &Schema) -> (Cow<'_, Schema>, Decimals) {
+    let Ok(mut json) = serde_json::to_value(schema) else {
+        return (Cow::Borrowed(schema), Vec::new());
+    };
+    let mut found = Vec::new();
+    strip_decimals(&mut json, String::new(), &mut found);
+    if found.is_empty() {
+        return (Cow::Borrowed(schema), found);
+    }
+    match super::names::parse_schema_json(&json) {
+        Ok(stripped) => (Cow::Owned(stripped), found),
+        Err(_) => (Cow::Borrowed(schema), Vec::new()),
+    }
+}
+
+fn strip_decimals(json: &mut serde_json::Value, path: String, found: &mut Decimals) {
+    use serde_json::Value as J;
+    let child = |name: &str| {
+        if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    match json {
+        J::Array(branches) => {
+            for b in branches {
+                strip_decimals(b, path.clone(), found);
+            }
+        }
+        J::Object(map) => {
+            if map.get("logicalType").and_then(J::as_str) == Some("decimal") {
+                let n = |k: &str| map.get(k).and_then(J::as_u64).unwrap_or(0);
+                found.push((path.clone(), (n("precision"), n("scale"))));
+                map.remove("logicalType");
+                map.remove("precision");
+                map.remove("scale");
+            }
+            if let Some(J::Array(fields)) = map.get_mut("fields") {
+                for field in fields {
+                    let name = field
+                        .get("name")
+                        .and_then(J::as_str)
+                        .unwrap_or_default()
+                        .to_owned();
+                    if let Some(ty) = field.get_mut("type") {
+                        strip_decimals(ty, child(&name), found);
+                    }
+                }
+            }
+            for key in ["items", "values"] {
+                if let Some(inner) = map.get_mut(key) {
+                    strip_decimals(inner, path.clone(), found);
+                }
+            }
+            if let Some(inner @ (J::Object(_) | J::Array(_))) = map.get_mut("type") {
+                strip_decimals(inner, path.clone(), found);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Walks apache-avro's error chain alongside both schemas, building the field path, and
