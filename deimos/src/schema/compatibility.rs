@@ -287,7 +287,7 @@ fn without_decimals(schema: &Schema) -> (Cow<'_, Schema>, Decimals) {
         return (Cow::Borrowed(schema), Vec::new());
     };
     let mut found = Vec::new();
-    strip_decimals(&mut json, String::new(), &mut found);
+    strip_decimals(&mut json, "", &mut found);
     if found.is_empty() {
         return (Cow::Borrowed(schema), found);
     }
@@ -297,7 +297,7 @@ fn without_decimals(schema: &Schema) -> (Cow<'_, Schema>, Decimals) {
     }
 }
 
-fn strip_decimals(json: &mut serde_json::Value, path: String, found: &mut Decimals) {
+fn strip_decimals(json: &mut serde_json::Value, path: &str, found: &mut Decimals) {
     use serde_json::Value as J;
     let child = |name: &str| {
         if path.is_empty() {
@@ -309,13 +309,13 @@ fn strip_decimals(json: &mut serde_json::Value, path: String, found: &mut Decima
     match json {
         J::Array(branches) => {
             for b in branches {
-                strip_decimals(b, path.clone(), found);
+                strip_decimals(b, path, found);
             }
         }
         J::Object(map) => {
             if map.get("logicalType").and_then(J::as_str) == Some("decimal") {
                 let n = |k: &str| map.get(k).and_then(J::as_u64).unwrap_or(0);
-                found.push((path.clone(), (n("precision"), n("scale"))));
+                found.push((path.to_owned(), (n("precision"), n("scale"))));
                 map.remove("logicalType");
                 map.remove("precision");
                 map.remove("scale");
@@ -328,17 +328,17 @@ fn strip_decimals(json: &mut serde_json::Value, path: String, found: &mut Decima
                         .unwrap_or_default()
                         .to_owned();
                     if let Some(ty) = field.get_mut("type") {
-                        strip_decimals(ty, child(&name), found);
+                        strip_decimals(ty, &child(&name), found);
                     }
                 }
             }
             for key in ["items", "values"] {
                 if let Some(inner) = map.get_mut(key) {
-                    strip_decimals(inner, path.clone(), found);
+                    strip_decimals(inner, path, found);
                 }
             }
             if let Some(inner @ (J::Object(_) | J::Array(_))) = map.get_mut("type") {
-                strip_decimals(inner, path.clone(), found);
+                strip_decimals(inner, path, found);
             }
         }
         _ => {}
