@@ -66,3 +66,46 @@ fn invalid_names_are_errors_not_panics() {
             .unwrap_err();
     assert!(err.to_string().contains("com..x"), "{err}");
 }
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+enum Status {
+    #[serde(rename = "ACTIVE")]
+    Active,
+    #[serde(rename = "GONE")]
+    Gone,
+}
+
+/// A typed producer on a hyphenated namespace: the macros take Deimos' names too.
+#[deimos::producer(
+    topic = "legacy",
+    schema = "com.my-namespace.Legacy",
+    key_config(field = "id")
+)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Legacy {
+    id: i64,
+    status: Status,
+}
+
+#[tokio::test]
+async fn typed_producers_take_hyphenated_namespaces() {
+    let mut config = deimos::Config::default();
+    config.schema.path = deimos_tests::schema_dir();
+    config.producers.backend = deimos::config::ProducerBackendKind::Test;
+    let app = deimos::App::from_config(config).unwrap();
+    app.publish(&Legacy {
+        id: 4,
+        status: Status::Gone,
+    })
+    .await
+    .unwrap();
+    let sent = app.test_backend().unwrap().sent_messages();
+    assert_eq!(sent[0].topic, "legacy");
+    assert_eq!(
+        sent[0].decoded_payload,
+        Some(Value::Record(vec![
+            ("id".into(), Value::Long(4)),
+            ("status".into(), Value::Enum(1, "GONE".into())),
+        ]))
+    );
+}

@@ -103,17 +103,23 @@ impl fmt::Display for SchemaName {
     }
 }
 
-/// Avro names: dot-separated parts, each `[A-Za-z_][A-Za-z0-9_]*`. Also keeps paths inside the
-/// schema directory.
+/// Avro names: dot-separated parts, each `[A-Za-z_][A-Za-z0-9_]*`; namespace parts may also
+/// contain `-` after their first character, as Deimos schema trees do (Ruby's Avro accepted it;
+/// see `deimos::schema::names`). Also keeps paths inside the schema directory.
 fn check_name(value: &str, what: &str) -> Result<(), String> {
-    let valid_part = |part: &str| {
+    let part = |part: &str, hyphens: bool| {
         let mut chars = part.chars();
         chars
             .next()
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (hyphens && c == '-'))
     };
-    if value.split('.').all(valid_part) {
+    let valid = match value.rsplit_once('.') {
+        _ if what == "namespace" => value.split('.').all(|p| part(p, true)),
+        Some((namespace, name)) => part(name, false) && namespace.split('.').all(|p| part(p, true)),
+        None => part(value, false),
+    };
+    if valid {
         Ok(())
     } else {
         Err(format!(
@@ -121,6 +127,43 @@ fn check_name(value: &str, what: &str) -> Result<(), String> {
              `[A-Za-z_][A-Za-z0-9_]*`, e.g. `com.example.Widget`"
         ))
     }
+}
+
+/// Lets apache-avro parse Deimos' hyphenated namespaces in this (compiler) process, as
+/// `deimos::schema::names::install_lenient_names` does at run time. The same rules as
+/// [`check_name`].
+fn install_lenient_names() {
+    use apache_avro::schema::Namespace;
+    use apache_avro::validator::{SchemaNameValidator, SchemaNamespaceValidator};
+    use apache_avro::AvroResult;
+
+    struct Lenient;
+    impl SchemaNamespaceValidator for Lenient {
+        fn validate(&self, ns: &str) -> AvroResult<()> {
+            check_name(ns, "namespace").map_err(|_| {
+                apache_avro::error::Details::InvalidNamespace(ns.to_owned(), "lenient").into()
+            })
+        }
+    }
+    impl SchemaNameValidator for Lenient {
+        fn validate(&self, name: &str) -> AvroResult<(String, Namespace)> {
+            check_name(name, "schema name").map_err(|_| {
+                apache_avro::Error::from(apache_avro::error::Details::InvalidSchemaName(
+                    name.to_owned(),
+                    "lenient",
+                ))
+            })?;
+            Ok(match name.rsplit_once('.') {
+                Some((ns, simple)) => (simple.to_owned(), Some(ns.to_owned())),
+                None => (name.to_owned(), None),
+            })
+        }
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = apache_avro::validator::set_schema_namespace_validator(Box::new(Lenient));
+        let _ = apache_avro::validator::set_schema_name_validator(Box::new(Lenient));
+    });
 }
 
 /// The `schemas` directories to search, in order.
@@ -275,6 +318,7 @@ fn parse_record(expected: &SchemaName, text: &str) -> Result<Vec<SchemaField>, S
         serde_json::from_str(text).map_err(|e| format!("is not valid JSON: {e}"))?;
     // apache-avro 0.21 panics (rather than erring) on a few malformed names; report those as
     // invalid schemas instead of crashing the compiler.
+    install_lenient_names();
     let schema = std::panic::catch_unwind(|| Schema::parse(&json))
         .map_err(|panic| {
             let reason = panic
