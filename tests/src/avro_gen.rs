@@ -410,9 +410,8 @@ pub fn codecs_at(root: &Path) -> Vec<(SchemaBackendKind, Codec)> {
 const AT: (&str, i32, i64) = ("roundtrip", 0, 0);
 
 /// Encodes `value` with `codec` as a message value of `schema` and decodes it back; `Ok` when
-/// the decoded value equals the resolved one the encoder reports. (Resolution itself is
-/// apache-avro's; the generator produces values already in resolved form for most types, so a
-/// lossy resolution would show up as a decode mismatch only where it changes the bytes.)
+/// the decoded value equals the resolved one the encoder reports (the input itself is not
+/// compared: resolution may legitimately change its form, e.g. wrap a union branch).
 ///
 /// # Errors
 /// What went wrong, with the backend's error chain.
