@@ -428,6 +428,16 @@ impl<'a> Walker<'a> {
                 check_big_decimal(&self.bytes[start..start + len])
                     .map_err(|(offset, reason)| fail(start + offset, reason))
             }
+            // An unscaled value of zero bytes is no two's-complement integer (Java's
+            // `BigInteger` refuses it, and apache-avro cannot write it back).
+            Schema::Decimal(d) if matches!(d.inner.as_ref(), Schema::Bytes) => {
+                let start = self.pos;
+                let (_, len) = self.length_prefixed("decimal")?;
+                if len == 0 {
+                    return Err(fail(start, "decimal of zero bytes".into()));
+                }
+                Ok(())
+            }
             Schema::Decimal(d) => self.walk(&d.inner, ns, depth),
             Schema::Enum(e) => {
                 let start = self.pos;
