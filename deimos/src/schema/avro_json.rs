@@ -33,58 +33,17 @@ use apache_avro::types::Value;
 use apache_avro::Schema;
 use serde_json::Value as Json;
 
-use super::path::{self, child, Path, Seg};
-use super::walk::{branch_name, type_name, Names, MAX_DEPTH};
+use super::path::{child, Path, Seg};
+use super::walk::{branch_name, Names, MAX_DEPTH};
 
 /// A value or JSON document that does not have its schema's shape.
 ///
 /// Displays as `<path>: expected <Avro type>, found <what>` plus a parenthesised detail, e.g.
 /// `items[0].qty: expected int, found JSON string "x"`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: expected {expected}, found {found}{}", path::display(.path), path::detail(.detail))]
-pub struct AvroJsonError {
-    path: String,
-    expected: String,
-    found: String,
-    detail: Option<String>,
-}
-
-impl AvroJsonError {
-    fn new(at: Option<&Path<'_>>, schema: &Schema, found: impl Into<String>) -> Self {
-        AvroJsonError {
-            path: path::render(at),
-            expected: type_name(schema),
-            found: found.into(),
-            detail: None,
-        }
-    }
-
-    fn with(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
-    }
-
-    /// Where, as in [`CoercionError::path`](super::coerce::CoercionError::path); empty for the
-    /// top-level value.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
-    /// The Avro type wanted there.
-    pub fn expected(&self) -> &str {
-        &self.expected
-    }
-
-    /// What was there: a `Value` variant when encoding, a JSON value when decoding.
-    pub fn found(&self) -> &str {
-        &self.found
-    }
-
-    /// More on why, when there is more.
-    pub fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
-    }
-}
+///
+/// The same error as coercion's ([`CoercionError`](super::coerce::CoercionError)): `found` is
+/// a `Value` variant when encoding, a JSON value when decoding.
+pub type AvroJsonError = super::coerce::CoercionError;
 
 /// Writes `value` in Avro's JSON encoding for `schema` (see the [module docs](self)).
 ///

@@ -74,7 +74,11 @@ pub struct CoercionError {
 }
 
 impl CoercionError {
-    fn new(at: Option<&Path<'_>>, schema: &Schema, found: &dyn std::fmt::Display) -> Self {
+    pub(crate) fn new(
+        at: Option<&Path<'_>>,
+        schema: &Schema,
+        found: impl std::fmt::Display,
+    ) -> Self {
         CoercionError {
             path: path::render(at),
             expected: type_name(schema),
@@ -83,7 +87,7 @@ impl CoercionError {
         }
     }
 
-    fn with(mut self, detail: impl Into<String>) -> Self {
+    pub(crate) fn with(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
     }
@@ -332,11 +336,11 @@ impl<'s> Coercer<'_, 's> {
                 None => match &f.default {
                     Some(json) => super::avro_json::from_default(json, &f.schema, self.names, ns)
                         .map_err(|e| {
-                        CoercionError::new(Some(&here), &f.schema, &"nothing")
+                        CoercionError::new(Some(&here), &f.schema, "nothing")
                             .with(format!("the schema's default does not fit: {e}"))
                     })?,
                     None => {
-                        return Err(CoercionError::new(Some(&here), &f.schema, &"nothing")
+                        return Err(CoercionError::new(Some(&here), &f.schema, "nothing")
                             .with("missing field without a default"))
                     }
                 },
@@ -756,7 +760,7 @@ pub fn to_payload_with_schema(
     schema: &Schema,
 ) -> Result<PayloadValue, CoercionError> {
     let names = Names::of(schema).map_err(|e| {
-        CoercionError::new(None, schema, &"a value").with(format!("bad schema: {e}"))
+        CoercionError::new(None, schema, "a value").with(format!("bad schema: {e}"))
     })?;
     with_schema(value, schema, &schema.namespace(), &names, None, 0)
 }
@@ -771,16 +775,16 @@ fn with_schema<'s>(
 ) -> Result<PayloadValue, CoercionError> {
     let found = || format!("{:?}", std::mem::discriminant(value));
     if depth > MAX_DEPTH {
-        return Err(CoercionError::new(at, schema, &"a value")
+        return Err(CoercionError::new(at, schema, "a value")
             .with(format!("nested deeper than {MAX_DEPTH} levels")));
     }
     let (schema, ns) = names
         .deref(schema, ns)
-        .map_err(|e| CoercionError::new(at, schema, &found()).with(e))?;
+        .map_err(|e| CoercionError::new(at, schema, found()).with(e))?;
     Ok(match (value, schema) {
         (Value::Decimal(d), Schema::Decimal(ds)) => {
             let bytes = Vec::<u8>::try_from(d)
-                .map_err(|e| CoercionError::new(at, schema, &"a decimal").with(e.to_string()))?;
+                .map_err(|e| CoercionError::new(at, schema, "a decimal").with(e.to_string()))?;
             PayloadValue::String(decimal_string(
                 &BigInt::from_signed_bytes_be(&bytes),
                 ds.scale,
