@@ -24,8 +24,9 @@ mod producer;
 
 use proc_macro::TokenStream;
 
-/// Makes a struct a Kafka payload: implements `deimos::producer::Producer` for it and adds
-/// `publish` and `publish_list`.
+/// Makes a struct a Kafka payload, or a producer type for a payload: implements
+/// `deimos::producer::Producer` for it and adds `publish`, `publish_with`, `publish_list` and
+/// `publish_list_with`.
 ///
 /// ```ignore
 /// use deimos::producer;
@@ -53,7 +54,34 @@ use proc_macro::TokenStream;
 ///
 /// - `impl deimos::producer::Producer for Widget` (topic, schema and key configuration);
 /// - `pub async fn publish(&self) -> deimos::Result<()>`;
-/// - `pub async fn publish_list<'a>(payloads: impl IntoIterator<Item = &'a Self>) -> deimos::Result<()>`.
+/// - `pub async fn publish_with(&self, options: &deimos::producer::PublishOptions) -> deimos::Result<()>`;
+/// - `pub async fn publish_list<'a>(payloads: impl IntoIterator<Item = &'a Self>) -> deimos::Result<()>`;
+/// - `pub async fn publish_list_with<'a>(payloads: impl IntoIterator<Item = &'a Self>, options: &deimos::producer::PublishOptions) -> deimos::Result<()>`.
+///
+/// # The producer-type form
+///
+/// ```ignore
+/// #[producer(topic = "widgets-by-name", schema = "com.example.Widget",
+///            key_config(field = "id"), payload = Widget, hooks)]
+/// pub struct WidgetsByName;
+///
+/// impl deimos::producer::ProducerHooks for WidgetsByName {
+///     fn partition_key(widget: &Widget) -> Option<String> {
+///         Some(widget.name.clone())
+///     }
+/// }
+///
+/// # async fn run(widget: Widget) -> deimos::Result<()> {
+/// WidgetsByName::publish(&widget).await?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// On a unit struct, `payload = Widget` names the payload type, so several producers can share
+/// one (Deimos' producer classes). The same four methods take the payload:
+/// `WidgetsByName::publish(&widget)`, `WidgetsByName::publish_list(&widgets)`, ….
+/// The payload type is checked against the schema when it is encoded (the macro cannot see its
+/// fields); annotate it with `#[producer]` too to get the compile-time checks.
 ///
 /// # Arguments
 ///
@@ -68,6 +96,10 @@ use proc_macro::TokenStream;
 ///   - `key_config(field = "id")`: the payload's `id` field, encoded with a generated key schema;
 ///   - `key_config(schema = "Widget_key")`: a record encoded with `Widget_key.avsc` (same
 ///     namespace as the value schema), filled from the payload's fields of the same names.
+/// - `payload = Widget`: the producer-type form (above).
+/// - `hooks`: the producer's hooks (partition key, headers) come from your
+///   `impl deimos::producer::ProducerHooks for ...`; without it they are the defaults (no
+///   partition key, no headers), and implementing `ProducerHooks` is a conflicting-impl error.
 ///
 /// # Compile-time checks
 ///
@@ -82,7 +114,8 @@ use proc_macro::TokenStream;
 ///
 /// # Limitations
 ///
-/// - Structs with named fields only, without generic parameters.
+/// - Structs with named fields (or unit structs with `payload = ..`), without generic
+///   parameters.
 /// - `#[serde(flatten)]` fields and struct-level `#[serde(rename_all)]` are rejected: rename
 ///   fields one by one instead.
 /// - Named records and enums inside the schema, and unions other than `["null", T]`, are

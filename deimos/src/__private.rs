@@ -37,18 +37,18 @@ pub const fn key_schema(schema: &'static str) -> KeyConfig {
     KeyConfig::Schema(Cow::Borrowed(schema))
 }
 
-/// Publishes one payload through the global [`App`](crate::App).
-pub async fn publish<P: crate::producer::Producer>(payload: &P) -> crate::Result<()> {
-    crate::runtime::global()?.publish(payload).await
-}
-
-/// Publishes many payloads through the global [`App`](crate::App).
-pub async fn publish_list<'a, P, I>(payloads: I) -> crate::Result<()>
+/// Publishes payloads of producer `P` through the global [`App`](crate::App).
+pub async fn publish_list_with<'a, P, I>(
+    payloads: I,
+    options: &crate::producer::PublishOptions,
+) -> crate::Result<()>
 where
-    P: crate::producer::Producer + 'a,
-    I: IntoIterator<Item = &'a P>,
+    P: crate::producer::Producer,
+    I: IntoIterator<Item = &'a P::Payload>,
 {
-    crate::runtime::global()?.publish_list(payloads).await
+    crate::runtime::global()?
+        .publish_list_with::<P, I>(payloads, options)
+        .await
 }
 
 /// Turns a decoded message value (a raw datum, a `Value`, or `None` for a tombstone) into the

@@ -10,6 +10,9 @@
 
 pub mod avro_gen;
 pub mod hostile;
+pub mod read;
+
+pub use read::{read_topic, Record};
 
 use std::collections::HashSet;
 use std::path::PathBuf;

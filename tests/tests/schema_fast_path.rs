@@ -19,7 +19,9 @@ fn local() -> Codec {
 /// Encodes on both paths, asserts equal bytes and keys, then decodes the bytes on both
 /// decode paths and asserts both give `payload` back. `fast` says whether `P` is expected to
 /// take the fast path (otherwise the fast attempt falls back to the `Value` path).
-async fn check_same<P: Producer + DeserializeOwned + PartialEq + std::fmt::Debug>(
+async fn check_same<
+    P: Producer<Payload = P> + serde::Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+>(
     payload: &P,
     fast_expected: bool,
 ) {
@@ -30,7 +32,7 @@ async fn check_same<P: Producer + DeserializeOwned + PartialEq + std::fmt::Debug
             &P::SCHEMA,
             &P::KEY_CONFIG,
             payload,
-            payload.plain_key(),
+            P::plain_key(payload),
             false,
         )
         .await
@@ -41,7 +43,7 @@ async fn check_same<P: Producer + DeserializeOwned + PartialEq + std::fmt::Debug
             &P::SCHEMA,
             &P::KEY_CONFIG,
             payload,
-            payload.plain_key(),
+            P::plain_key(payload),
             true,
         )
         .await

@@ -8,3 +8,5 @@ syn::custom_keyword!(key_config);
 syn::custom_keyword!(none);
 syn::custom_keyword!(plain);
 syn::custom_keyword!(field);
+syn::custom_keyword!(payload);
+syn::custom_keyword!(hooks);

@@ -1,17 +1,34 @@
-//! Parsing `#[producer(topic = "...", schema = "...", namespace = "...", key_config(...))]`.
+//! Parsing `#[producer(topic = "...", schema = "...", namespace = "...", key_config(...),
+//! payload = Type, hooks)]`.
 
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::Ident;
+use syn::{Ident, Token, Type};
 
-use crate::common::args::{parse_comma_list, MessageArgs, MessageArgsParser};
+use crate::common::args::{parse_comma_list, set_once, MessageArgs, MessageArgsParser};
 use crate::common::errors::Errors;
+use crate::common::kw;
 
-const ARGUMENTS: &[&str] = &["topic", "schema", "namespace", "key_config"];
+const ARGUMENTS: &[&str] = &[
+    "topic",
+    "schema",
+    "namespace",
+    "key_config",
+    "payload",
+    "hooks",
+];
 
-/// The arguments of `#[producer]`: exactly the shared message arguments.
-pub(crate) type ProducerArgs = MessageArgs;
+/// The arguments of `#[producer]`: the shared message arguments, plus `payload = Type` (the
+/// producer-type form) and the `hooks` flag.
+#[derive(Debug)]
+pub(crate) struct ProducerArgs {
+    pub(crate) message: MessageArgs,
+    /// `payload = Type`: the struct is a producer type publishing `Type`.
+    pub(crate) payload: Option<(kw::payload, Type)>,
+    /// `hooks`: the hooks come from the user's `impl deimos::producer::ProducerHooks`.
+    pub(crate) hooks: Option<kw::hooks>,
+}
 
 /// Parses the attribute's arguments; all argument errors are reported together.
 pub(crate) fn parse(args: TokenStream) -> syn::Result<ProducerArgs> {
@@ -21,9 +38,21 @@ pub(crate) fn parse(args: TokenStream) -> syn::Result<ProducerArgs> {
 fn parse_stream(input: ParseStream<'_>) -> syn::Result<ProducerArgs> {
     let mut errors = Errors::new();
     let mut parser = MessageArgsParser::new("producer", ARGUMENTS);
+    let mut payload: Option<(kw::payload, Type)> = None;
+    let mut hooks: Option<(kw::hooks, ())> = None;
     let parsed = parse_comma_list(input, |input| {
         let lookahead = input.lookahead1();
         if parser.parse_one(&lookahead, input, &mut errors)? {
+            Ok(())
+        } else if lookahead.peek(kw::payload) {
+            let key = input.parse::<kw::payload>()?;
+            input.parse::<Token![=]>()?;
+            let ty = input.parse::<Type>()?;
+            set_once(&mut payload, key, ty, &mut errors);
+            Ok(())
+        } else if lookahead.peek(kw::hooks) {
+            let key = input.parse::<kw::hooks>()?;
+            set_once(&mut hooks, key, (), &mut errors);
             Ok(())
         } else if input.peek(Ident::peek_any) {
             parser.unknown(input, &mut errors)
@@ -36,7 +65,11 @@ fn parse_stream(input: ParseStream<'_>) -> syn::Result<ProducerArgs> {
     }
     let args = parser.finish(&mut errors);
     errors.finish()?;
-    Ok(args.expect("missing or invalid arguments were reported above"))
+    Ok(ProducerArgs {
+        message: args.expect("missing or invalid arguments were reported above"),
+        payload,
+        hooks: hooks.map(|(key, ())| key),
+    })
 }
 
 #[cfg(test)]
@@ -54,6 +87,8 @@ mod tests {
             r#"topic = "widgets", schema = "Widget", namespace = "com.example", key_config(field = "id"),"#,
         )
         .unwrap();
+        assert!(args.payload.is_none() && args.hooks.is_none());
+        let args = args.message;
         assert_eq!(args.topic.1.value(), "widgets");
         assert_eq!(args.schema.1.value(), "Widget");
         assert_eq!(args.namespace.unwrap().1.value(), "com.example");
@@ -61,11 +96,33 @@ mod tests {
     }
 
     #[test]
+    fn producer_type_form() {
+        let args = parse_args(
+            r#"topic = "t", schema = "com.example.Widget", key_config(none), payload = crate::Widget, hooks"#,
+        )
+        .unwrap();
+        let (_, ty) = args.payload.unwrap();
+        assert_eq!(quote::quote!(#ty).to_string(), "crate :: Widget");
+        assert!(args.hooks.is_some());
+        let errors = parse_args(
+            r#"topic = "t", schema = "W", key_config(none), payload = A, payload = B, hooks, hooks"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "`payload` specified more than once",
+                "`hooks` specified more than once"
+            ]
+        );
+    }
+
+    #[test]
     fn order_does_not_matter() {
         let args =
             parse_args(r#"key_config(none), schema = "com.example.Widget", topic = "t""#).unwrap();
-        assert!(args.namespace.is_none());
-        assert!(matches!(args.key_config.1, KeyConfigArg::None(_)));
+        assert!(args.message.namespace.is_none());
+        assert!(matches!(args.message.key_config.1, KeyConfigArg::None(_)));
     }
 
     #[test]
@@ -80,7 +137,7 @@ mod tests {
                 "unknown `producer` argument `topc`; did you mean `topic`?",
                 "`schema` specified more than once",
                 "`key_config` takes exactly one of `none`, `plain`, `field = \"...\"`, `schema = \"...\"`; found `plain` and `none`",
-                "unknown `producer` argument `crate`; expected one of `topic`, `schema`, `namespace`, `key_config`",
+                "unknown `producer` argument `crate`; expected one of `topic`, `schema`, `namespace`, `key_config`, `payload`, `hooks`",
             ]
         );
     }
@@ -91,7 +148,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown `producer` argument `colour`; expected one of `topic`, `schema`, `namespace`, `key_config`",
+                "unknown `producer` argument `colour`; expected one of `topic`, `schema`, `namespace`, `key_config`, `payload`, `hooks`",
                 "missing required argument `topic`; add `topic = \"...\"`",
             ]
         );
@@ -124,7 +181,7 @@ mod tests {
         let errors = parse_args(r#""a""#).unwrap_err();
         assert_eq!(
             errors,
-            ["expected one of: `topic`, `schema`, `namespace`, `key_config`"]
+            ["expected one of: `topic`, `schema`, `namespace`, `key_config`, `payload`, `hooks`"]
         );
     }
 }

@@ -39,6 +39,7 @@ fn not_a_struct(item: &syn::Item) -> syn::Error {
     };
     syn::Error::new(
         span,
-        "`#[producer]` goes on a struct with named fields, one per schema field",
+        "`#[producer]` goes on a struct with named fields, one per schema field (or on a unit \
+         struct with `payload = Type`)",
     )
 }

@@ -7,6 +7,7 @@ use syn::{Attribute, Fields, Ident, ItemStruct, LitStr, Token, Type};
 use super::args::ProducerArgs;
 use crate::common::key::Key;
 use crate::common::kind::Kind;
+use crate::common::kw;
 use crate::common::message::Message;
 use crate::common::schema_file::{SchemaDirs, SchemaFile};
 
@@ -20,6 +21,11 @@ pub(crate) struct Producer<'a> {
     pub(crate) fields: Vec<Field<'a>>,
     /// Struct-level `#[serde(rename_all = "...")]`, at its `rename_all`.
     pub(crate) rename_all: Option<Span>,
+    /// `payload = Type`: the producer-type form (the struct is a unit struct naming the
+    /// payload type).
+    pub(crate) payload: Option<(kw::payload, Type)>,
+    /// The `hooks` flag.
+    pub(crate) hooks: Option<kw::hooks>,
 }
 
 /// A named struct field as serde serializes it.
@@ -44,7 +50,12 @@ impl<'a> Producer<'a> {
         args: ProducerArgs,
         dirs: &SchemaDirs,
     ) -> syn::Result<Self> {
-        let message = Message::load(args, dirs)?;
+        let ProducerArgs {
+            message,
+            payload,
+            hooks,
+        } = args;
+        let message = Message::load(message, dirs)?;
         let fields = match &item.fields {
             Fields::Named(named) => named.named.iter().map(Field::from_syn).collect(),
             Fields::Unnamed(_) | Fields::Unit => Vec::new(),
@@ -56,6 +67,8 @@ impl<'a> Producer<'a> {
             key: message.key,
             fields,
             rename_all: SerdeAttrs::of(&item.attrs).rename_all,
+            payload,
+            hooks,
         })
     }
 

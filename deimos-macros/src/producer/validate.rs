@@ -14,11 +14,38 @@ impl Producer<'_> {
     pub(crate) fn validate(&self) -> syn::Result<()> {
         let mut errors = Errors::new();
         check_topic(&self.topic, &mut errors);
+        if self.payload.is_some() {
+            // The producer-type form: the payload type carries the fields, and is checked
+            // against the schema when it is encoded.
+            self.check_producer_type(&mut errors);
+            check_key_field_in_schema(&self.key, &self.schema, &mut errors);
+            return errors.finish();
+        }
         self.check_shape(&mut errors);
         self.check_serde(&mut errors);
         self.check_fields(&mut errors);
         self.check_key(&mut errors);
         errors.finish()
+    }
+
+    /// `payload = Type` goes on a unit struct without generics.
+    fn check_producer_type(&self, errors: &mut Errors) {
+        let generics = &self.item.generics;
+        if !generics.params.is_empty() || generics.where_clause.is_some() {
+            errors.push_spanned(
+                generics,
+                "`#[producer(.., payload = ..)]` does not support generic producer types; remove \
+                 the generic parameters",
+            );
+        }
+        match &self.item.fields {
+            Fields::Unit => {}
+            fields => errors.push_spanned(
+                fields,
+                "with `payload = ..`, `#[producer]` goes on a unit struct (`struct \
+                 WidgetProducer;`): the payload type carries the fields",
+            ),
+        }
     }
 
     fn check_shape(&self, errors: &mut Errors) {
@@ -41,7 +68,8 @@ impl Producer<'_> {
             ),
             Fields::Unit => errors.push(
                 self.item.ident.span(),
-                "`#[producer]` needs a struct with named fields, one per schema field",
+                "`#[producer]` needs a struct with named fields, one per schema field, or \
+                 `payload = Type` naming the payload type of this producer type",
             ),
         }
     }

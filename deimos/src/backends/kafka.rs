@@ -1,5 +1,6 @@
 //! The `kafka` backend: send and await each delivery report.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
@@ -8,6 +9,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
+use super::partition::PartitionKeys;
 use super::{ProducedMessage, ProducerBackend};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -24,6 +26,7 @@ const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 pub struct KafkaBackend {
     producer: FutureProducer,
     flush_timeout: Duration,
+    partitions: Arc<PartitionKeys>,
 }
 
 impl std::fmt::Debug for KafkaBackend {
@@ -45,6 +48,7 @@ impl KafkaBackend {
         Ok(KafkaBackend {
             producer,
             flush_timeout: config.producers.ack_timeout * 2 + Duration::from_secs(5),
+            partitions: Arc::new(PartitionKeys::from_config(config)),
         })
     }
 }
@@ -58,6 +62,19 @@ impl ProducerBackend for KafkaBackend {
         let mut pending = Vec::with_capacity(messages.len());
         for m in messages {
             let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&m.topic);
+            if let Some(partition_key) = &m.partition_key {
+                match self
+                    .partitions
+                    .partition(&self.producer, &m.topic, partition_key)
+                    .await
+                {
+                    Ok(partition) => record = record.partition(partition),
+                    Err(e) => {
+                        pending.push((m.topic.as_str(), Err(e)));
+                        continue;
+                    }
+                }
+            }
             if let Some(k) = &m.key {
                 record = record.key(k.as_slice());
             }
@@ -86,7 +103,13 @@ impl ProducerBackend for KafkaBackend {
                     Err((e, _)) => break Err(e),
                 }
             };
-            pending.push((m.topic.as_str(), queued));
+            pending.push((
+                m.topic.as_str(),
+                queued.map_err(|source| Error::Produce {
+                    topic: m.topic.clone(),
+                    source,
+                }),
+            ));
         }
         let mut first_error = None;
         let mut failed = 0usize;
@@ -94,18 +117,21 @@ impl ProducerBackend for KafkaBackend {
             let outcome = match queued {
                 Ok(delivery) => match delivery.await {
                     Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(e),
-                    Err(_) => Err(KafkaError::Canceled),
+                    Ok(Err((source, _))) => Err(Error::Produce {
+                        topic: topic.to_owned(),
+                        source,
+                    }),
+                    Err(_) => Err(Error::Produce {
+                        topic: topic.to_owned(),
+                        source: KafkaError::Canceled,
+                    }),
                 },
                 Err(e) => Err(e),
             };
             if let Err(e) = outcome {
                 failed += 1;
                 tracing::error!(topic, error = %e, "message delivery failed");
-                first_error.get_or_insert(Error::Produce {
-                    topic: topic.to_owned(),
-                    source: e,
-                });
+                first_error.get_or_insert(e);
             }
         }
         match first_error {

@@ -8,6 +8,7 @@
 //! The Deimos backends `kafka_async` and `db` (transactional outbox) implement the same trait.
 
 mod kafka;
+mod partition;
 mod test;
 
 pub use kafka::KafkaBackend;
@@ -33,8 +34,12 @@ pub struct ProducedMessage {
     /// The value before encoding, resolved against its schema. `None` for a tombstone, and
     /// for typed payloads on the fast path (every backend but `test`), which never build it.
     pub decoded_payload: Option<Value>,
-    /// Record headers.
+    /// Record headers, in order (names may repeat).
     pub headers: Vec<(String, Vec<u8>)>,
+    /// Chooses the partition instead of the key (Deimos' `partition_key`); `None`: the
+    /// partitioner hashes the encoded key. See
+    /// [`ProducerHooks::partition_key`](crate::producer::ProducerHooks::partition_key).
+    pub partition_key: Option<String>,
 }
 
 /// Sends encoded messages somewhere (Deimos' producer backends).

@@ -7,6 +7,7 @@ use apache_avro::Schema;
 use crate::backends::ProducedMessage;
 use crate::error::{BoxError, Error, Result};
 use crate::payload::{Payload, PayloadValue};
+use crate::producer::PublishOptions;
 use crate::runtime::App;
 use crate::schema::coerce::{coerce, coerce_payload, to_payload};
 use crate::schema::{autofill, KeyConfig, SchemaRef};
@@ -92,6 +93,21 @@ impl DynamicProducer {
             .publish_payloads(self, payloads)
             .await
     }
+
+    /// Publishes payloads through the global app with [`PublishOptions`] (see
+    /// [`App::publish_payloads_with`]).
+    ///
+    /// # Errors
+    /// As [`App::publish_payloads`].
+    pub async fn publish_with(
+        &self,
+        payloads: impl IntoIterator<Item = Payload>,
+        options: &PublishOptions,
+    ) -> Result<()> {
+        crate::runtime::global()?
+            .publish_payloads_with(self, payloads, options)
+            .await
+    }
 }
 
 impl App {
@@ -113,22 +129,41 @@ impl App {
         producer: &DynamicProducer,
         payloads: impl IntoIterator<Item = Payload>,
     ) -> Result<()> {
+        self.publish_payloads_with(producer, payloads, &PublishOptions::default())
+            .await
+    }
+
+    /// As [`App::publish_payloads`], with [`PublishOptions`] (topic override, `force_send`,
+    /// partition key, headers).
+    ///
+    /// # Errors
+    /// As [`App::publish_payloads`].
+    pub async fn publish_payloads_with(
+        &self,
+        producer: &DynamicProducer,
+        payloads: impl IntoIterator<Item = Payload>,
+        options: &PublishOptions,
+    ) -> Result<()> {
         if self.config().producers.disabled || crate::producer::disable::disabled_dynamic(producer)
         {
             return Ok(());
         }
-        let topic = self.prefixed(&producer.topic);
+        let topic = self.call_topic(&producer.topic, options);
         let mut messages = Vec::new();
         for payload in payloads {
-            messages.push(self.encode_payload_map(&topic, producer, payload).await?);
+            let mut message = self.encode_payload_map(&topic, producer, payload).await?;
+            message.headers.extend(options.headers.iter().cloned());
+            message.partition_key.clone_from(&options.partition_key);
+            messages.push(message);
         }
         if messages.is_empty() {
             return Ok(());
         }
-        self.send(
+        self.send_with(
             &format!("DynamicProducer({})", producer.topic),
             &topic,
             messages,
+            options,
         )
         .await
     }
@@ -205,6 +240,7 @@ impl App {
             decoded_key,
             decoded_payload: Some(resolved),
             headers: Vec::new(),
+            partition_key: None,
         })
     }
 }

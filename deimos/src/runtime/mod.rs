@@ -21,7 +21,7 @@ use crate::backends::{KafkaBackend, ProducedMessage, ProducerBackend, TestBacken
 use crate::config::{Config, ProducerBackendKind};
 use crate::consumer::{self, ConsumerRegistration};
 use crate::error::{Error, Result};
-use crate::producer::Producer;
+use crate::producer::{Producer, PublishOptions};
 use crate::schema::{Codec, SchemaBackend};
 
 /// A configured deimos: schema codec, producer backend and consumer runner. Cheap to clone.
@@ -166,10 +166,6 @@ impl App {
         self.inner.producer.as_test()
     }
 
-    fn topic<P: Producer>(&self) -> String {
-        self.prefixed(P::TOPIC)
-    }
-
     /// `topic` with `producers.topic_prefix` prepended.
     pub(crate) fn prefixed(&self, topic: &str) -> String {
         match &self.inner.config.producers.topic_prefix {
@@ -178,7 +174,22 @@ impl App {
         }
     }
 
-    async fn encode<P: Producer>(&self, topic: &str, payload: &P) -> Result<ProducedMessage> {
+    /// The final topic of a call: the override in `options`, else `topic`, prefixed.
+    pub(crate) fn call_topic(&self, topic: &str, options: &PublishOptions) -> String {
+        self.prefixed(options.topic.as_deref().unwrap_or(topic))
+    }
+
+    /// Whether publishing is off for `producers.disabled` or a disable scope covering `P`.
+    fn disabled<P: Producer>(&self) -> bool {
+        self.inner.config.producers.disabled || crate::producer::disable::disabled::<P>()
+    }
+
+    async fn encode<P: Producer>(
+        &self,
+        topic: &str,
+        payload: &P::Payload,
+        options: &PublishOptions,
+    ) -> Result<ProducedMessage> {
         let encoded = self
             .inner
             .codec
@@ -187,18 +198,24 @@ impl App {
                 &P::SCHEMA,
                 &P::KEY_CONFIG,
                 payload,
-                payload.plain_key(),
+                P::plain_key(payload),
                 self.test_backend().is_some(),
             )
             .await?;
         let (decoded_key, key) = encoded.key.unzip();
+        let mut headers = P::headers(payload);
+        headers.extend(options.headers.iter().cloned());
         Ok(ProducedMessage {
             topic: topic.to_owned(),
             key,
             payload: Some(encoded.payload),
             decoded_key,
             decoded_payload: encoded.value,
-            headers: Vec::new(),
+            headers,
+            partition_key: options
+                .partition_key
+                .clone()
+                .or_else(|| P::partition_key(payload)),
         })
     }
 
@@ -215,8 +232,9 @@ impl App {
     /// # Cancel safety
     /// Not cancel safe: a message already handed to librdkafka is still delivered when the
     /// future is dropped.
-    pub async fn publish<P: Producer>(&self, payload: &P) -> Result<()> {
-        self.publish_list(std::iter::once(payload)).await
+    pub async fn publish<P: Producer<Payload = P>>(&self, payload: &P) -> Result<()> {
+        self.publish_list_with::<P, _>(std::iter::once(payload), &PublishOptions::default())
+            .await
     }
 
     /// Encodes every payload first (so one bad payload sends nothing), then sends them in
@@ -227,21 +245,41 @@ impl App {
     /// the first failure is returned.
     pub async fn publish_list<'a, P, I>(&self, payloads: I) -> Result<()>
     where
-        P: Producer + 'a,
+        P: Producer<Payload = P> + 'a,
         I: IntoIterator<Item = &'a P>,
     {
-        if self.inner.config.producers.disabled || crate::producer::disable::disabled::<P>() {
+        self.publish_list_with::<P, _>(payloads, &PublishOptions::default())
+            .await
+    }
+
+    /// As [`App::publish_list`], with [`PublishOptions`] (topic override, `force_send`,
+    /// partition key, headers), for either producer form: `P` is the producer, which may be
+    /// the payload type itself (`app.publish_list_with::<Widget, _>(&widgets, &options)`) or a
+    /// producer type (`app.publish_list_with::<WidgetProducer, _>(&widgets, &options)`).
+    ///
+    /// # Errors
+    /// As [`App::publish_list`].
+    pub async fn publish_list_with<'a, P, I>(
+        &self,
+        payloads: I,
+        options: &PublishOptions,
+    ) -> Result<()>
+    where
+        P: Producer,
+        I: IntoIterator<Item = &'a P::Payload>,
+    {
+        if self.disabled::<P>() {
             return Ok(());
         }
-        let topic = self.topic::<P>();
+        let topic = self.call_topic(P::TOPIC, options);
         let mut messages = Vec::new();
         for payload in payloads {
-            messages.push(self.encode(&topic, payload).await?);
+            messages.push(self.encode::<P>(&topic, payload, options).await?);
         }
         if messages.is_empty() {
             return Ok(());
         }
-        self.send(std::any::type_name::<P>(), &topic, messages)
+        self.send_with(std::any::type_name::<P>(), &topic, messages, options)
             .await
     }
 
@@ -254,10 +292,26 @@ impl App {
     /// [`Error::Encode`] (`what = "key"`) when the key does not fit, or for
     /// `key_config(none)` producers (a tombstone needs a key); the backend's error otherwise.
     pub async fn tombstone<P: Producer, K: Serialize + ?Sized>(&self, key: &K) -> Result<()> {
-        if self.inner.config.producers.disabled || crate::producer::disable::disabled::<P>() {
+        self.tombstone_with::<P, K>(key, &PublishOptions::default())
+            .await
+    }
+
+    /// As [`App::tombstone`], with [`PublishOptions`]. A producer whose
+    /// [`partition_key`](crate::producer::ProducerHooks::partition_key) hook moves messages
+    /// away from their key's partition must pass the same partition key here, or compaction
+    /// never meets the tombstone and the record it deletes.
+    ///
+    /// # Errors
+    /// As [`App::tombstone`].
+    pub async fn tombstone_with<P: Producer, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        options: &PublishOptions,
+    ) -> Result<()> {
+        if self.disabled::<P>() {
             return Ok(());
         }
-        let topic = self.topic::<P>();
+        let topic = self.call_topic(P::TOPIC, options);
         let key_value = crate::schema::to_avro_value(key).map_err(|source| Error::Encode {
             topic: topic.clone(),
             schema: P::SCHEMA.full_name(),
@@ -275,21 +329,28 @@ impl App {
             payload: None,
             decoded_key: Some(decoded_key),
             decoded_payload: None,
-            headers: Vec::new(),
+            headers: options.headers.clone(),
+            partition_key: options.partition_key.clone(),
         };
-        self.send(std::any::type_name::<P>(), &topic, vec![message])
+        self.send_with(std::any::type_name::<P>(), &topic, vec![message], options)
             .await
+    }
+
+    /// The backend a call uses: `force_send` bypasses the `db` backend.
+    fn backend_for(&self, _options: &PublishOptions) -> &Arc<dyn ProducerBackend> {
+        &self.inner.producer
     }
 
     /// Hands encoded messages to the producer backend, with Deimos' instrumentation around
     /// it: the `encode_messages` event before; after, the `produce` event and the `publish`
     /// counter (tagged `topic`, incremented by the message count), or the `produce_error`
     /// event and the `publish_error` counter.
-    pub(crate) async fn send(
+    pub(crate) async fn send_with(
         &self,
         producer: &str,
         topic: &str,
         messages: Vec<ProducedMessage>,
+        options: &PublishOptions,
     ) -> Result<()> {
         use crate::events::{emit, Event};
         emit(&Event::EncodeMessages {
@@ -298,7 +359,7 @@ impl App {
             messages: &messages,
         });
         let count = messages.len() as u64;
-        match self.inner.producer.produce(&messages).await {
+        match self.backend_for(options).produce(&messages).await {
             Ok(()) => {
                 metrics::counter!("publish", "topic" => topic.to_owned()).increment(count);
                 emit(&Event::Produce {

@@ -26,5 +26,5 @@ fn main() {
         updated_at: 0,
     };
     assert_eq!(Widget::KEY_CONFIG, KeyConfig::Plain);
-    assert_eq!(widget.plain_key().as_deref(), Some("widget-7"));
+    assert_eq!(Widget::plain_key(&widget).as_deref(), Some("widget-7"));
 }

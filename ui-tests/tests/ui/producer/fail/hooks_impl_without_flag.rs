@@ -1,0 +1,18 @@
+use deimos::producer;
+use serde::Serialize;
+
+#[derive(Serialize)]
+struct Widget {
+    id: i64,
+    name: String,
+    price: f64,
+    updated_at: i64,
+}
+
+#[producer(topic = "widgets", schema = "com.example.Widget", key_config(none), payload = Widget)]
+struct WidgetProducer;
+
+// Without `hooks` in the attribute this impl would be ignored: it conflicts instead.
+impl deimos::producer::ProducerHooks for WidgetProducer {}
+
+fn main() {}
