@@ -1,13 +1,15 @@
 //! The `kafka` backend: send and await each delivery report.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::Producer as _;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
+use tokio::sync::oneshot;
 
+use super::librdkafka::{self, Pending, RdProducer, Tracker};
 use super::{ProducedMessage, ProducerBackend};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -19,10 +21,17 @@ const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 /// only once the broker acknowledged (per `producers.required_acks`) or delivery failed.
 ///
 /// Messages of one `produce` call are queued together, then awaited; librdkafka keeps them in
-/// order per partition.
+/// order per partition. When librdkafka's queue is full (`producers.max_buffer_size` /
+/// `max_buffer_bytesize`), `produce` waits for room, retrying every 5 ms.
+///
+/// When the broker is unreachable, each message fails after `producers.delivery_timeout`
+/// (`message.timeout.ms`) with librdkafka's `MessageTimedOut`, and `produce` returns
+/// [`Error::Produce`]. librdkafka keeps reconnecting in the background (backing off up to
+/// `reconnect.backoff.max.ms`, 10 s by default), so publishing works again once the broker is
+/// back, with no restart.
 #[derive(Clone)]
 pub struct KafkaBackend {
-    producer: FutureProducer,
+    producer: RdProducer,
     flush_timeout: Duration,
 }
 
@@ -33,18 +42,15 @@ impl std::fmt::Debug for KafkaBackend {
 }
 
 impl KafkaBackend {
-    /// Creates the librdkafka producer from [`Config::producer_client_config`].
+    /// Creates the librdkafka producer from [`Config::producer_client_config`]. Nothing
+    /// connects yet: librdkafka connects on first use.
     ///
     /// # Errors
     /// [`Error::Kafka`] when librdkafka rejects the configuration.
     pub fn from_config(config: &Config) -> Result<Self> {
-        let producer = config
-            .producer_client_config()
-            .create()
-            .map_err(|e| Error::kafka("creating the kafka producer", e))?;
         Ok(KafkaBackend {
-            producer,
-            flush_timeout: config.producers.ack_timeout * 2 + Duration::from_secs(5),
+            producer: librdkafka::create_producer(config, Arc::new(Tracker::default()))?,
+            flush_timeout: librdkafka::flush_bound(config),
         })
     }
 }
@@ -52,33 +58,18 @@ impl KafkaBackend {
 #[async_trait::async_trait]
 impl ProducerBackend for KafkaBackend {
     async fn produce(&self, messages: &[ProducedMessage]) -> Result<()> {
-        // Enqueue every message first (librdkafka batches them per partition), then await
-        // the delivery reports. `FutureProducer::send` would enqueue only when awaited, which
-        // sends one message per linger interval when awaited in turn.
+        // Queue every message first (librdkafka batches them per partition), then await the
+        // delivery reports.
         let mut pending = Vec::with_capacity(messages.len());
         for m in messages {
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&m.topic);
-            if let Some(k) = &m.key {
-                record = record.key(k.as_slice());
-            }
-            if let Some(p) = &m.payload {
-                record = record.payload(p.as_slice());
-            }
-            if !m.headers.is_empty() {
-                let headers = m.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-                    h.insert(Header {
-                        key: k,
-                        value: Some(v.as_slice()),
-                    })
-                });
-                record = record.headers(headers);
-            }
+            let (tx, rx) = oneshot::channel();
+            let mut record = librdkafka::record(m, Box::new(Pending::Awaited(tx)));
             let queued = loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => break Ok(delivery),
+                match self.producer.send(record) {
+                    Ok(()) => break Ok(rx),
                     // The local queue (`producers.max_buffer_size` / `max_buffer_bytesize`)
-                    // is full: it drains as earlier messages are delivered. Wait for room, as
-                    // rdkafka's own `send` does.
+                    // is full: it drains as earlier messages are delivered or time out. Wait
+                    // for room, as rdkafka's `FutureProducer::send` does.
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         record = back;
                         tokio::time::sleep(QUEUE_FULL_WAIT).await;
@@ -93,8 +84,9 @@ impl ProducerBackend for KafkaBackend {
         for (topic, queued) in pending {
             let outcome = match queued {
                 Ok(delivery) => match delivery.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((e, _))) => Err(e),
+                    Ok(outcome) => outcome,
+                    // The producer went away without a report (it is never dropped while a
+                    // `produce` call borrows this backend).
                     Err(_) => Err(KafkaError::Canceled),
                 },
                 Err(e) => Err(e),
@@ -117,6 +109,8 @@ impl ProducerBackend for KafkaBackend {
         }
     }
 
+    /// Waits for anything still queued (only messages of cancelled `publish` calls can be), at
+    /// most `producers.delivery_timeout + producers.ack_timeout + 1 s`.
     async fn flush(&self) -> Result<()> {
         let producer = self.producer.clone();
         let timeout = self.flush_timeout;
