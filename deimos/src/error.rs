@@ -86,7 +86,9 @@ pub enum Error {
     /// The first `queued` messages of the failed call were queued before the overflow and stay
     /// queued: they are delivered (or reported as failed) like any other queued message. The
     /// overflowing message and every later one of the call were not queued; retry exactly
-    /// those (`messages[queued..]`) once there is room.
+    /// those (`messages[queued..]`) once there is room. Metrics: the `queued` messages count
+    /// in `publish`, the others in `publish_error`; the `produce_error` event carries every
+    /// message of the call.
     #[error(
         "producer queue full while producing to topic `{topic}`: {queued} message(s) of this \
          call were queued, the rest were not; the queue holds at most {max_buffer_size} \
@@ -103,9 +105,6 @@ pub enum Error {
         /// How many messages of the failed call were queued (and will be delivered) before
         /// the one that did not fit.
         queued: usize,
-        /// librdkafka's `QueueFull` error.
-        #[source]
-        source: rdkafka::error::KafkaError,
     },
     /// Flushing a producer backend ([`App::shutdown_producers`](crate::App::shutdown_producers))
     /// left messages undelivered: `failed` messages queued by `kafka_async` got a failed
@@ -209,13 +208,14 @@ impl Error {
         }
     }
 
-    /// The librdkafka error code behind this error, if it came from librdkafka.
+    /// The librdkafka error code behind this error, if it came from librdkafka
+    /// ([`Error::BufferOverflow`] is librdkafka's `QueueFull`).
     pub fn kafka_code(&self) -> Option<rdkafka::types::RDKafkaErrorCode> {
         match self {
             Error::Produce { source, .. }
-            | Error::BufferOverflow { source, .. }
             | Error::Kafka { source, .. }
             | Error::Embedded { source } => source.rdkafka_error_code(),
+            Error::BufferOverflow { .. } => Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
             _ => None,
         }
     }

@@ -5,11 +5,14 @@
 //! - [`test_config`]: a [`Config`] with short timeouts, the workspace's `schemas/`, and the
 //!   given brokers.
 //! - [`Recorder`]: a static, thread-safe log that handlers append to and tests wait on.
+//! - [`tansu::TansuProcess`]: a tansu broker of the test's own (binary from `TANSU_BIN`) that
+//!   the test can stop and restart.
 //!
 //! Environment variables here never start with `DEIMOS_`: those are configuration keys.
 
 pub mod avro_gen;
 pub mod hostile;
+pub mod tansu;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -98,7 +98,6 @@ impl KafkaAsyncBackend {
                             max_buffer_size: self.max_buffer_size,
                             max_buffer_bytesize: self.max_buffer_bytesize,
                             queued,
-                            source: error,
                         }
                     }
                     error => Error::Produce {
@@ -131,10 +130,12 @@ impl ProducerBackend for KafkaAsyncBackend {
         self.queue(producer, messages)
     }
 
-    /// Sends what is queued at once (librdkafka's `rd_kafka_flush` skips the
-    /// `queue.buffering.max.ms` linger) and waits until every queued message has its delivery
-    /// report, at most `producers.delivery_timeout + producers.ack_timeout + 1 s` (by then
-    /// librdkafka has timed out every message that was queued when the flush began).
+    /// Waits until every queued message has its delivery report, at most
+    /// `producers.delivery_timeout + producers.ack_timeout + 1 s` (by then librdkafka has
+    /// timed out every message that was queued when the flush began). Messages still lingering
+    /// in librdkafka's batches (`queue.buffering.max.ms`, 5 ms by default) may be sent only
+    /// when their linger ends: rust-rdkafka's flush raises librdkafka's "send now" flag only
+    /// for moments at a time.
     /// Messages queued by other tasks during the flush are waited for too, within the same
     /// bound. The producer stays usable afterwards.
     ///

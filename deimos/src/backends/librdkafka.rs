@@ -24,10 +24,24 @@ use crate::error::{Error, Result};
 /// The librdkafka producer of both kafka backends.
 pub(super) type RdProducer = ThreadedProducer<DeliveryContext>;
 
-/// Creates the librdkafka producer from [`Config::producer_client_config`].
+/// librdkafka property capping the delay between reconnection attempts to a broker.
+const RECONNECT_BACKOFF_MAX: &str = "reconnect.backoff.max.ms";
+
+/// Our [`RECONNECT_BACKOFF_MAX`] unless `kafka.extra` / `producers.extra` set one: 1 s, the
+/// Java client's default (librdkafka's is 10 s). librdkafka times out the messages queued for
+/// a broker that is down only when it next tries to reconnect, so with its default a message
+/// fails up to 10 s after `producers.delivery_timeout`, and the first publish after the broker
+/// is back can wait as long.
+const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
+
+/// Creates the librdkafka producer from [`Config::producer_client_config`], with
+/// `reconnect.backoff.max.ms = 1000` unless set there (see [`RECONNECT_BACKOFF_MAX_MS`]).
 pub(super) fn create_producer(config: &Config, tracker: Arc<Tracker>) -> Result<RdProducer> {
-    config
-        .producer_client_config()
+    let mut client = config.producer_client_config();
+    if client.get(RECONNECT_BACKOFF_MAX).is_none() {
+        client.set(RECONNECT_BACKOFF_MAX, RECONNECT_BACKOFF_MAX_MS);
+    }
+    client
         .create_with_context(DeliveryContext { tracker })
         .map_err(|e| Error::kafka("creating the kafka producer", e))
 }

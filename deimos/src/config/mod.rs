@@ -245,7 +245,7 @@ pub enum ProducerBackendKind {
     KafkaAsync,
     /// `db`: the transactional outbox ([`DbBackend`](crate::backends::DbBackend)). Not
     /// available yet: `publish` returns
-    /// [`Error::BackendUnavailable`](crate::Error::BackendUnavailable).
+    /// [`Error::BackendUnavailable`].
     Db,
     /// `test`: capture messages in memory for assertions
     /// ([`TestBackend`](crate::backends::TestBackend)).

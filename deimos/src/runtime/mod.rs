@@ -207,9 +207,9 @@ impl App {
     }
 
     /// Flushes the producer backend, and the [`kafka_backend`](Self::kafka_backend) if one
-    /// was created: for `kafka_async`, sends what is queued at once and waits until every
-    /// queued message has its delivery report, at most `producers.delivery_timeout +
-    /// producers.ack_timeout + 1 s`; for `kafka`, waits for messages of cancelled publishes.
+    /// was created: for `kafka_async`, waits until every queued message has its delivery
+    /// report, at most `producers.delivery_timeout + producers.ack_timeout + 1 s`; for
+    /// `kafka`, waits for messages of cancelled publishes.
     /// Deimos' producer shutdown. [`App::run`] calls it when it ends.
     ///
     /// Publishing afterwards still works: the producers stay open and are not closed until
@@ -361,7 +361,9 @@ impl App {
     /// Hands encoded messages to the producer backend, with Deimos' instrumentation around
     /// it: the `encode_messages` event before; after, the `produce` event and the `publish`
     /// counter (tagged `topic`, incremented by the message count), or the `produce_error`
-    /// event and the `publish_error` counter. For `kafka_async`, success means queued: a
+    /// event and the `publish_error` counter (for [`Error::BufferOverflow`], the messages
+    /// queued before the overflow count in `publish`, the rest in `publish_error`). For
+    /// `kafka_async`, success means queued: a
     /// later delivery failure is reported by the backend itself (see
     /// [`KafkaAsyncBackend`]).
     pub(crate) async fn send(
@@ -388,7 +390,16 @@ impl App {
                 Ok(())
             }
             Err(error) => {
-                metrics::counter!("publish_error", "topic" => topic.to_owned()).increment(count);
+                // kafka_async: the messages queued before a full queue are still delivered.
+                let queued = match &error {
+                    Error::BufferOverflow { queued, .. } => *queued as u64,
+                    _ => 0,
+                };
+                if queued > 0 {
+                    metrics::counter!("publish", "topic" => topic.to_owned()).increment(queued);
+                }
+                metrics::counter!("publish_error", "topic" => topic.to_owned())
+                    .increment(count - queued);
                 emit(&Event::ProduceError {
                     producer,
                     topic,
