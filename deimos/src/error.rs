@@ -75,6 +75,67 @@ pub enum Error {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// The `kafka_async` backend's local queue is full: librdkafka holds at most
+    /// `producers.max_buffer_size` messages (`queue.buffering.max.messages`) and
+    /// `producers.max_buffer_bytesize` bytes (`queue.buffering.max.kbytes`) waiting for
+    /// delivery, and this message did not fit (ruby-kafka's `Kafka::BufferOverflow`, which
+    /// Deimos' `kafka_async` backend raised). The queue drains as the broker acknowledges
+    /// messages; when the broker is down it drains only as messages time out
+    /// (`producers.delivery_timeout`).
+    ///
+    /// The first `queued` messages of the failed call were queued before the overflow and stay
+    /// queued: they are delivered (or reported as failed) like any other queued message. The
+    /// overflowing message and every later one of the call were not queued; retry exactly
+    /// those (`messages[queued..]`) once there is room. Metrics: the `queued` messages count
+    /// in `publish`, the others in `publish_error`; the `produce_error` event carries every
+    /// message of the call.
+    #[error(
+        "producer queue full while producing to topic `{topic}`: {queued} message(s) of this \
+         call were queued, the rest were not; the queue holds at most {max_buffer_size} \
+         messages (`producers.max_buffer_size`) and {max_buffer_bytesize} bytes \
+         (`producers.max_buffer_bytesize`) until the broker acknowledges them"
+    )]
+    BufferOverflow {
+        /// Topic of the message that did not fit.
+        topic: String,
+        /// `producers.max_buffer_size`: messages the queue holds.
+        max_buffer_size: u32,
+        /// `producers.max_buffer_bytesize`: bytes the queue holds.
+        max_buffer_bytesize: u64,
+        /// How many messages of the failed call were queued (and will be delivered) before
+        /// the one that did not fit.
+        queued: usize,
+    },
+    /// Flushing a producer backend ([`App::shutdown_producers`](crate::App::shutdown_producers))
+    /// left messages undelivered: `failed` messages queued by `kafka_async` got a failed
+    /// delivery report since the previous flush (each was already reported through the
+    /// `produce_error` event, the `publish_error` metric and a `tracing` error), and `pending`
+    /// still had no delivery report when the flush gave up after `waited`.
+    #[error(
+        "flushing the `{backend}` producer left {} message(s) undelivered: {failed} failed \
+         delivery, {pending} still queued after {waited:?}",
+        failed + pending
+    )]
+    Flush {
+        /// The backend, e.g. `kafka_async`.
+        backend: &'static str,
+        /// Messages whose delivery failed (since the previous flush).
+        failed: u64,
+        /// Messages still waiting for a delivery report when the flush stopped waiting.
+        pending: u64,
+        /// How long the flush waited.
+        waited: Duration,
+    },
+    /// The configured producer backend cannot send messages yet.
+    #[error("producer backend `{backend}` cannot publish to topic `{topic}`: {reason}")]
+    BackendUnavailable {
+        /// `producers.backend`, e.g. `db`.
+        backend: &'static str,
+        /// Topic of the first message of the call.
+        topic: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// A Kafka client (consumer, producer, admin) could not be created or used.
     #[error("kafka client error while {context}")]
     Kafka {
@@ -147,12 +208,14 @@ impl Error {
         }
     }
 
-    /// The librdkafka error code behind this error, if it came from librdkafka.
+    /// The librdkafka error code behind this error, if it came from librdkafka
+    /// ([`Error::BufferOverflow`] is librdkafka's `QueueFull`).
     pub fn kafka_code(&self) -> Option<rdkafka::types::RDKafkaErrorCode> {
         match self {
             Error::Produce { source, .. }
             | Error::Kafka { source, .. }
             | Error::Embedded { source } => source.rdkafka_error_code(),
+            Error::BufferOverflow { .. } => Some(rdkafka::types::RDKafkaErrorCode::QueueFull),
             _ => None,
         }
     }

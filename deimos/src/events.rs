@@ -4,10 +4,11 @@
 //! | event | when | Deimos name |
 //! |---|---|---|
 //! | [`Event::EncodeMessages`] | a `publish` / `publish_list` encoded its messages | `encode_messages` |
-//! | [`Event::Produce`] | the producer backend took them (for `kafka`: delivered) | `produce` |
-//! | [`Event::ProduceError`] | the producer backend failed | `produce_error` |
+//! | [`Event::Produce`] | the producer backend took them (`kafka`: delivered; `kafka_async`: queued) | `produce` |
+//! | [`Event::ProduceError`] | the producer backend failed; for `kafka_async` also later, once per message whose delivery failed | `produce_error` |
 //!
-//! Subscribers run synchronously on the publishing task, in subscription order. A subscriber
+//! Subscribers run synchronously on the publishing task, in subscription order (a
+//! `kafka_async` delivery failure: on librdkafka's polling thread). A subscriber
 //! that panics is caught and logged (`tracing` error) and never breaks publishing or the other
 //! subscribers.
 //!
@@ -44,7 +45,8 @@ pub enum Event<'a> {
         /// The encoded messages.
         messages: &'a [ProducedMessage],
     },
-    /// The producer backend took the messages (`kafka`: every delivery was acknowledged).
+    /// The producer backend took the messages (`kafka`: every delivery was acknowledged;
+    /// `kafka_async`: every message was queued in librdkafka).
     Produce {
         /// The producer.
         producer: &'a str,
@@ -53,7 +55,9 @@ pub enum Event<'a> {
         /// The messages.
         messages: &'a [ProducedMessage],
     },
-    /// The producer backend failed; `publish` returns `error`.
+    /// The producer backend failed; `publish` returns `error`. With `kafka_async`, also fired
+    /// after `publish` returned, once for each message whose delivery failed (`error` is
+    /// [`Error::Produce`], `messages` that one message without decoded forms).
     ProduceError {
         /// The producer.
         producer: &'a str,

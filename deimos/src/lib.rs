@@ -80,7 +80,9 @@ pub use payload::{Payload, PayloadValue};
 #[doc(inline)]
 pub use producer::{disable_producers, PayloadKey, Producer};
 #[doc(inline)]
-pub use runtime::{configure, global, request_shutdown, run, schema_backend, tombstone, App};
+pub use runtime::{
+    configure, global, request_shutdown, run, schema_backend, shutdown_producers, tombstone, App,
+};
 
 #[cfg(feature = "macros")]
 pub use deimos_macros::{consumer, producer};

@@ -5,12 +5,15 @@
 //! - [`test_config`]: a [`Config`] with short timeouts, the workspace's `schemas/`, and the
 //!   given brokers.
 //! - [`Recorder`]: a static, thread-safe log that handlers append to and tests wait on.
+//! - [`tansu::TansuProcess`]: a tansu broker of the test's own (binary from `TANSU_BIN`) that
+//!   the test can stop and restart.
 //!
 //! Environment variables here never start with `DEIMOS_`: those are configuration keys.
 
 pub mod avro_gen;
 pub mod hostile;
 pub mod read;
+pub mod tansu;
 
 pub use read::{read_topic, Record};
 

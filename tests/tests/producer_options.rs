@@ -1,10 +1,11 @@
 //! Publish options and producer hooks, on the embedded broker and on tansu: topic override
 //! with `producers.topic_prefix`, headers (hook, then options), partition keys (hook and
 //! option, for the CRC-32 and murmur2 partitioners), and the producer-type form sharing one
-//! payload type.
+//! payload type, and `force_send` / `sync` with the `db` and `kafka_async` backends.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use deimos::config::ProducerBackendKind;
 use deimos::producer::{DynamicProducer, PayloadKey, ProducerHooks, PublishOptions};
 use deimos::schema::KeyConfig;
 use deimos::{payload, App, PayloadValue};
@@ -261,6 +262,58 @@ async fn hook_groups_by_name(broker: Broker) {
     );
 }
 
+/// `force_send` bypasses the `db` backend (not available yet: its publish fails) and the
+/// `kafka_async` one; `sync` makes `kafka_async` await delivery. Each message is on the broker
+/// when its publish returns.
+async fn force_send_and_sync(broker: Broker) {
+    let prefix = format!("opt{}.", run_id());
+    let widgets = format!("{prefix}widgets");
+    broker.create_topics(&[&widgets], 1).await;
+    let with_backend = |kind: ProducerBackendKind| {
+        let mut config = test_config(&broker);
+        config.producers.topic_prefix = Some(prefix.clone());
+        config.producers.backend = kind;
+        App::from_config(config).expect("app")
+    };
+
+    let db = with_backend(ProducerBackendKind::Db);
+    let refused = db.publish(&Widget::new(1, "outbox")).await.unwrap_err();
+    assert!(
+        matches!(refused, deimos::Error::BackendUnavailable { .. }),
+        "{refused}"
+    );
+    db.publish_list_with::<Widget, _>(
+        [&Widget::new(2, "forced")],
+        &PublishOptions::new().force_send(true),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ids(&db, &widgets, &read_topic(&broker, &widgets).await).await,
+        [Some(2)],
+        "force_send went straight to Kafka, and awaited delivery"
+    );
+
+    let queued = with_backend(ProducerBackendKind::KafkaAsync);
+    for (id, options) in [
+        (3, PublishOptions::new().sync(true)),
+        (4, PublishOptions::new().force_send(true)),
+    ] {
+        queued
+            .publish_list_with::<Widget, _>([&Widget::new(id, "now")], &options)
+            .await
+            .unwrap();
+        let on_broker = ids(&queued, &widgets, &read_topic(&broker, &widgets).await).await;
+        assert_eq!(
+            on_broker.last(),
+            Some(&Some(id)),
+            "{options:?}: delivered when publish returned: {on_broker:?}"
+        );
+    }
+    queued.shutdown_producers().await.unwrap();
+    db.shutdown_producers().await.unwrap();
+}
+
 macro_rules! on_both_brokers {
     ($($name:ident => $body:expr;)*) => {
         mod embedded {
@@ -294,4 +347,5 @@ on_both_brokers! {
     partition_key_uses_murmur2_when_configured => |b| partition_key_lands_where_the_key_does(b, Some("murmur2_random"));
     partition_key_uses_fnv1a_when_configured => |b| partition_key_lands_where_the_key_does(b, Some("fnv1a_random"));
     partition_key_hook_groups_by_name => hook_groups_by_name;
+    force_send_and_sync_bypass_the_queueing_backends => force_send_and_sync;
 }

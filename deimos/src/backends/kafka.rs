@@ -4,11 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use rdkafka::producer::Producer as _;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
+use tokio::sync::oneshot;
 
+use super::librdkafka::{self, Pending, RdProducer, Tracker};
 use super::partition::PartitionKeys;
 use super::{ProducedMessage, ProducerBackend};
 use crate::config::Config;
@@ -21,10 +22,17 @@ const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 /// only once the broker acknowledged (per `producers.required_acks`) or delivery failed.
 ///
 /// Messages of one `produce` call are queued together, then awaited; librdkafka keeps them in
-/// order per partition.
+/// order per partition. When librdkafka's queue is full (`producers.max_buffer_size` /
+/// `max_buffer_bytesize`), `produce` waits for room, retrying every 5 ms.
+///
+/// When the broker is unreachable, each message fails after `producers.delivery_timeout`
+/// (`message.timeout.ms`) with librdkafka's `MessageTimedOut`, and `produce` returns
+/// [`Error::Produce`]. librdkafka keeps reconnecting in the background (backing off up to
+/// `reconnect.backoff.max.ms`, 10 s by default), so publishing works again once the broker is
+/// back, with no restart.
 #[derive(Clone)]
 pub struct KafkaBackend {
-    producer: FutureProducer,
+    producer: RdProducer,
     flush_timeout: Duration,
     partitions: Arc<PartitionKeys>,
 }
@@ -36,18 +44,15 @@ impl std::fmt::Debug for KafkaBackend {
 }
 
 impl KafkaBackend {
-    /// Creates the librdkafka producer from [`Config::producer_client_config`].
+    /// Creates the librdkafka producer from [`Config::producer_client_config`]. Nothing
+    /// connects yet: librdkafka connects on first use.
     ///
     /// # Errors
     /// [`Error::Kafka`] when librdkafka rejects the configuration.
     pub fn from_config(config: &Config) -> Result<Self> {
-        let producer = config
-            .producer_client_config()
-            .create()
-            .map_err(|e| Error::kafka("creating the kafka producer", e))?;
         Ok(KafkaBackend {
-            producer,
-            flush_timeout: config.producers.ack_timeout * 2 + Duration::from_secs(5),
+            producer: librdkafka::create_producer(config, Arc::new(Tracker::default()))?,
+            flush_timeout: librdkafka::flush_bound(config),
             partitions: Arc::new(PartitionKeys::from_config(config)),
         })
     }
@@ -56,76 +61,60 @@ impl KafkaBackend {
 #[async_trait::async_trait]
 impl ProducerBackend for KafkaBackend {
     async fn produce(&self, messages: &[ProducedMessage]) -> Result<()> {
-        // Enqueue every message first (librdkafka batches them per partition), then await
-        // the delivery reports. `FutureProducer::send` would enqueue only when awaited, which
-        // sends one message per linger interval when awaited in turn.
+        // Queue every message first (librdkafka batches them per partition), then await the
+        // delivery reports.
         let mut pending = Vec::with_capacity(messages.len());
         for m in messages {
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&m.topic);
-            if let Some(partition_key) = &m.partition_key {
-                match self
+            let partition = match &m.partition_key {
+                None => None,
+                Some(key) => match self
                     .partitions
-                    .partition(&self.producer, &m.topic, partition_key)
+                    .partition(&self.producer, &m.topic, key)
                     .await
                 {
-                    Ok(partition) => record = record.partition(partition),
+                    Ok(partition) => Some(partition),
                     Err(e) => {
                         pending.push((m.topic.as_str(), Err(e)));
                         continue;
                     }
-                }
-            }
-            if let Some(k) = &m.key {
-                record = record.key(k.as_slice());
-            }
-            if let Some(p) = &m.payload {
-                record = record.payload(p.as_slice());
-            }
-            if !m.headers.is_empty() {
-                let headers = m.headers.iter().fold(OwnedHeaders::new(), |h, (k, v)| {
-                    h.insert(Header {
-                        key: k,
-                        value: Some(v.as_slice()),
-                    })
-                });
-                record = record.headers(headers);
-            }
+                },
+            };
+            let (tx, rx) = oneshot::channel();
+            let mut record = librdkafka::record(m, partition, Box::new(Pending::Awaited(tx)));
             let queued = loop {
-                match self.producer.send_result(record) {
-                    Ok(delivery) => break Ok(delivery),
+                match self.producer.send(record) {
+                    Ok(()) => break Ok(rx),
                     // The local queue (`producers.max_buffer_size` / `max_buffer_bytesize`)
-                    // is full: it drains as earlier messages are delivered. Wait for room, as
-                    // rdkafka's own `send` does.
+                    // is full: it drains as earlier messages are delivered or time out. Wait
+                    // for room, as rdkafka's `FutureProducer::send` does.
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                         record = back;
                         tokio::time::sleep(QUEUE_FULL_WAIT).await;
                     }
-                    Err((e, _)) => break Err(e),
+                    Err((e, _)) => {
+                        break Err(Error::Produce {
+                            topic: m.topic.clone(),
+                            source: e,
+                        })
+                    }
                 }
             };
-            pending.push((
-                m.topic.as_str(),
-                queued.map_err(|source| Error::Produce {
-                    topic: m.topic.clone(),
-                    source,
-                }),
-            ));
+            pending.push((m.topic.as_str(), queued));
         }
         let mut first_error = None;
         let mut failed = 0usize;
         for (topic, queued) in pending {
             let outcome = match queued {
                 Ok(delivery) => match delivery.await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err((source, _))) => Err(Error::Produce {
-                        topic: topic.to_owned(),
-                        source,
-                    }),
-                    Err(_) => Err(Error::Produce {
-                        topic: topic.to_owned(),
-                        source: KafkaError::Canceled,
-                    }),
-                },
+                    Ok(outcome) => outcome,
+                    // The producer went away without a report (it is never dropped while a
+                    // `produce` call borrows this backend).
+                    Err(_) => Err(KafkaError::Canceled),
+                }
+                .map_err(|source| Error::Produce {
+                    topic: topic.to_owned(),
+                    source,
+                }),
                 Err(e) => Err(e),
             };
             if let Err(e) = outcome {
@@ -143,6 +132,8 @@ impl ProducerBackend for KafkaBackend {
         }
     }
 
+    /// Waits for anything still queued (only messages of cancelled `publish` calls can be), at
+    /// most `producers.delivery_timeout + producers.ack_timeout + 1 s`.
     async fn flush(&self) -> Result<()> {
         let producer = self.producer.clone();
         let timeout = self.flush_timeout;

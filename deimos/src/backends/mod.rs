@@ -1,17 +1,28 @@
-//! Producer backends: where encoded messages go (`producers.backend`).
+//! Producer backends: where encoded messages go (`producers.backend`), after Deimos'
+//! backends of the same names.
 //!
-//! | backend | type | what `publish` awaits |
-//! |---|---|---|
-//! | `kafka` | [`KafkaBackend`] | librdkafka's delivery report for every message |
-//! | `test` | [`TestBackend`] | nothing: messages are captured in memory |
+//! | backend | type | what `publish` awaits | delivery failure | `publish` metric, `produce` event mean |
+//! |---|---|---|---|---|
+//! | `kafka` (default) | [`KafkaBackend`] | librdkafka's delivery report for every message | returned by `publish` ([`Error::Produce`](crate::Error::Produce)) | delivered |
+//! | `kafka_async` (Deimos' default) | [`KafkaAsyncBackend`] | nothing: messages are queued in librdkafka; a full queue is [`Error::BufferOverflow`](crate::Error::BufferOverflow) | reported later: `produce_error` event, `publish_error` metric, `tracing` error | queued |
+//! | `db` | [`DbBackend`] | not available yet: [`Error::BackendUnavailable`](crate::Error::BackendUnavailable) | — | — |
+//! | `test` | [`TestBackend`] | nothing: messages are captured in memory | — | captured |
 //!
-//! The Deimos backends `kafka_async` and `db` (transactional outbox) implement the same trait.
+//! Both kafka backends share one librdkafka producer setup and build their records in one
+//! place. [`App::shutdown_producers`](crate::App::shutdown_producers) (also called when
+//! [`run`](crate::run) ends) flushes the backend: for `kafka_async` it waits for every queued
+//! message's delivery report.
 
+mod db;
 mod kafka;
+mod kafka_async;
+mod librdkafka;
 mod partition;
 mod test;
 
+pub use db::DbBackend;
 pub use kafka::KafkaBackend;
+pub use kafka_async::KafkaAsyncBackend;
 pub use test::TestBackend;
 
 use apache_avro::types::Value;
@@ -52,10 +63,25 @@ pub trait ProducerBackend: Send + Sync + std::fmt::Debug {
     /// for the first message that was not delivered (after trying every message).
     async fn produce(&self, messages: &[ProducedMessage]) -> Result<()>;
 
-    /// Waits for anything still queued (called on shutdown).
+    /// As [`produce`](Self::produce), for the messages of `producer` (named as in
+    /// [`Event`](crate::events::Event): the payload type, or `DynamicProducer(<topic>)`).
+    /// [`App`](crate::App) calls this one. Backends that report failures after returning
+    /// ([`KafkaAsyncBackend`]) name `producer` in the `produce_error` event; the default
+    /// calls `produce`.
     ///
     /// # Errors
-    /// When queued messages could not be delivered in time.
+    /// As [`produce`](Self::produce).
+    async fn produce_from(&self, producer: &str, messages: &[ProducedMessage]) -> Result<()> {
+        let _ = producer;
+        self.produce(messages).await
+    }
+
+    /// Waits for anything still queued (called by
+    /// [`App::shutdown_producers`](crate::App::shutdown_producers)). The backend stays usable.
+    ///
+    /// # Errors
+    /// When queued messages could not be delivered in time, or (`kafka_async`) failed
+    /// delivery since the previous flush ([`Error::Flush`](crate::Error::Flush)).
     async fn flush(&self) -> Result<()> {
         Ok(())
     }

@@ -7,7 +7,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, Producer as _};
+use rdkafka::producer::Producer as _;
+
+use super::librdkafka::RdProducer;
+use super::ProducedMessage;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -128,7 +131,7 @@ impl PartitionKeys {
     /// unreachable, unknown topic) within `producers.ack_timeout`.
     pub(crate) async fn partition(
         &self,
-        producer: &FutureProducer,
+        producer: &RdProducer,
         topic: &str,
         key: &str,
     ) -> Result<i32> {
@@ -136,7 +139,27 @@ impl PartitionKeys {
         Ok(self.hash.partition(key.as_bytes(), count))
     }
 
-    async fn partition_count(&self, producer: &FutureProducer, topic: &str) -> Result<i32> {
+    /// The partition of each message with a partition key (`None` for the others, which
+    /// librdkafka's partitioner places by key).
+    ///
+    /// # Errors
+    /// As [`partition`](Self::partition), for the first message whose topic fails.
+    pub(crate) async fn partitions(
+        &self,
+        producer: &RdProducer,
+        messages: &[ProducedMessage],
+    ) -> Result<Vec<Option<i32>>> {
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            out.push(match &m.partition_key {
+                Some(key) => Some(self.partition(producer, &m.topic, key).await?),
+                None => None,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn partition_count(&self, producer: &RdProducer, topic: &str) -> Result<i32> {
         if let Some((count, at)) = self
             .counts
             .lock()

@@ -222,16 +222,33 @@ impl Default for BackoffConfig {
     }
 }
 
-/// Which producer backend `publish` uses (`producers.backend`).
+/// Which producer backend `publish` uses (`producers.backend`), Deimos' backends under the
+/// same names. See [`backends`](crate::backends) for what each one awaits.
+///
+/// Deimos' default is `kafka_async`; the default here is `kafka`, so that a successful
+/// `publish(..).await` means the broker acknowledged the messages (per
+/// `producers.required_acks`) and a failure is returned to the caller, not only reported
+/// later. Choose `kafka_async` for throughput when losing the error at the call site is fine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProducerBackendKind {
-    /// Send to Kafka and await each delivery report. Default here; Deimos' default,
-    /// `kafka_async`, is not available yet.
+    /// `kafka`: queue every message in librdkafka and await each delivery report; `publish`
+    /// returns the first delivery failure ([`KafkaBackend`](crate::backends::KafkaBackend)).
+    /// Default here.
     #[default]
     Kafka,
-    /// Capture messages in memory for assertions ([`TestBackend`](crate::backends::TestBackend)).
+    /// `kafka_async`: queue every message in librdkafka and return at once; delivery failures
+    /// are reported later through the `produce_error` event and the `publish_error` metric,
+    /// and [`App::shutdown_producers`](crate::App::shutdown_producers) waits for the queue
+    /// ([`KafkaAsyncBackend`](crate::backends::KafkaAsyncBackend)). Deimos' default.
+    KafkaAsync,
+    /// `db`: the transactional outbox ([`DbBackend`](crate::backends::DbBackend)). Not
+    /// available yet: `publish` returns
+    /// [`Error::BackendUnavailable`].
+    Db,
+    /// `test`: capture messages in memory for assertions
+    /// ([`TestBackend`](crate::backends::TestBackend)).
     Test,
 }
 
@@ -269,7 +286,9 @@ pub struct ProducersConfig {
     pub topic_prefix: Option<String>,
     /// When true, `publish` does nothing (Deimos' `producers.disabled`). Default false.
     pub disabled: bool,
-    /// Producer backend. Default `kafka`.
+    /// Producer backend: `kafka` (default: await every delivery), `kafka_async` (queue and
+    /// return; Deimos' default), `db` (transactional outbox, not available yet) or `test`
+    /// (capture in memory). See [`ProducerBackendKind`].
     pub backend: ProducerBackendKind,
     /// Raw librdkafka properties for the producer, applied after `kafka.extra`.
     pub extra: BTreeMap<String, String>,

@@ -18,9 +18,17 @@ pub struct PublishOptions {
     /// Publish to this topic instead of the producer's (Deimos' `topic:`).
     /// `producers.topic_prefix` is still prepended.
     pub topic: Option<String>,
-    /// Bypass the `db` (outbox) backend and send straight to Kafka, awaiting delivery (Deimos'
-    /// `force_send: true`). No effect with the other backends.
+    /// Bypass the `db` (outbox) or `kafka_async` backend and send straight to Kafka, awaiting
+    /// delivery, through [`App::kafka_backend`](crate::App::kafka_backend) (Deimos'
+    /// `force_send: true`). No effect with `kafka` (already that) and `test` (tests capture
+    /// everything).
     pub force_send: bool,
+    /// With the `kafka_async` backend, await delivery of this call's messages (Deimos'
+    /// `sync: true`): they go through the synchronous
+    /// [`App::kafka_backend`](crate::App::kafka_backend), a second librdkafka producer, so
+    /// they are not ordered with messages still queued by `kafka_async`. No effect with the
+    /// other backends.
+    pub sync: bool,
     /// Partition key for every message of the call, instead of the producer's
     /// [`partition_key`](crate::producer::ProducerHooks::partition_key) hook. See that hook for
     /// how the partition is chosen.
@@ -48,6 +56,13 @@ impl PublishOptions {
     #[must_use]
     pub fn force_send(mut self, force_send: bool) -> Self {
         self.force_send = force_send;
+        self
+    }
+
+    /// Sets [`sync`](Self::sync).
+    #[must_use]
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
         self
     }
 

@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -17,7 +17,9 @@ use serde::Serialize;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
-use crate::backends::{KafkaBackend, ProducedMessage, ProducerBackend, TestBackend};
+use crate::backends::{
+    DbBackend, KafkaAsyncBackend, KafkaBackend, ProducedMessage, ProducerBackend, TestBackend,
+};
 use crate::config::{Config, ProducerBackendKind};
 use crate::consumer::{self, ConsumerRegistration};
 use crate::error::{Error, Result};
@@ -35,6 +37,9 @@ pub(crate) struct AppInner {
     pub(crate) config: Config,
     pub(crate) codec: Codec,
     producer: Arc<dyn ProducerBackend>,
+    /// The synchronous kafka backend: the configured one for `kafka`, else built on first
+    /// use by [`App::kafka_backend`].
+    kafka: Mutex<Option<Arc<KafkaBackend>>>,
 }
 
 static GLOBAL: RwLock<Option<App>> = RwLock::new(None);
@@ -109,6 +114,20 @@ pub fn schema_backend(schema: &str, namespace: &str) -> Result<crate::schema::Sc
     Ok(global()?.schema_backend(schema, namespace))
 }
 
+/// Flushes the global app's producers (see [`App::shutdown_producers`]): for `kafka_async`,
+/// waits until every queued message has its delivery report. Deimos' producer shutdown
+/// (Phobos' `async_producer_shutdown`). Does nothing when no global app exists yet.
+///
+/// # Errors
+/// As [`App::shutdown_producers`].
+pub async fn shutdown_producers() -> Result<()> {
+    let app = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone();
+    match app {
+        Some(app) => app.shutdown_producers().await,
+        None => Ok(()),
+    }
+}
+
 /// Publishes a tombstone (null value) for `key` through the global app (see
 /// [`App::tombstone`]).
 ///
@@ -128,8 +147,15 @@ impl App {
     pub fn from_config(config: Config) -> Result<App> {
         config.validate()?;
         let backend: Arc<dyn SchemaBackend> = crate::schema::backend_from_config(&config.schema)?;
+        let mut kafka = None;
         let producer: Arc<dyn ProducerBackend> = match config.producers.backend {
-            ProducerBackendKind::Kafka => Arc::new(KafkaBackend::from_config(&config)?),
+            ProducerBackendKind::Kafka => {
+                let sync = Arc::new(KafkaBackend::from_config(&config)?);
+                kafka = Some(sync.clone());
+                sync
+            }
+            ProducerBackendKind::KafkaAsync => Arc::new(KafkaAsyncBackend::from_config(&config)?),
+            ProducerBackendKind::Db => Arc::new(DbBackend::new()),
             ProducerBackendKind::Test => Arc::new(TestBackend::new()),
         };
         Ok(App {
@@ -137,6 +163,7 @@ impl App {
                 config,
                 codec: Codec::new(backend),
                 producer,
+                kafka: Mutex::new(kafka),
             }),
         })
     }
@@ -159,6 +186,56 @@ impl App {
     /// The producer backend.
     pub fn producer_backend(&self) -> &Arc<dyn ProducerBackend> {
         &self.inner.producer
+    }
+
+    /// A synchronous [`KafkaBackend`] (awaits every delivery report), whatever
+    /// `producers.backend` is: the configured backend itself for `kafka`; for `kafka_async`,
+    /// `db` and `test`, a second librdkafka producer with the same settings, created on the
+    /// first call and kept. This is where Deimos' `force_send` goes (straight to Kafka,
+    /// bypassing the `db` outbox). [`App::shutdown_producers`] flushes it too.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when librdkafka rejects the producer configuration.
+    pub fn kafka_backend(&self) -> Result<Arc<KafkaBackend>> {
+        let mut slot = self.inner.kafka.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kafka) = slot.as_ref() {
+            return Ok(kafka.clone());
+        }
+        let kafka = Arc::new(KafkaBackend::from_config(&self.inner.config)?);
+        *slot = Some(kafka.clone());
+        Ok(kafka)
+    }
+
+    /// Flushes the producer backend, and the [`kafka_backend`](Self::kafka_backend) if one
+    /// was created: for `kafka_async`, waits until every queued message has its delivery
+    /// report, at most `producers.delivery_timeout + producers.ack_timeout + 1 s`; for
+    /// `kafka`, waits for messages of cancelled publishes.
+    /// Deimos' producer shutdown. [`App::run`] calls it when it ends.
+    ///
+    /// Publishing afterwards still works: the producers stay open and are not closed until
+    /// the last clone of the app is dropped. Call this again before exiting to wait for what
+    /// was published since.
+    ///
+    /// # Errors
+    /// [`Error::Flush`] (`kafka_async`) counting the messages that failed delivery since the
+    /// previous flush or were still queued at the bound; [`Error::Kafka`] when the `kafka`
+    /// producer's flush timed out. Every producer is flushed even when one fails; the first
+    /// error is returned.
+    pub async fn shutdown_producers(&self) -> Result<()> {
+        let extra_kafka = match self.inner.config.producers.backend {
+            ProducerBackendKind::Kafka => None,
+            _ => self
+                .inner
+                .kafka
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        let mut result = self.inner.producer.flush().await;
+        if let Some(kafka) = extra_kafka {
+            result = result.and(kafka.flush().await);
+        }
+        result
     }
 
     /// The [`TestBackend`] when `producers.backend = "test"`.
@@ -336,15 +413,29 @@ impl App {
             .await
     }
 
-    /// The backend a call uses: `force_send` bypasses the `db` backend.
-    fn backend_for(&self, _options: &PublishOptions) -> &Arc<dyn ProducerBackend> {
-        &self.inner.producer
+    /// The backend a call uses (Deimos' `determine_backend_class`): the synchronous
+    /// [`kafka_backend`](Self::kafka_backend) for `force_send` with the `db` or `kafka_async`
+    /// backend, and for `sync` with `kafka_async`; the configured backend otherwise.
+    fn backend_for(&self, options: &PublishOptions) -> Result<Arc<dyn ProducerBackend>> {
+        let bypass = match self.inner.config.producers.backend {
+            ProducerBackendKind::Db => options.force_send,
+            ProducerBackendKind::KafkaAsync => options.force_send || options.sync,
+            _ => false,
+        };
+        if bypass {
+            return Ok(self.kafka_backend()?);
+        }
+        Ok(self.inner.producer.clone())
     }
 
     /// Hands encoded messages to the producer backend, with Deimos' instrumentation around
     /// it: the `encode_messages` event before; after, the `produce` event and the `publish`
     /// counter (tagged `topic`, incremented by the message count), or the `produce_error`
-    /// event and the `publish_error` counter.
+    /// event and the `publish_error` counter (for [`Error::BufferOverflow`], the messages
+    /// queued before the overflow count in `publish`, the rest in `publish_error`). For
+    /// `kafka_async`, success means queued: a
+    /// later delivery failure is reported by the backend itself (see
+    /// [`KafkaAsyncBackend`]).
     pub(crate) async fn send_with(
         &self,
         producer: &str,
@@ -359,7 +450,11 @@ impl App {
             messages: &messages,
         });
         let count = messages.len() as u64;
-        match self.backend_for(options).produce(&messages).await {
+        let outcome = match self.backend_for(options) {
+            Ok(backend) => backend.produce_from(producer, &messages).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
             Ok(()) => {
                 metrics::counter!("publish", "topic" => topic.to_owned()).increment(count);
                 emit(&Event::Produce {
@@ -370,7 +465,16 @@ impl App {
                 Ok(())
             }
             Err(error) => {
-                metrics::counter!("publish_error", "topic" => topic.to_owned()).increment(count);
+                // kafka_async: the messages queued before a full queue are still delivered.
+                let queued = match &error {
+                    Error::BufferOverflow { queued, .. } => *queued as u64,
+                    _ => 0,
+                };
+                if queued > 0 {
+                    metrics::counter!("publish", "topic" => topic.to_owned()).increment(queued);
+                }
+                metrics::counter!("publish_error", "topic" => topic.to_owned())
+                    .increment(count - queued);
                 emit(&Event::ProduceError {
                     producer,
                     topic,
@@ -452,7 +556,7 @@ impl App {
                 result = result.and(Err(e));
             }
         }
-        if let Err(e) = self.inner.producer.flush().await {
+        if let Err(e) = self.shutdown_producers().await {
             result = result.and(Err(e));
         }
         result

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 /// For development and tests only: it keeps everything in memory and stops when dropped.
 /// Unlike a default Apache Kafka broker it creates unknown topics on first use (with
 /// librdkafka's default of 4 partitions); [`create_topic`](Self::create_topic) chooses the
-/// partition count.
+/// partition count. Brokers have ids 1 to the broker count;
+/// [`broker_down`](Self::broker_down) / [`broker_up`](Self::broker_up) simulate an outage.
 pub struct EmbeddedKafka {
     cluster: MockCluster<'static, DefaultProducerContext>,
     bootstrap: String,
@@ -55,6 +56,33 @@ impl EmbeddedKafka {
     /// The brokers as a list, for [`KafkaConfig::brokers`](crate::config::KafkaConfig::brokers).
     pub fn brokers(&self) -> Vec<String> {
         self.bootstrap.split(',').map(str::to_owned).collect()
+    }
+
+    /// Stops broker `id` (1 to the broker count; -1 for all) as if it went down: librdkafka's
+    /// `rd_kafka_mock_broker_set_down` closes its client connections and refuses new ones, and
+    /// no other broker takes over its partitions (no leader change). Clients see the broker
+    /// as unreachable: producers keep messages queued until `message.timeout.ms`
+    /// (`producers.delivery_timeout`) and keep reconnecting. Topics and messages are kept.
+    ///
+    /// # Errors
+    /// [`Error::Embedded`] when the mock cluster refuses (no broker `id`).
+    pub fn broker_down(&self, id: i32) -> Result<()> {
+        self.cluster
+            .broker_down(id)
+            .map_err(|source| Error::Embedded { source })
+    }
+
+    /// Lets broker `id` (or -1 for all) accept connections again after
+    /// [`broker_down`](Self::broker_down) (`rd_kafka_mock_broker_set_up`). Clients reconnect on
+    /// their next attempt (librdkafka backs off up to `reconnect.backoff.max.ms`, 10 s by
+    /// default).
+    ///
+    /// # Errors
+    /// [`Error::Embedded`] when the mock cluster refuses (no broker `id`).
+    pub fn broker_up(&self, id: i32) -> Result<()> {
+        self.cluster
+            .broker_up(id)
+            .map_err(|source| Error::Embedded { source })
     }
 
     /// Creates `topic` with `partitions` partitions (replication factor 1).

@@ -1,0 +1,229 @@
+//! The librdkafka producer both kafka backends share: one record builder, one delivery
+//! callback.
+//!
+//! Both backends hand records to a [`ThreadedProducer`] (librdkafka's queue plus a thread
+//! that polls for delivery reports). Each record carries a [`Pending`] as its delivery
+//! opaque, which tells the callback what to do with the report: hand it to the `produce` call
+//! awaiting it (`kafka`), or report a failure itself (`kafka_async`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::message::OwnedHeaders;
+use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers as _, Message as _};
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use tokio::sync::{oneshot, Notify};
+
+use super::ProducedMessage;
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// The librdkafka producer of both kafka backends.
+pub(super) type RdProducer = ThreadedProducer<DeliveryContext>;
+
+/// librdkafka property capping the delay between reconnection attempts to a broker.
+const RECONNECT_BACKOFF_MAX: &str = "reconnect.backoff.max.ms";
+
+/// Our [`RECONNECT_BACKOFF_MAX`] unless `kafka.extra` / `producers.extra` set one: 1 s, the
+/// Java client's default (librdkafka's is 10 s). librdkafka times out the messages queued for
+/// a broker that is down only when it next tries to reconnect, so with its default a message
+/// fails up to 10 s after `producers.delivery_timeout`, and the first publish after the broker
+/// is back can wait as long.
+const RECONNECT_BACKOFF_MAX_MS: &str = "1000";
+
+/// Creates the librdkafka producer from [`Config::producer_client_config`], with
+/// `reconnect.backoff.max.ms = 1000` unless set there (see [`RECONNECT_BACKOFF_MAX_MS`]).
+pub(super) fn create_producer(config: &Config, tracker: Arc<Tracker>) -> Result<RdProducer> {
+    let mut client = config.producer_client_config();
+    if client.get(RECONNECT_BACKOFF_MAX).is_none() {
+        client.set(RECONNECT_BACKOFF_MAX, RECONNECT_BACKOFF_MAX_MS);
+    }
+    client
+        .create_with_context(DeliveryContext { tracker })
+        .map_err(|e| Error::kafka("creating the kafka producer", e))
+}
+
+/// How long a flush waits for the queue: a message's delivery report comes at most
+/// `message.timeout.ms` (`producers.delivery_timeout`) after it was queued, plus one
+/// `request.timeout.ms` (`producers.ack_timeout`) for a request in flight at that moment,
+/// plus a second for librdkafka's timeout scan.
+pub(super) fn flush_bound(config: &Config) -> Duration {
+    let p = &config.producers;
+    p.effective_delivery_timeout() + p.ack_timeout + Duration::from_secs(1)
+}
+
+/// Builds the librdkafka record for `message`: topic, partition (`None`: librdkafka's
+/// partitioner picks it from the key; see [`PartitionKeys`](super::partition::PartitionKeys)),
+/// key, value (none for a tombstone) and headers, with `pending` as its delivery opaque. Every
+/// record either kafka backend sends is built here.
+pub(super) fn record(
+    message: &ProducedMessage,
+    partition: Option<i32>,
+    pending: Box<Pending>,
+) -> BaseRecord<'_, [u8], [u8], Box<Pending>> {
+    let mut record = BaseRecord::with_opaque_to(&message.topic, pending);
+    if let Some(partition) = partition {
+        record = record.partition(partition);
+    }
+    if let Some(key) = &message.key {
+        record = record.key(key.as_slice());
+    }
+    if let Some(payload) = &message.payload {
+        record = record.payload(payload.as_slice());
+    }
+    if !message.headers.is_empty() {
+        let headers = message
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |h, (key, value)| {
+                h.insert(Header {
+                    key,
+                    value: Some(value.as_slice()),
+                })
+            });
+        record = record.headers(headers);
+    }
+    record
+}
+
+/// What the delivery callback does with one message's delivery report.
+#[derive(Debug)]
+pub(super) enum Pending {
+    /// `kafka`: hand the outcome to the `produce` call awaiting it.
+    Awaited(oneshot::Sender<Result<(), KafkaError>>),
+    /// `kafka_async`: nobody awaits it; a failure is reported by the callback (see
+    /// [`report_async_failure`]). `producer` names the producer in the `produce_error` event.
+    Queued {
+        /// The producer name, as in [`Event`](crate::events::Event).
+        producer: Arc<str>,
+    },
+}
+
+/// Counts `kafka_async` messages between `produce` and their delivery report, so a flush can
+/// wait for them and say how many failed.
+#[derive(Debug, Default)]
+pub(super) struct Tracker {
+    /// Queued messages without a delivery report yet.
+    in_flight: AtomicU64,
+    /// Failed delivery reports since the last [`Tracker::take_failed`].
+    failed: AtomicU64,
+    /// Notified when `in_flight` drops to zero.
+    drained: Notify,
+}
+
+impl Tracker {
+    /// One more message is about to be queued (counted before `send`, because its delivery
+    /// report may arrive before `send` returns).
+    pub(super) fn queueing(&self) {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A message counted by [`queueing`](Self::queueing) was not queued after all, or got its
+    /// delivery report.
+    pub(super) fn done(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// Messages still waiting for a delivery report.
+    pub(super) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Failed deliveries since the previous call, resetting the count.
+    pub(super) fn take_failed(&self) -> u64 {
+        self.failed.swap(0, Ordering::SeqCst)
+    }
+
+    /// Waits until no message is in flight, or until `deadline`.
+    pub(super) async fn drained(&self, deadline: tokio::time::Instant) {
+        loop {
+            let notified = self.drained.notified();
+            if self.in_flight() == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The producer context: routes each delivery report according to its [`Pending`]. Runs on
+/// librdkafka's polling thread (or on a thread inside `flush`).
+#[derive(Debug)]
+pub(super) struct DeliveryContext {
+    tracker: Arc<Tracker>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<Pending>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, pending: Box<Pending>) {
+        match *pending {
+            Pending::Awaited(tx) => {
+                let outcome = result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone());
+                if let Err(Err(error)) = tx.send(outcome) {
+                    // The publish was cancelled (its future dropped) after queueing.
+                    let topic = result
+                        .as_ref()
+                        .map_or_else(|(_, m)| m.topic(), |m| m.topic());
+                    tracing::error!(topic, error = %error,
+                        "message delivery failed after its publish was cancelled");
+                }
+            }
+            Pending::Queued { producer } => {
+                if let Err((error, message)) = result {
+                    self.tracker.failed.fetch_add(1, Ordering::SeqCst);
+                    report_async_failure(&producer, error, message);
+                }
+                self.tracker.done();
+            }
+        }
+    }
+}
+
+/// Reports a failed `kafka_async` delivery, as `App::send` reports a failed `kafka` publish:
+/// a `tracing` error naming producer, topic and error, the `publish_error` counter (tagged
+/// `topic`) incremented by one, and the `produce_error` event with [`Error::Produce`] and the
+/// one message (its key, value and headers as sent; no decoded forms).
+fn report_async_failure(producer: &str, error: &KafkaError, message: &BorrowedMessage<'_>) {
+    let topic = message.topic();
+    tracing::error!(producer, topic, error = %error,
+        "kafka_async: message delivery failed; it was not delivered");
+    metrics::counter!("publish_error", "topic" => topic.to_owned()).increment(1);
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let produced = ProducedMessage {
+        topic: topic.to_owned(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().map(<[u8]>::to_vec),
+        decoded_key: None,
+        decoded_payload: None,
+        headers,
+        // The partition it was sent to is chosen; the key that chose it is not kept.
+        partition_key: None,
+    };
+    let error = Error::Produce {
+        topic: topic.to_owned(),
+        source: error.clone(),
+    };
+    crate::events::emit(&crate::events::Event::ProduceError {
+        producer,
+        topic,
+        error: &error,
+        messages: std::slice::from_ref(&produced),
+    });
+}
