@@ -7,14 +7,15 @@
 //!    (a missing default file is fine; a missing `DEIMOS_CONFIG` file is an error),
 //! 3. `DEIMOS_*` environment variables: `DEIMOS_KAFKA_BROKERS=a:9092,b:9092`,
 //!    `DEIMOS_CONSUMERS_RERAISE_ERRORS=true`, `DEIMOS_KAFKA_SSL_ENABLED=true`, … — the section
-//!    path (`KAFKA`, `KAFKA_SSL`, `KAFKA_SASL`, `CONSUMERS`, `CONSUMERS_BACKOFF`, `PRODUCERS`,
-//!    `SCHEMA`) then the key,
+//!    path (`KAFKA`, `KAFKA_SSL`, `KAFKA_SASL`, `KAFKA_SASL_OAUTHBEARER`, `CONSUMERS`,
+//!    `CONSUMERS_BACKOFF`, `PRODUCERS`, `SCHEMA`) then the key,
 //! 4. code: mutate the loaded [`Config`] before [`configure`](crate::configure) or
 //!    [`App::from_config`](crate::App::from_config).
 //!
-//! An unknown key or a bad value is an [`Error::Config`](crate::Error) naming the key.
-//! Durations are [`Duration`]s; in files and the environment an integer means seconds (as in
-//! Deimos) and a string is a humantime duration (`"500ms"`, `"1m"`).
+//! An unknown key or a bad value is an [`Error::Config`](crate::Error) naming the key; checks
+//! that involve two keys name both. Durations are [`Duration`]s; in files and the environment
+//! an integer means seconds (as in Deimos) and a string is a humantime duration (`"500ms"`,
+//! `"1m"`). librdkafka takes them in milliseconds.
 //!
 //! ```toml
 //! [kafka]
@@ -32,6 +33,60 @@
 //! backend = "avro_local"
 //! path = "schemas"
 //! ```
+//!
+//! # Keys and the librdkafka properties they become
+//!
+//! Rendered by [`Config::kafka_client_config`], [`Config::producer_client_config`] and
+//! [`Config::consumer_client_config`]. Where Deimos' name differs, it is given.
+//!
+//! | key | librdkafka property (unit) | default | Deimos |
+//! |---|---|---|---|
+//! | `kafka.brokers` | `bootstrap.servers` | `["localhost:9092"]` | `kafka.seed_brokers` |
+//! | `kafka.client_id` | `client.id` | `phobos` | |
+//! | `kafka.connect_timeout` | `socket.connection.setup.timeout.ms` (ms) | 15 s | |
+//! | `kafka.socket_timeout` | `socket.timeout.ms` (ms) | 15 s | |
+//! | `kafka.ssl.enabled`, `kafka.sasl.enabled` | `security.protocol` (`plaintext`, `ssl`, `sasl_plaintext`, `sasl_ssl`) | false | |
+//! | `kafka.ssl.ca_cert` / `ca_cert_file` | `ssl.ca.pem` (PEM text) / `ssl.ca.location` (path) | system CAs | same (PEM text) |
+//! | `kafka.ssl.client_cert` / `client_cert_file` | `ssl.certificate.pem` / `ssl.certificate.location` | none | same (PEM text) |
+//! | `kafka.ssl.client_cert_key` / `client_cert_key_file` | `ssl.key.pem` / `ssl.key.location` | none | same (PEM text) |
+//! | `kafka.ssl.client_cert_key_password` | `ssl.key.password` | none | |
+//! | `kafka.ssl.verify_hostname` | `ssl.endpoint.identification.algorithm` (`https` / `none`) | true | |
+//! | `kafka.sasl.mechanism` | `sasl.mechanism` | `plain` | chosen by which keys are set |
+//! | `kafka.sasl.username`, `password` | `sasl.username`, `sasl.password` | none | `sasl.plain_*`, `sasl.scram_*` |
+//! | `kafka.sasl.oauthbearer.method` | `sasl.oauthbearer.method` (`oidc`; for `unsecured_jwt` unset, with `enable.sasl.oauthbearer.unsecure.jwt=true`) | `oidc` | |
+//! | `kafka.sasl.oauthbearer.client_id`, `client_secret` | `sasl.oauthbearer.client.id`, `sasl.oauthbearer.client.secret` | none | |
+//! | `kafka.sasl.oauthbearer.token_endpoint_url`, `scope` | `sasl.oauthbearer.token.endpoint.url`, `sasl.oauthbearer.scope` | none | |
+//! | `kafka.sasl.oauthbearer.extensions` | `sasl.oauthbearer.extensions` (`k=v,k=v`) | none | |
+//! | `kafka.sasl.oauthbearer.unsecured_jwt_config` | `sasl.oauthbearer.config` | none | |
+//! | `consumers.session_timeout` | `session.timeout.ms` (ms) | 300 s | |
+//! | `consumers.offset_commit_interval` | `auto.commit.interval.ms` (ms) | 10 s | |
+//! | `consumers.heartbeat_interval` | `heartbeat.interval.ms` (ms) | 10 s | |
+//! | `consumers.start_from_beginning` | `auto.offset.reset` (`earliest` / `latest`) | true | |
+//! | `producers.required_acks` | `acks` (`0`, `1`, `all`) | 1; `all` with idempotence | |
+//! | `producers.ack_timeout` | `request.timeout.ms` (ms) | 5 s | |
+//! | `producers.max_retries` | `retries` (count) | 2 | |
+//! | `producers.retry_backoff` | `retry.backoff.ms` and `retry.backoff.max.ms` (ms) | 1 s | |
+//! | `producers.delivery_timeout` | `message.timeout.ms` (ms) | (ack_timeout + retry_backoff) × (max_retries + 1) | not in Deimos |
+//! | `producers.max_buffer_size` | `queue.buffering.max.messages` (messages) | 10 000 | |
+//! | `producers.max_buffer_bytesize` | `queue.buffering.max.kbytes` (bytes, rounded up to KiB) | 10 000 000 | |
+//! | `producers.delivery_threshold` | `batch.num.messages` (messages) | 10 000 | ruby-kafka `delivery_threshold` |
+//! | `producers.delivery_interval` | `linger.ms` (ms, fractional) | 5 ms | ruby-kafka `delivery_interval` |
+//! | `producers.compression_codec` | `compression.codec` (`none`, `gzip`, `snappy`, `lz4`, `zstd`) | `none` | |
+//! | `producers.idempotence` | `enable.idempotence` | false | not in Deimos |
+//! | `kafka.extra`, `consumers.extra`, `producers.extra` | any property, as given | none | |
+//!
+//! `extra` precedence, later winning: typed `kafka.*` → `kafka.extra` → typed `consumers.*` /
+//! `producers.*` → `consumers.extra` / `producers.extra` (see [`KafkaConfig::extra`]).
+//!
+//! # Secrets
+//!
+//! `Debug` of [`Config`] never prints `kafka.sasl.password`, `kafka.ssl.client_cert_key`,
+//! `kafka.ssl.client_cert_key_password`, `kafka.sasl.oauthbearer.client_secret`,
+//! `kafka.sasl.oauthbearer.unsecured_jwt_config`, `schema.password`, or an `extra` value whose
+//! property name contains `password`, `secret`, `passphrase`, `.pem`, `sasl.jaas` or
+//! `oauthbearer.config`: they print as `<redacted>` ([`Secret`]). The rendered rdkafka
+//! `ClientConfig`s do carry them; deimos never logs one. Serializing a `Config` writes them
+//! (so a config can be written back to a file).
 
 pub(crate) mod duration;
 mod kafka;

@@ -243,13 +243,15 @@ impl SaslConfig {
 pub enum OAuthBearerMethod {
     /// OIDC client credentials: librdkafka fetches and refreshes tokens from
     /// `token_endpoint_url` with `client_id` and `client_secret`
-    /// (`sasl.oauthbearer.method=oidc`). Needs librdkafka with libcurl: the `oidc` feature.
-    /// Default.
+    /// (`sasl.oauthbearer.method=oidc`). Needs librdkafka with libcurl: the `oidc` feature,
+    /// built where libcurl's development files are installed (Debian: `libcurl4-openssl-dev`).
+    /// Without them librdkafka is built without OIDC, and creating a client fails with its
+    /// "not supported in this build" error. Default.
     #[default]
     Oidc,
-    /// Development only: librdkafka's built-in unsecured JWT (`sasl.oauthbearer.method=default`,
-    /// `enable.sasl.oauthbearer.unsecure.jwt=true`, the token described by
-    /// `sasl.oauthbearer.config`). The broker must accept unsigned tokens, as Kafka's
+    /// Development only: librdkafka's built-in unsecured JWT (`sasl.oauthbearer.method` left at
+    /// `default`, `enable.sasl.oauthbearer.unsecure.jwt=true`, the token described by
+    /// `sasl.oauthbearer.config`; the `ssl` feature suffices). The broker must accept unsigned tokens, as Kafka's
     /// `OAuthBearerUnsecuredValidatorCallbackHandler` does. Never for production.
     UnsecuredJwt,
 }
