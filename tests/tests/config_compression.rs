@@ -18,7 +18,7 @@ use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
-use rdkafka::ClientContext;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 const CODECS: [CompressionCodec; 5] = [
     CompressionCodec::None,
@@ -32,31 +32,41 @@ const CODECS: [CompressionCodec; 5] = [
 const MESSAGES: usize = 20;
 const PAYLOAD_BYTES: usize = 8 * 1024;
 
-/// Keeps the latest librdkafka statistics.
+/// Keeps the latest librdkafka statistics and how many have arrived.
 #[derive(Clone, Default)]
-struct LastStats(Arc<Mutex<Option<Statistics>>>);
+struct LastStats(Arc<Mutex<(u64, Option<Statistics>)>>);
 
 impl ClientContext for LastStats {
     fn stats(&self, statistics: Statistics) {
-        *self.0.lock().unwrap() = Some(statistics);
+        let mut last = self.0.lock().unwrap();
+        *last = (last.0 + 1, Some(statistics));
     }
 }
 
 impl LastStats {
-    /// Bytes written to the brokers once the statistics count `messages` sent.
-    async fn txbytes_after(&self, messages: i64) -> u64 {
+    fn count(&self) -> u64 {
+        self.0.lock().unwrap().0
+    }
+
+    /// Bytes written to the brokers, from the second report after `seen` reports: the first
+    /// may have been taken before the last delivery (the top-level `txmsgs` counter runs ahead
+    /// of the per-broker `txbytes`).
+    async fn txbytes_after(&self, seen: u64) -> u64 {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(s) = self.0.lock().unwrap().as_ref() {
-                if s.txmsgs >= messages {
-                    return s.brokers.values().map(|b| b.txbytes).sum();
+            {
+                let last = self.0.lock().unwrap();
+                if last.0 >= seen + 2 {
+                    let stats = last.1.as_ref().expect("a report");
+                    assert_eq!(stats.txmsgs, MESSAGES as i64, "all messages sent");
+                    return stats.brokers.values().map(|b| b.txbytes).sum();
                 }
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no statistics showing {messages} messages sent within 30s"
+                "no librdkafka statistics within 30s"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }
@@ -103,7 +113,7 @@ async fn roundtrip_with(broker: &Broker, codec: CompressionCodec) -> u64 {
             .expect("delivery future")
             .unwrap_or_else(|(e, _)| panic!("delivery with {codec}: {e}"));
     }
-    let txbytes = stats.txbytes_after(MESSAGES as i64).await;
+    let txbytes = stats.txbytes_after(stats.count()).await;
 
     // deimos' own producer (the `kafka` backend) with the same codec.
     let app = App::from_config(config.clone()).expect("app");
@@ -129,7 +139,12 @@ async fn roundtrip_with(broker: &Broker, codec: CompressionCodec) -> u64 {
         .consumer_client_config(&format!("config-compression-{}", run_id()))
         .create()
         .expect("consumer");
-    consumer.subscribe(&[&topic]).unwrap();
+    // Assigned rather than subscribed: no group join to wait for.
+    let mut partitions = TopicPartitionList::new();
+    partitions
+        .add_partition_offset(&topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&partitions).unwrap();
     let mut raw = vec![false; MESSAGES];
     let mut deimos_messages = 0;
     while raw.iter().any(|seen| !seen) || deimos_messages < deimos_sent {
