@@ -21,7 +21,7 @@ fn ms(d: Duration) -> String {
 
 /// Milliseconds with the fraction kept (`linger.ms` is a floating-point property).
 fn ms_fraction(d: Duration) -> String {
-    if d.subsec_nanos() % 1_000_000 == 0 {
+    if d.subsec_nanos().is_multiple_of(1_000_000) {
         ms(d)
     } else {
         format!("{}", d.as_secs_f64() * 1000.0)

@@ -1501,4 +1501,45 @@ mod tests {
         assert_eq!(key, "kafka.ssl.client_cert_key");
         assert!(!shown.contains("KEYMARKER"), "{shown}");
     }
+
+    /// The configuration examples in README.md and in these docs load (with the SASL password
+    /// the README leaves to the environment).
+    #[test]
+    fn documented_examples_load() {
+        let docs = [
+            include_str!("../../../README.md"),
+            include_str!("mod.rs"),
+            include_str!("security.rs"),
+        ];
+        let mut checked = 0;
+        for doc in docs {
+            let mut rest = doc;
+            while let Some(start) = rest.find("```toml\n") {
+                let block = &rest[start + 8..];
+                let end = block.find("```").expect("closed block");
+                rest = &block[end + 3..];
+                // Doc comments: drop the `//! ` / `/// ` prefixes.
+                let toml: String = block[..end]
+                    .lines()
+                    .map(|l| {
+                        let t = l.trim_start();
+                        t.strip_prefix("//!")
+                            .or_else(|| t.strip_prefix("///"))
+                            .map_or(l, |r| r.strip_prefix(' ').unwrap_or(r))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if toml.contains("Cargo.toml") || toml.lines().any(|l| l.trim() == "...") {
+                    continue; // not a deimos config, or a PEM body left out
+                }
+                let figment = Figment::new()
+                    .merge(Toml::string(&toml))
+                    .merge(("kafka.sasl.password", "from-the-environment"));
+                Config::from_figment(&figment)
+                    .unwrap_or_else(|e| panic!("documented example does not load: {e}\n{toml}"));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 6, "found only {checked} examples");
+    }
 }
