@@ -43,7 +43,8 @@
 //! | `macros` | `#[producer]`, `#[consumer]` | yes |
 //! | `testing` | `deimos::testing`: the embedded broker and the in-process Confluent-compatible schema registry (axum) | no |
 //! | `registry-tls` | `https://` schema registry URLs (rustls, no OpenSSL) for `avro_schema_registry` | no |
-//! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*` | no |
+//! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*`; also SASL `SCRAM-*` and `OAUTHBEARER` | no |
+//! | `oidc` | `OAUTHBEARER` with OIDC client credentials (`kafka.sasl.oauthbearer`): librdkafka with libcurl; implies `ssl` | no |
 //!
 //! # Modules
 //! [`config`] (typed configuration), [`schema`] (schema backends, key configuration,

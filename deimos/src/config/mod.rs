@@ -7,14 +7,15 @@
 //!    (a missing default file is fine; a missing `DEIMOS_CONFIG` file is an error),
 //! 3. `DEIMOS_*` environment variables: `DEIMOS_KAFKA_BROKERS=a:9092,b:9092`,
 //!    `DEIMOS_CONSUMERS_RERAISE_ERRORS=true`, `DEIMOS_KAFKA_SSL_ENABLED=true`, … — the section
-//!    path (`KAFKA`, `KAFKA_SSL`, `KAFKA_SASL`, `CONSUMERS`, `CONSUMERS_BACKOFF`, `PRODUCERS`,
-//!    `SCHEMA`) then the key,
+//!    path (`KAFKA`, `KAFKA_SSL`, `KAFKA_SASL`, `KAFKA_SASL_OAUTHBEARER`, `CONSUMERS`,
+//!    `CONSUMERS_BACKOFF`, `PRODUCERS`, `SCHEMA`) then the key,
 //! 4. code: mutate the loaded [`Config`] before [`configure`](crate::configure) or
 //!    [`App::from_config`](crate::App::from_config).
 //!
-//! An unknown key or a bad value is an [`Error::Config`](crate::Error) naming the key.
-//! Durations are [`Duration`]s; in files and the environment an integer means seconds (as in
-//! Deimos) and a string is a humantime duration (`"500ms"`, `"1m"`).
+//! An unknown key or a bad value is an [`Error::Config`](crate::Error) naming the key; checks
+//! that involve two keys name both. Durations are [`Duration`]s; in files and the environment
+//! an integer means seconds (as in Deimos) and a string is a humantime duration (`"500ms"`,
+//! `"1m"`). librdkafka takes them in milliseconds.
 //!
 //! ```toml
 //! [kafka]
@@ -32,9 +33,68 @@
 //! backend = "avro_local"
 //! path = "schemas"
 //! ```
+//!
+//! # Keys and the librdkafka properties they become
+//!
+//! Rendered by [`Config::kafka_client_config`], [`Config::producer_client_config`] and
+//! [`Config::consumer_client_config`]. Where Deimos' name differs, it is given.
+//!
+//! | key | librdkafka property (unit) | default | Deimos |
+//! |---|---|---|---|
+//! | `kafka.brokers` | `bootstrap.servers` | `["localhost:9092"]` | `kafka.seed_brokers` |
+//! | `kafka.client_id` | `client.id` | `phobos` | |
+//! | `kafka.connect_timeout` | `socket.connection.setup.timeout.ms` (ms) | 15 s | |
+//! | `kafka.socket_timeout` | `socket.timeout.ms` (ms) | 15 s | |
+//! | `kafka.ssl.enabled`, `kafka.sasl.enabled` | `security.protocol` (`plaintext`, `ssl`, `sasl_plaintext`, `sasl_ssl`) | false | |
+//! | `kafka.ssl.ca_cert` / `ca_cert_file` | `ssl.ca.pem` (PEM text) / `ssl.ca.location` (path) | system CAs | same (PEM text) |
+//! | `kafka.ssl.client_cert` / `client_cert_file` | `ssl.certificate.pem` / `ssl.certificate.location` | none | same (PEM text) |
+//! | `kafka.ssl.client_cert_key` / `client_cert_key_file` | `ssl.key.pem` / `ssl.key.location` | none | same (PEM text) |
+//! | `kafka.ssl.client_cert_key_password` | `ssl.key.password` | none | |
+//! | `kafka.ssl.verify_hostname` | `ssl.endpoint.identification.algorithm` (`https` / `none`) | true | |
+//! | `kafka.sasl.mechanism` | `sasl.mechanism` | `plain` | chosen by which keys are set |
+//! | `kafka.sasl.username`, `password` | `sasl.username`, `sasl.password` | none | `sasl.plain_*`, `sasl.scram_*` |
+//! | `kafka.sasl.oauthbearer.method` | `sasl.oauthbearer.method` (`oidc`; for `unsecured_jwt` unset, with `enable.sasl.oauthbearer.unsecure.jwt=true`) | `oidc` | |
+//! | `kafka.sasl.oauthbearer.client_id`, `client_secret` | `sasl.oauthbearer.client.id`, `sasl.oauthbearer.client.secret` | none | |
+//! | `kafka.sasl.oauthbearer.token_endpoint_url`, `scope` | `sasl.oauthbearer.token.endpoint.url`, `sasl.oauthbearer.scope` | none | |
+//! | `kafka.sasl.oauthbearer.extensions` | `sasl.oauthbearer.extensions` (`k=v,k=v`) | none | |
+//! | `kafka.sasl.oauthbearer.unsecured_jwt_config` | `sasl.oauthbearer.config` | none | |
+//! | `consumers.session_timeout` | `session.timeout.ms` (ms) | 300 s | |
+//! | `consumers.offset_commit_interval` | `auto.commit.interval.ms` (ms) | 10 s | |
+//! | `consumers.heartbeat_interval` | `heartbeat.interval.ms` (ms) | 10 s | |
+//! | `consumers.start_from_beginning` | `auto.offset.reset` (`earliest` / `latest`) | true | |
+//! | `producers.required_acks` | `acks` (`0`, `1`, `all`) | 1; `all` with idempotence | |
+//! | `producers.ack_timeout` | `request.timeout.ms` (ms) | 5 s | |
+//! | `producers.max_retries` | `retries` (count) | 2 | |
+//! | `producers.retry_backoff` | `retry.backoff.ms` and `retry.backoff.max.ms` (ms) | 1 s | |
+//! | `producers.delivery_timeout` | `message.timeout.ms` (ms) | (ack_timeout + retry_backoff) × (max_retries + 1) | not in Deimos |
+//! | `producers.max_buffer_size` | `queue.buffering.max.messages` (messages) | 10 000 | |
+//! | `producers.max_buffer_bytesize` | `queue.buffering.max.kbytes` (bytes, rounded up to KiB) | 10 000 000 | |
+//! | `producers.delivery_threshold` | `batch.num.messages` (messages) | 10 000 | ruby-kafka `delivery_threshold` |
+//! | `producers.delivery_interval` | `linger.ms` (ms, fractional) | 5 ms | ruby-kafka `delivery_interval` |
+//! | `producers.compression_codec` | `compression.codec` (`none`, `gzip`, `snappy`, `lz4`, `zstd`) | `none` | |
+//! | `producers.idempotence` | `enable.idempotence` | false | not in Deimos |
+//! | `kafka.extra`, `consumers.extra`, `producers.extra` | any property, as given | none | |
+//!
+//! `extra` precedence, later winning: typed `kafka.*` → `kafka.extra` → typed `consumers.*` /
+//! `producers.*` → `consumers.extra` / `producers.extra` (see [`KafkaConfig::extra`]).
+//!
+//! # Secrets
+//!
+//! `Debug` of [`Config`] never prints `kafka.sasl.password`, `kafka.ssl.client_cert_key`,
+//! `kafka.ssl.client_cert_key_password`, `kafka.sasl.oauthbearer.client_secret`,
+//! `kafka.sasl.oauthbearer.unsecured_jwt_config`, `schema.password`, or an `extra` value whose
+//! property name contains `password`, `secret`, `passphrase`, `.pem`, `sasl.jaas` or
+//! `oauthbearer.config`: they print as `<redacted>` ([`Secret`]). The rendered rdkafka
+//! `ClientConfig`s do carry them; deimos never logs one. Serializing a `Config` writes them
+//! (so a config can be written back to a file).
 
 pub(crate) mod duration;
 mod kafka;
+mod secret;
+mod security;
+
+pub use secret::Secret;
+pub use security::{OAuthBearerConfig, OAuthBearerMethod, SaslConfig, SaslMechanism, SslConfig};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,30 +127,64 @@ pub struct Config {
 }
 
 /// `kafka.*`: connection settings shared by every client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// `Debug` hides secrets: the SASL password, the TLS key and its password, the OAuth client
+/// secret, and `extra` values whose property name contains `password`, `secret`,
+/// `passphrase`, `.pem`, `sasl.jaas` or `oauthbearer.config`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct KafkaConfig {
     /// Bootstrap brokers, `host:port` (librdkafka `bootstrap.servers`). Default
-    /// `["localhost:9092"]`. In the environment: a comma-separated list.
+    /// `["localhost:9092"]`. In the environment: a comma-separated list. Deimos: `kafka.seed_brokers`.
     #[serde(deserialize_with = "string_or_list")]
     pub brokers: Vec<String>,
     /// Client id sent to the brokers (`client.id`). Default `phobos`, as in Deimos.
     pub client_id: String,
-    /// Time allowed to open a broker connection (`socket.connection.setup.timeout.ms`).
-    /// Default 15 s.
+    /// Time allowed to open a broker connection (`socket.connection.setup.timeout.ms`,
+    /// milliseconds). Default 15 s.
     #[serde(with = "duration")]
     pub connect_timeout: Duration,
-    /// Time allowed for a network request (`socket.timeout.ms`). Default 15 s.
+    /// Time allowed for a network request (`socket.timeout.ms`, milliseconds). Default 15 s.
     #[serde(with = "duration")]
     pub socket_timeout: Duration,
     /// TLS (`kafka.ssl.*`).
     pub ssl: SslConfig,
     /// SASL authentication (`kafka.sasl.*`).
     pub sasl: SaslConfig,
-    /// Raw librdkafka properties applied to every client last (escape hatch), e.g.
-    /// `{ "debug" = "broker" }`.
+    /// Raw librdkafka properties for every client (escape hatch), e.g. `{ "debug" = "broker" }`.
+    ///
+    /// Precedence, later winning: the typed keys (`kafka.*`), then `kafka.extra`, then the
+    /// typed `consumers.*` / `producers.*` keys, then `consumers.extra` / `producers.extra`. So
+    /// `kafka.extra` overrides what the typed `kafka.*` keys render but not what the typed
+    /// producer and consumer keys render (`acks`, `linger.ms`, `group.id`, …); set those in
+    /// `producers.extra` / `consumers.extra`. A property deimos itself relies on
+    /// (`enable.auto.offset.store=false`) is overridden at your own risk.
     pub extra: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field is a compile error here until it is printed.
+        let KafkaConfig {
+            brokers,
+            client_id,
+            connect_timeout,
+            socket_timeout,
+            ssl,
+            sasl,
+            extra,
+        } = self;
+        f.debug_struct("KafkaConfig")
+            .field("brokers", brokers)
+            .field("client_id", client_id)
+            .field("connect_timeout", connect_timeout)
+            .field("socket_timeout", socket_timeout)
+            .field("ssl", ssl)
+            .field("sasl", sasl)
+            .field("extra", &secret::RedactedProperties(extra))
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -107,68 +201,23 @@ impl Default for KafkaConfig {
     }
 }
 
-/// `kafka.ssl.*`. Paths to PEM files (librdkafka `ssl.*.location`).
-///
-/// TLS needs the `ssl` feature (librdkafka built with OpenSSL).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct SslConfig {
-    /// Use TLS (`security.protocol=ssl`, or `sasl_ssl` with SASL). Default false.
-    pub enabled: bool,
-    /// CA certificate file (`ssl.ca.location`).
-    pub ca_cert: Option<PathBuf>,
-    /// Client certificate file (`ssl.certificate.location`).
-    pub client_cert: Option<PathBuf>,
-    /// Client private key file (`ssl.key.location`).
-    pub client_cert_key: Option<PathBuf>,
-    /// Verify the broker's host name (`ssl.endpoint.identification.algorithm=https`).
-    /// Default true.
-    pub verify_hostname: bool,
-}
-
-impl Default for SslConfig {
-    fn default() -> Self {
-        SslConfig {
-            enabled: false,
-            ca_cert: None,
-            client_cert: None,
-            client_cert_key: None,
-            verify_hostname: true,
-        }
-    }
-}
-
-/// `kafka.sasl.*`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
-pub struct SaslConfig {
-    /// Use SASL. Default false.
-    pub enabled: bool,
-    /// `sasl.mechanism`: `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, … Default `PLAIN`.
-    pub mechanism: Option<String>,
-    /// `sasl.username`.
-    pub username: Option<String>,
-    /// `sasl.password`.
-    pub password: Option<String>,
-}
-
-/// `consumers.*`: defaults for every consumer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `consumers.*`: defaults for every consumer. `Debug` hides sensitive `extra` values (as
+/// [`KafkaConfig`]).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ConsumersConfig {
-    /// Group session timeout (`session.timeout.ms`). Default 300 s, as in Deimos; the broker's
-    /// `group.max.session.timeout.ms` caps it.
+    /// Group session timeout (`session.timeout.ms`, milliseconds). Default 300 s, as in
+    /// Deimos; the broker's `group.max.session.timeout.ms` caps it.
     #[serde(with = "duration")]
     pub session_timeout: Duration,
-    /// How often handled offsets are committed (`auto.commit.interval.ms`). Default 10 s.
+    /// How often handled offsets are committed (`auto.commit.interval.ms`, milliseconds).
+    /// Default 10 s.
     #[serde(with = "duration")]
     pub offset_commit_interval: Duration,
     /// Commit after this many handled messages as well; 0 = only on the interval. Default 0.
     pub offset_commit_threshold: u64,
-    /// Group heartbeat interval (`heartbeat.interval.ms`). Default 10 s.
+    /// Group heartbeat interval (`heartbeat.interval.ms`, milliseconds). Default 10 s.
     #[serde(with = "duration")]
     pub heartbeat_interval: Duration,
     /// Backoff between retries of a failing message when `reraise_errors` is true:
@@ -181,8 +230,35 @@ pub struct ConsumersConfig {
     /// Start a new group at the earliest offset (`auto.offset.reset=earliest`) rather than the
     /// latest. Default true (Phobos' `start_from_beginning`).
     pub start_from_beginning: bool,
-    /// Raw librdkafka properties for every consumer, applied after `kafka.extra`.
+    /// Raw librdkafka properties for every consumer, applied last: after `kafka.extra` and the
+    /// typed consumer keys (see [`KafkaConfig::extra`] for the whole order).
     pub extra: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ConsumersConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field is a compile error here until it is printed.
+        let ConsumersConfig {
+            session_timeout,
+            offset_commit_interval,
+            offset_commit_threshold,
+            heartbeat_interval,
+            backoff,
+            reraise_errors,
+            start_from_beginning,
+            extra,
+        } = self;
+        f.debug_struct("ConsumersConfig")
+            .field("session_timeout", session_timeout)
+            .field("offset_commit_interval", offset_commit_interval)
+            .field("offset_commit_threshold", offset_commit_threshold)
+            .field("heartbeat_interval", heartbeat_interval)
+            .field("backoff", backoff)
+            .field("reraise_errors", reraise_errors)
+            .field("start_from_beginning", start_from_beginning)
+            .field("extra", &secret::RedactedProperties(extra))
+            .finish()
+    }
 }
 
 impl Default for ConsumersConfig {
@@ -252,36 +328,180 @@ pub enum ProducerBackendKind {
     Test,
 }
 
-/// `producers.*`: defaults for every producer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Acknowledgements a produce request waits for (`producers.required_acks`, librdkafka
+/// `acks`).
+///
+/// In configuration: `0`, `1`, `"all"` (also `-1`, and the numbers as strings), as Deimos'
+/// `required_acks` (`1`, `:all`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequiredAcks {
+    /// `acks=0`: none; the producer does not wait for the broker, so a failed write is lost
+    /// unseen, and `ack_timeout` does not apply.
+    None,
+    /// `acks=1`: the partition leader has written the message. Deimos' default.
+    Leader,
+    /// `acks=all` (`-1`): every in-sync replica has it; with the topic's `min.insync.replicas`
+    /// this is Kafka's durable write. Required by `producers.idempotence`.
+    All,
+}
+
+impl RequiredAcks {
+    /// The librdkafka `acks` value: `0`, `1` or `all`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequiredAcks::None => "0",
+            RequiredAcks::Leader => "1",
+            RequiredAcks::All => "all",
+        }
+    }
+}
+
+impl Serialize for RequiredAcks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RequiredAcks::None => s.serialize_i64(0),
+            RequiredAcks::Leader => s.serialize_i64(1),
+            RequiredAcks::All => s.serialize_str("all"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RequiredAcks {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Acks {
+            Num(i64),
+            Word(String),
+        }
+        let num = match Acks::deserialize(d)? {
+            Acks::Num(n) => n,
+            Acks::Word(w) if w.trim().eq_ignore_ascii_case("all") => -1,
+            Acks::Word(w) => w.trim().parse().map_err(|_| {
+                serde::de::Error::custom(format!("expected 0, 1 or \"all\", found `{w}`"))
+            })?,
+        };
+        match num {
+            0 => Ok(RequiredAcks::None),
+            1 => Ok(RequiredAcks::Leader),
+            -1 => Ok(RequiredAcks::All),
+            n => Err(serde::de::Error::custom(format!(
+                "expected 0, 1 or \"all\" (-1), found {n}"
+            ))),
+        }
+    }
+}
+
+/// Compression of produced batches (`producers.compression_codec`, librdkafka
+/// `compression.codec`): `none`, `gzip`, `snappy`, `lz4`, `zstd`, as Deimos (ruby-kafka) names
+/// them.
+///
+/// The producer compresses whole batches; consumers decompress whatever codec a batch carries,
+/// so this needs no consumer setting. All five are built into deimos' librdkafka (gzip through
+/// zlib, zstd through libzstd; snappy and lz4 are librdkafka's own). The broker keeps the
+/// producer's codec unless the topic's `compression.type` says otherwise.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CompressionCodec {
+    /// No compression. Default, as in Deimos and librdkafka.
+    #[default]
+    None,
+    /// gzip (zlib); small output, the most CPU.
+    Gzip,
+    /// Snappy.
+    Snappy,
+    /// LZ4.
+    Lz4,
+    /// Zstandard; needs brokers from Kafka 2.1 on.
+    Zstd,
+}
+
+impl CompressionCodec {
+    /// The librdkafka `compression.codec` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompressionCodec::None => "none",
+            CompressionCodec::Gzip => "gzip",
+            CompressionCodec::Snappy => "snappy",
+            CompressionCodec::Lz4 => "lz4",
+            CompressionCodec::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::fmt::Display for CompressionCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `producers.*`: defaults for every producer, rendered by
+/// [`Config::producer_client_config`]. `Debug` hides sensitive `extra` values (as
+/// [`KafkaConfig`]).
+///
+/// ```toml
+/// [producers]
+/// required_acks = "all"
+/// idempotence = true
+/// compression_codec = "zstd"
+/// delivery_interval = "20ms"    # linger.ms
+/// delivery_threshold = 1000     # batch.num.messages
+/// ```
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProducersConfig {
-    /// Time the broker may take to acknowledge (`request.timeout.ms`). Default 5 s.
+    /// Time the broker may take to acknowledge a produce request (`request.timeout.ms`,
+    /// milliseconds, 1 ms to 900 s). Default 5 s, as in Deimos.
     #[serde(with = "duration")]
     pub ack_timeout: Duration,
-    /// Acknowledgements required (`acks`): `-1` (all), `0` or `1`; the string `"all"` is
-    /// accepted. Default 1.
-    #[serde(deserialize_with = "acks")]
-    pub required_acks: i32,
-    /// Retries of a failed produce request (`retries`). Default 2.
+    /// Acknowledgements required (`acks`): `0`, `1` or `"all"`. When not set: 1 (Deimos'
+    /// default), or `all` with `idempotence` — librdkafka's own rule, which also refuses an
+    /// explicit `acks` other than `all` with idempotence (here an [`Error::Config`] naming both
+    /// keys). See [`ProducersConfig::effective_required_acks`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_acks: Option<RequiredAcks>,
+    /// Retries of a failed produce request (`retries`, i.e. `message.send.max.retries`;
+    /// at most 2 147 483 647). Default 2, as in Deimos. `delivery_timeout` bounds them too.
     pub max_retries: u32,
-    /// Delay between those retries (`retry.backoff.ms`). Default 1 s.
+    /// Delay before each of those retries (`retry.backoff.ms` and `retry.backoff.max.ms`, both
+    /// set to it, milliseconds, 1 ms to 300 s), so it is constant as in ruby-kafka rather than
+    /// librdkafka's exponential backoff (set `retry.backoff.max.ms` in `extra` for that).
+    /// Default 1 s, as in Deimos.
     #[serde(with = "duration")]
     pub retry_backoff: Duration,
     /// How long one message may take from `publish` to its delivery report, retries included,
-    /// before it fails (`message.timeout.ms`). Default: `(ack_timeout + retry_backoff) ×
-    /// (max_retries + 1)`, 18 s with the other defaults — the bound ruby-kafka's synchronous
-    /// delivery gave Deimos (librdkafka's own default is 300 s).
-    #[serde(with = "duration::option")]
+    /// before it fails (`message.timeout.ms`, milliseconds; 0 = no limit). Default:
+    /// `(ack_timeout + retry_backoff) × (max_retries + 1)`, 18 s with the other defaults — the
+    /// bound ruby-kafka's synchronous delivery gave Deimos (librdkafka's own default is 300 s).
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     pub delivery_timeout: Option<Duration>,
-    /// Messages the local queue holds (`queue.buffering.max.messages`). Default 10 000.
+    /// Messages the local queue holds (`queue.buffering.max.messages`; 0 = no limit, at most
+    /// 2 147 483 647). Default 10 000, as in Deimos. A full queue makes `publish` wait.
     pub max_buffer_size: u32,
-    /// Bytes the local queue holds (`queue.buffering.max.kbytes`, rounded up to KiB). Default
-    /// 10 000 000.
+    /// Bytes the local queue holds (`queue.buffering.max.kbytes`: this many bytes rounded up
+    /// to whole KiB). Default 10 000 000, as in Deimos (9 766 KiB).
     pub max_buffer_bytesize: u64,
-    /// `compression.codec`: `none`, `gzip`, `snappy`, `lz4`, `zstd`. Default none.
-    pub compression_codec: Option<String>,
+    /// Most messages in one batch (`batch.num.messages`, 1 to 1 000 000). Default 10 000
+    /// (librdkafka's). Deimos/ruby-kafka's `delivery_threshold` counted buffered messages before
+    /// a delivery; librdkafka batches per partition instead.
+    pub delivery_threshold: u32,
+    /// How long librdkafka waits for more messages before sending a batch (`linger.ms`,
+    /// milliseconds, fractions kept, at most 900 s; must be shorter than `delivery_timeout`).
+    /// Default 5 ms (librdkafka's). Deimos/ruby-kafka's `delivery_interval`.
+    #[serde(with = "duration")]
+    pub delivery_interval: Duration,
+    /// Batch compression (`compression.codec`): `none`, `gzip`, `snappy`, `lz4`, `zstd`.
+    /// Default `none`, as in Deimos. Any other value is an [`Error::Config`] naming
+    /// `producers.compression_codec`.
+    pub compression_codec: CompressionCodec,
+    /// Idempotent producer (`enable.idempotence`): the broker drops duplicates of retried
+    /// batches and keeps order per partition. librdkafka then needs `acks=all` (the default
+    /// here when `required_acks` is not set; any other explicit value is an error naming both
+    /// keys), `max_retries` ≥ 1 (0 is an error naming both keys), and caps
+    /// `max.in.flight.requests.per.connection` at 5. Default false (Deimos has no such setting).
+    pub idempotence: bool,
     /// Prefix added to every producer topic, e.g. `staging.`. Default none.
     pub topic_prefix: Option<String>,
     /// When true, `publish` does nothing (Deimos' `producers.disabled`). Default false.
@@ -290,8 +510,49 @@ pub struct ProducersConfig {
     /// return; Deimos' default), `db` (transactional outbox, not available yet) or `test`
     /// (capture in memory). See [`ProducerBackendKind`].
     pub backend: ProducerBackendKind,
-    /// Raw librdkafka properties for the producer, applied after `kafka.extra`.
+    /// Raw librdkafka properties for the producer, applied last: after `kafka.extra` and the
+    /// typed producer keys (see [`KafkaConfig::extra`] for the whole order).
     pub extra: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ProducersConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Destructured so that a new field is a compile error here until it is printed.
+        let ProducersConfig {
+            ack_timeout,
+            required_acks,
+            max_retries,
+            retry_backoff,
+            delivery_timeout,
+            max_buffer_size,
+            max_buffer_bytesize,
+            delivery_threshold,
+            delivery_interval,
+            compression_codec,
+            idempotence,
+            topic_prefix,
+            disabled,
+            backend,
+            extra,
+        } = self;
+        f.debug_struct("ProducersConfig")
+            .field("ack_timeout", ack_timeout)
+            .field("required_acks", required_acks)
+            .field("max_retries", max_retries)
+            .field("retry_backoff", retry_backoff)
+            .field("delivery_timeout", delivery_timeout)
+            .field("max_buffer_size", max_buffer_size)
+            .field("max_buffer_bytesize", max_buffer_bytesize)
+            .field("delivery_threshold", delivery_threshold)
+            .field("delivery_interval", delivery_interval)
+            .field("compression_codec", compression_codec)
+            .field("idempotence", idempotence)
+            .field("topic_prefix", topic_prefix)
+            .field("disabled", disabled)
+            .field("backend", backend)
+            .field("extra", &secret::RedactedProperties(extra))
+            .finish()
+    }
 }
 
 impl ProducersConfig {
@@ -302,19 +563,127 @@ impl ProducersConfig {
                 .saturating_mul(self.max_retries.saturating_add(1))
         })
     }
+
+    /// `required_acks`, or when it is not set: [`RequiredAcks::All`] with `idempotence`
+    /// (librdkafka's adjustment), [`RequiredAcks::Leader`] otherwise (Deimos' default).
+    pub fn effective_required_acks(&self) -> RequiredAcks {
+        self.required_acks.unwrap_or(if self.idempotence {
+            RequiredAcks::All
+        } else {
+            RequiredAcks::Leader
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        check_millis("producers.ack_timeout", self.ack_timeout, 1, 900_000)?;
+        check_millis("producers.retry_backoff", self.retry_backoff, 1, 300_000)?;
+        check_millis(
+            "producers.delivery_timeout",
+            self.effective_delivery_timeout(),
+            0,
+            i32::MAX as u64,
+        )?;
+        check_millis(
+            "producers.delivery_interval",
+            self.delivery_interval,
+            0,
+            900_000,
+        )?;
+        let timeout = self.effective_delivery_timeout();
+        if !timeout.is_zero() && self.delivery_interval >= timeout {
+            return Err(Error::config(
+                "producers.delivery_interval",
+                format!(
+                    "must be shorter than `producers.delivery_timeout` ({timeout:?}), found {:?}                      (librdkafka: `message.timeout.ms` must be greater than `linger.ms`)",
+                    self.delivery_interval
+                ),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.delivery_threshold) {
+            return Err(Error::config(
+                "producers.delivery_threshold",
+                format!(
+                    "must be 1 to 1000000 messages (`batch.num.messages`), found {}",
+                    self.delivery_threshold
+                ),
+            ));
+        }
+        if self.max_retries > i32::MAX as u32 {
+            return Err(Error::config(
+                "producers.max_retries",
+                format!("must be at most {}, found {}", i32::MAX, self.max_retries),
+            ));
+        }
+        if self.max_buffer_size > i32::MAX as u32 {
+            return Err(Error::config(
+                "producers.max_buffer_size",
+                format!(
+                    "must be at most {}, found {}",
+                    i32::MAX,
+                    self.max_buffer_size
+                ),
+            ));
+        }
+        if self.max_buffer_bytesize.div_ceil(1024) > i32::MAX as u64 {
+            return Err(Error::config(
+                "producers.max_buffer_bytesize",
+                format!(
+                    "must be at most {} bytes, found {}",
+                    i32::MAX as u64 * 1024,
+                    self.max_buffer_bytesize
+                ),
+            ));
+        }
+        if self.idempotence {
+            if let Some(acks) = self.required_acks.filter(|a| *a != RequiredAcks::All) {
+                return Err(Error::config(
+                    "producers.required_acks",
+                    format!(
+                        "`producers.idempotence = true` needs `producers.required_acks = \"all\"` \
+                         (or leave it unset), found {} (librdkafka: `acks` must be `all` when \
+                         `enable.idempotence` is true)",
+                        acks.as_str()
+                    ),
+                ));
+            }
+            if self.max_retries == 0 {
+                return Err(Error::config(
+                    "producers.max_retries",
+                    "`producers.idempotence = true` needs `producers.max_retries` of at least 1 \
+                     (librdkafka: `retries` must be >= 1 when `enable.idempotence` is true)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `key`'s duration is within `min_ms..=max_ms` milliseconds (a librdkafka range).
+fn check_millis(key: &str, value: Duration, min_ms: u64, max_ms: u64) -> Result<()> {
+    let (min, max) = (Duration::from_millis(min_ms), Duration::from_millis(max_ms));
+    if (min..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(Error::config(
+        key,
+        format!("must be from {min:?} to {max:?}, found {value:?}"),
+    ))
 }
 
 impl Default for ProducersConfig {
     fn default() -> Self {
         ProducersConfig {
             ack_timeout: Duration::from_secs(5),
-            required_acks: 1,
+            required_acks: None,
             max_retries: 2,
             retry_backoff: Duration::from_secs(1),
             delivery_timeout: None,
             max_buffer_size: 10_000,
             max_buffer_bytesize: 10_000_000,
-            compression_codec: None,
+            delivery_threshold: 10_000,
+            delivery_interval: Duration::from_millis(5),
+            compression_codec: CompressionCodec::None,
+            idempotence: false,
             topic_prefix: None,
             disabled: false,
             backend: ProducerBackendKind::Kafka,
@@ -417,6 +786,7 @@ impl Default for SchemaConfig {
 
 /// Section paths known to the environment mapping, longest first.
 const ENV_SECTIONS: &[&str] = &[
+    "kafka_sasl_oauthbearer",
     "consumers_backoff",
     "kafka_ssl",
     "kafka_sasl",
@@ -512,15 +882,9 @@ impl Config {
                 ),
             ));
         }
-        if !matches!(self.producers.required_acks, -1..=1) {
-            return Err(Error::config(
-                "producers.required_acks",
-                format!(
-                    "must be -1 (all), 0 or 1, found {}",
-                    self.producers.required_acks
-                ),
-            ));
-        }
+        self.kafka.ssl.validate()?;
+        self.kafka.sasl.validate()?;
+        self.producers.validate()?;
         if self.consumers.heartbeat_interval >= self.consumers.session_timeout {
             return Err(Error::config(
                 "consumers.heartbeat_interval",
@@ -604,22 +968,6 @@ fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
     })
 }
 
-fn acks<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Acks {
-        Num(i32),
-        Word(String),
-    }
-    match Acks::deserialize(d)? {
-        Acks::Num(n) => Ok(n),
-        Acks::Word(w) if w.eq_ignore_ascii_case("all") => Ok(-1),
-        Acks::Word(w) => w.parse().map_err(|_| {
-            serde::de::Error::custom(format!("expected -1, 0, 1 or \"all\", found `{w}`"))
-        }),
-    }
-}
-
 #[cfg(test)]
 // reason: figment's `Jail::expect_with` fixes the closure's error type, which is large.
 #[allow(clippy::result_large_err)]
@@ -638,7 +986,8 @@ mod tests {
         assert_eq!(c.consumers.backoff.min, Duration::from_secs(1));
         assert_eq!(c.consumers.backoff.max, Duration::from_secs(60));
         assert!(!c.consumers.reraise_errors);
-        assert_eq!(c.producers.required_acks, 1);
+        assert_eq!(c.producers.required_acks, None);
+        assert_eq!(c.producers.effective_required_acks(), RequiredAcks::Leader);
         assert_eq!(c.producers.max_retries, 2);
         assert_eq!(c.producers.ack_timeout, Duration::from_secs(5));
         assert_eq!(c.schema.registry_url, "http://localhost:8081");
@@ -768,7 +1117,489 @@ mod tests {
         let c =
             Config::from_toml("[producers]\nrequired_acks = \"all\"\nack_timeout = \"1500ms\"\n")
                 .unwrap();
-        assert_eq!(c.producers.required_acks, -1);
+        assert_eq!(c.producers.required_acks, Some(RequiredAcks::All));
         assert_eq!(c.producers.ack_timeout, Duration::from_millis(1500));
+    }
+
+    /// The config error's key and its `Display` text, or a panic naming `what`.
+    fn config_error(result: Result<Config>, what: &str) -> (String, String) {
+        match result {
+            Err(err @ Error::Config { .. }) => {
+                let shown = err.to_string();
+                let Error::Config { key, .. } = err else {
+                    unreachable!()
+                };
+                (key, shown)
+            }
+            other => panic!("{what}: expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn producer_keys_from_toml_and_env() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "deimos.toml",
+                r#"
+                [producers]
+                required_acks = 0
+                compression_codec = "lz4"
+                delivery_threshold = 500
+                delivery_interval = "20ms"
+                max_buffer_size = 77
+                max_buffer_bytesize = 2048
+                retry_backoff = "250ms"
+                "#,
+            )?;
+            let c = Config::load().expect("loads");
+            let p = &c.producers;
+            assert_eq!(p.required_acks, Some(RequiredAcks::None));
+            assert_eq!(p.compression_codec, CompressionCodec::Lz4);
+            assert_eq!(p.delivery_threshold, 500);
+            assert_eq!(p.delivery_interval, Duration::from_millis(20));
+            assert_eq!(p.max_buffer_size, 77);
+            assert_eq!(p.max_buffer_bytesize, 2048);
+            assert_eq!(p.retry_backoff, Duration::from_millis(250));
+            assert!(!p.idempotence);
+
+            jail.set_env("DEIMOS_PRODUCERS_REQUIRED_ACKS", "all");
+            jail.set_env("DEIMOS_PRODUCERS_COMPRESSION_CODEC", "zstd");
+            jail.set_env("DEIMOS_PRODUCERS_IDEMPOTENCE", "true");
+            jail.set_env("DEIMOS_PRODUCERS_DELIVERY_INTERVAL", "1");
+            jail.set_env("DEIMOS_PRODUCERS_DELIVERY_THRESHOLD", "9");
+            jail.set_env("DEIMOS_PRODUCERS_MAX_RETRIES", "5");
+            let c = Config::load().expect("loads");
+            let p = &c.producers;
+            assert_eq!(p.required_acks, Some(RequiredAcks::All));
+            assert_eq!(p.compression_codec, CompressionCodec::Zstd);
+            assert!(p.idempotence);
+            assert_eq!(
+                p.delivery_interval,
+                Duration::from_secs(1),
+                "integer = seconds"
+            );
+            assert_eq!(p.delivery_threshold, 9);
+            assert_eq!(p.max_retries, 5);
+
+            jail.set_env("DEIMOS_PRODUCERS_COMPRESSION_CODEC", "brotli");
+            let err = Config::load().unwrap_err();
+            assert!(
+                matches!(&err, Error::Config { key, .. } if key == "producers.compression_codec"),
+                "{err}"
+            );
+            assert!(
+                err.to_string()
+                    .contains("DEIMOS_PRODUCERS_COMPRESSION_CODEC"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn required_acks_spellings() {
+        for (value, want) in [
+            ("0", RequiredAcks::None),
+            ("1", RequiredAcks::Leader),
+            ("-1", RequiredAcks::All),
+            ("\"all\"", RequiredAcks::All),
+            ("\"ALL\"", RequiredAcks::All),
+            ("\"1\"", RequiredAcks::Leader),
+            ("\"-1\"", RequiredAcks::All),
+        ] {
+            let c = Config::from_toml(&format!("[producers]\nrequired_acks = {value}\n"))
+                .unwrap_or_else(|e| panic!("{value}: {e}"));
+            assert_eq!(c.producers.required_acks, Some(want), "{value}");
+        }
+        // The unset default follows librdkafka's idempotence rule.
+        let c = Config::from_toml("[producers]\nidempotence = true\n").unwrap();
+        assert_eq!(c.producers.required_acks, None);
+        assert_eq!(c.producers.effective_required_acks(), RequiredAcks::All);
+    }
+
+    #[test]
+    fn compression_codecs_parse() {
+        for (value, want) in [
+            ("none", CompressionCodec::None),
+            ("gzip", CompressionCodec::Gzip),
+            ("snappy", CompressionCodec::Snappy),
+            ("lz4", CompressionCodec::Lz4),
+            ("zstd", CompressionCodec::Zstd),
+        ] {
+            let c = Config::from_toml(&format!("[producers]\ncompression_codec = \"{value}\"\n"))
+                .unwrap();
+            assert_eq!(c.producers.compression_codec, want);
+            assert_eq!(want.as_str(), value);
+        }
+    }
+
+    #[test]
+    fn sasl_mechanism_spellings() {
+        for (value, want) in [
+            ("plain", SaslMechanism::Plain),
+            ("PLAIN", SaslMechanism::Plain),
+            ("scram_sha256", SaslMechanism::ScramSha256),
+            ("SCRAM-SHA-256", SaslMechanism::ScramSha256),
+            ("scram_sha512", SaslMechanism::ScramSha512),
+            ("SCRAM-SHA-512", SaslMechanism::ScramSha512),
+            ("oauthbearer", SaslMechanism::OAuthBearer),
+            ("OAUTHBEARER", SaslMechanism::OAuthBearer),
+        ] {
+            // Not enabled, so no credentials are needed to parse it.
+            let c = Config::from_toml(&format!("[kafka.sasl]\nmechanism = \"{value}\"\n"))
+                .unwrap_or_else(|e| panic!("{value}: {e}"));
+            assert_eq!(c.kafka.sasl.mechanism, want, "{value}");
+        }
+        let (key, shown) = config_error(
+            Config::from_toml("[kafka.sasl]\nmechanism = \"GSSAPI\"\n"),
+            "GSSAPI",
+        );
+        assert_eq!(key, "kafka.sasl.mechanism", "{shown}");
+        assert!(
+            shown.contains("SCRAM-SHA-512"),
+            "lists the choices: {shown}"
+        );
+    }
+
+    #[test]
+    fn security_keys_from_toml_and_env() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file(
+                "deimos.toml",
+                r#"
+                [kafka.ssl]
+                enabled = true
+                ca_cert = """
+                -----BEGIN CERTIFICATE-----
+                MIIB
+                -----END CERTIFICATE-----
+                """
+                client_cert_file = "/etc/kafka/client.pem"
+                client_cert_key_password = "from-file"
+
+                [kafka.sasl]
+                enabled = true
+                mechanism = "oauthbearer"
+
+                [kafka.sasl.oauthbearer]
+                client_id = "svc"
+                token_endpoint_url = "https://idp.example.com/token"
+                scope = "kafka"
+                extensions = { logicalCluster = "lkc-1" }
+                "#,
+            )?;
+            jail.set_env("DEIMOS_KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET", "s3cr3t");
+            jail.set_env(
+                "DEIMOS_KAFKA_SSL_CLIENT_CERT_KEY_FILE",
+                "/etc/kafka/client.key",
+            );
+            let c = Config::load().expect("loads");
+            let ssl = &c.kafka.ssl;
+            assert!(ssl.enabled);
+            assert!(ssl
+                .ca_cert
+                .as_deref()
+                .unwrap()
+                .contains("BEGIN CERTIFICATE"));
+            assert_eq!(ssl.ca_cert_file, None);
+            assert_eq!(
+                ssl.client_cert_file.as_deref(),
+                Some(Path::new("/etc/kafka/client.pem"))
+            );
+            assert_eq!(
+                ssl.client_cert_key_file.as_deref(),
+                Some(Path::new("/etc/kafka/client.key"))
+            );
+            assert_eq!(
+                ssl.client_cert_key_password.as_ref().map(Secret::expose),
+                Some("from-file")
+            );
+            let o = &c.kafka.sasl.oauthbearer;
+            assert_eq!(c.kafka.sasl.mechanism, SaslMechanism::OAuthBearer);
+            assert_eq!(o.method, OAuthBearerMethod::Oidc);
+            assert_eq!(o.client_id.as_deref(), Some("svc"));
+            assert_eq!(o.client_secret.as_ref().map(Secret::expose), Some("s3cr3t"));
+            assert_eq!(o.extensions["logicalCluster"], "lkc-1");
+
+            // The environment's form of the extensions, and env overriding the file.
+            jail.set_env(
+                "DEIMOS_KAFKA_SASL_OAUTHBEARER_EXTENSIONS",
+                "logicalCluster=lkc-2,identityPoolId=pool-9",
+            );
+            jail.set_env("DEIMOS_KAFKA_SASL_MECHANISM", "SCRAM-SHA-256");
+            jail.set_env("DEIMOS_KAFKA_SASL_USERNAME", "alice");
+            jail.set_env("DEIMOS_KAFKA_SASL_PASSWORD", "pw-from-env");
+            let c = Config::load().expect("loads");
+            let o = &c.kafka.sasl.oauthbearer;
+            assert_eq!(o.extensions["logicalCluster"], "lkc-2");
+            assert_eq!(o.extensions["identityPoolId"], "pool-9");
+            assert_eq!(c.kafka.sasl.mechanism, SaslMechanism::ScramSha256);
+            assert_eq!(c.kafka.sasl.username.as_deref(), Some("alice"));
+            assert_eq!(
+                c.kafka.sasl.password.as_ref().map(Secret::expose),
+                Some("pw-from-env")
+            );
+
+            // A number is not taken as a secret, and the error does not repeat it.
+            jail.set_env("DEIMOS_KAFKA_SASL_PASSWORD", "9081726354");
+            let err = Config::load().unwrap_err();
+            assert!(
+                matches!(&err, Error::Config { key, .. } if key == "kafka.sasl.password"),
+                "{err}"
+            );
+            assert!(!err.to_string().contains("9081726354"), "{err}");
+            // Quoted, it is a string.
+            jail.set_env("DEIMOS_KAFKA_SASL_PASSWORD", "\"9081726354\"");
+            let c = Config::load().expect("loads");
+            assert_eq!(
+                c.kafka.sasl.password.as_ref().map(Secret::expose),
+                Some("9081726354")
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn validation_errors_name_the_keys() {
+        const PEM: &str = "\"-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\"";
+        const KEY: &str = "\"-----BEGIN PRIVATE KEY-----\\nMIIB\\n-----END PRIVATE KEY-----\"";
+        const PLAIN: &str = "[kafka.sasl]\nenabled = true\nmechanism = \"PLAIN\"\n";
+        const OIDC: &str = "[kafka.sasl]\nenabled = true\nmechanism = \"oauthbearer\"\n\
+                            [kafka.sasl.oauthbearer]\n";
+        const OIDC_OK: &str = "client_id = \"c\"\nclient_secret = \"s\"\n\
+                               token_endpoint_url = \"https://idp/token\"\n";
+        let cases: Vec<(String, &str, Vec<&str>)> =
+            vec![
+            // TLS: text or file, not both; text is PEM.
+            (
+                format!("[kafka.ssl]\nca_cert = {PEM}\nca_cert_file = \"/ca.pem\"\n"),
+                "kafka.ssl.ca_cert",
+                vec!["`kafka.ssl.ca_cert_file`", "not both"],
+            ),
+            (
+                format!("[kafka.ssl]\nclient_cert = {PEM}\nclient_cert_file = \"/c.pem\"\n"),
+                "kafka.ssl.client_cert",
+                vec!["`kafka.ssl.client_cert_file`", "not both"],
+            ),
+            (
+                format!("[kafka.ssl]\nclient_cert_key = {KEY}\nclient_cert_key_file = \"/k\"\n"),
+                "kafka.ssl.client_cert_key",
+                vec!["`kafka.ssl.client_cert_key_file`", "not both"],
+            ),
+            (
+                "[kafka.ssl]\nca_cert = \"/etc/kafka/ca.pem\"\n".to_owned(),
+                "kafka.ssl.ca_cert",
+                vec!["PEM text", "`kafka.ssl.ca_cert_file`"],
+            ),
+            // SASL credentials.
+            (
+                format!("{PLAIN}password = \"p\"\n"),
+                "kafka.sasl.username",
+                vec!["PLAIN"],
+            ),
+            (
+                format!("{PLAIN}username = \"u\"\n"),
+                "kafka.sasl.password",
+                vec!["PLAIN"],
+            ),
+            (
+                "[kafka.sasl]\nenabled = true\nmechanism = \"scram_sha512\"\nusername = \"u\"\n"
+                    .to_owned(),
+                "kafka.sasl.password",
+                vec!["SCRAM-SHA-512"],
+            ),
+            (
+                format!("{OIDC}client_secret = \"s\"\ntoken_endpoint_url = \"https://idp/t\"\n"),
+                "kafka.sasl.oauthbearer.client_id",
+                vec!["oidc"],
+            ),
+            (
+                format!("{OIDC}client_id = \"c\"\ntoken_endpoint_url = \"https://idp/t\"\n"),
+                "kafka.sasl.oauthbearer.client_secret",
+                vec!["oidc"],
+            ),
+            (
+                format!("{OIDC}client_id = \"c\"\nclient_secret = \"s\"\n"),
+                "kafka.sasl.oauthbearer.token_endpoint_url",
+                vec!["oidc"],
+            ),
+            (
+                format!(
+                    "{OIDC}client_id = \"c\"\nclient_secret = \"s\"\n\
+                     token_endpoint_url = \"idp/token\"\n"
+                ),
+                "kafka.sasl.oauthbearer.token_endpoint_url",
+                vec!["https://"],
+            ),
+            (
+                format!("{OIDC}{OIDC_OK}extensions = {{ \"bad-name\" = \"x\" }}\n"),
+                "kafka.sasl.oauthbearer.extensions",
+                vec!["bad-name"],
+            ),
+            (
+                format!("{OIDC}{OIDC_OK}extensions = {{ auth = \"x\" }}\n"),
+                "kafka.sasl.oauthbearer.extensions",
+                vec!["reserved"],
+            ),
+            (
+                format!("{OIDC}method = \"unsecured_jwt\"\n"),
+                "kafka.sasl.oauthbearer.unsecured_jwt_config",
+                vec!["principal="],
+            ),
+            (
+                format!(
+                    "{OIDC}method = \"unsecured_jwt\"\nunsecured_jwt_config = \"principal=a\"\n\
+                     extensions = {{ a = \"b\" }}\n"
+                ),
+                "kafka.sasl.oauthbearer.extensions",
+                vec!["extension_NAME"],
+            ),
+            // Producers.
+            (
+                "[producers]\ncompression_codec = \"brotli\"\n".to_owned(),
+                "producers.compression_codec",
+                vec!["zstd"],
+            ),
+            (
+                "[producers]\nidempotence = true\nrequired_acks = 1\n".to_owned(),
+                "producers.required_acks",
+                vec!["`producers.idempotence = true`", "`producers.required_acks = \"all\"`"],
+            ),
+            (
+                "[producers]\nidempotence = true\nmax_retries = 0\n".to_owned(),
+                "producers.max_retries",
+                vec!["`producers.idempotence = true`", "`producers.max_retries`"],
+            ),
+            (
+                "[producers]\ndelivery_threshold = 0\n".to_owned(),
+                "producers.delivery_threshold",
+                vec!["batch.num.messages"],
+            ),
+            (
+                "[producers]\ndelivery_interval = \"20s\"\n".to_owned(),
+                "producers.delivery_interval",
+                vec!["`producers.delivery_timeout`"],
+            ),
+            (
+                "[producers]\nack_timeout = \"0s\"\n".to_owned(),
+                "producers.ack_timeout",
+                vec!["900s"],
+            ),
+            (
+                "[producers]\nretry_backoff = \"301s\"\n".to_owned(),
+                "producers.retry_backoff",
+                vec!["300s"],
+            ),
+        ];
+        for (toml, want_key, want_texts) in cases {
+            let (key, shown) = config_error(Config::from_toml(&toml), &toml);
+            assert_eq!(key, want_key, "for {toml:?}: {shown}");
+            assert!(shown.contains(&format!("`{want_key}`")), "{shown}");
+            for text in want_texts {
+                assert!(shown.contains(text), "{text:?} missing from {shown:?}");
+            }
+        }
+        // Every example above but one piece is valid: the complete versions load.
+        Config::from_toml(&format!("{OIDC}{OIDC_OK}extensions = {{ a = \"b\" }}\n")).unwrap();
+        Config::from_toml(&format!(
+            "{OIDC}method = \"unsecured_jwt\"\nunsecured_jwt_config = \"principal=a\"\n"
+        ))
+        .unwrap();
+        Config::from_toml(&format!("{PLAIN}username = \"u\"\npassword = \"p\"\n")).unwrap();
+        Config::from_toml("[producers]\nidempotence = true\nrequired_acks = \"all\"\n").unwrap();
+    }
+
+    #[test]
+    fn a_bad_key_is_not_repeated_in_the_error() {
+        let (key, shown) = config_error(
+            Config::from_toml("[kafka.ssl]\nclient_cert_key = \"KEYMARKER-not-pem\"\n"),
+            "key",
+        );
+        assert_eq!(key, "kafka.ssl.client_cert_key");
+        assert!(!shown.contains("KEYMARKER"), "{shown}");
+    }
+
+    /// The configuration examples in README.md and in these docs load (with the SASL password
+    /// the README leaves to the environment).
+    #[test]
+    fn documented_examples_load() {
+        let docs = [
+            include_str!("../../../README.md"),
+            include_str!("mod.rs"),
+            include_str!("security.rs"),
+        ];
+        let mut checked = 0;
+        for doc in docs {
+            let mut rest = doc;
+            while let Some(start) = rest.find("```toml\n") {
+                let block = &rest[start + 8..];
+                let end = block.find("```").expect("closed block");
+                rest = &block[end + 3..];
+                // Doc comments: drop the `//! ` / `/// ` prefixes.
+                let toml: String = block[..end]
+                    .lines()
+                    .map(|l| {
+                        let t = l.trim_start();
+                        t.strip_prefix("//!")
+                            .or_else(|| t.strip_prefix("///"))
+                            .map_or(l, |r| r.strip_prefix(' ').unwrap_or(r))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if toml.contains("Cargo.toml") || toml.lines().any(|l| l.trim() == "...") {
+                    continue; // not a deimos config, or a PEM body left out
+                }
+                let figment = Figment::new()
+                    .merge(Toml::string(&toml))
+                    .merge(("kafka.sasl.password", "from-the-environment"));
+                Config::from_figment(&figment)
+                    .unwrap_or_else(|e| panic!("documented example does not load: {e}\n{toml}"));
+                checked += 1;
+            }
+        }
+        assert!(checked >= 6, "found only {checked} examples");
+    }
+
+    /// Serialize writes what Deserialize reads back, secrets included (figment's `Serialized`
+    /// provider, the documented way to layer a config from code).
+    #[test]
+    fn serialize_round_trips_through_figment() {
+        let mut config = Config::from_toml(
+            r#"
+            [kafka.ssl]
+            enabled = true
+            client_cert_key = "-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----"
+            [kafka.sasl]
+            enabled = true
+            mechanism = "oauthbearer"
+            [kafka.sasl.oauthbearer]
+            client_id = "c"
+            client_secret = "s"
+            token_endpoint_url = "https://idp/token"
+            extensions = { a = "b" }
+            [producers]
+            required_acks = 0
+            compression_codec = "gzip"
+            delivery_interval = "1500us"
+            "#,
+        )
+        .unwrap();
+        config
+            .kafka
+            .extra
+            .insert("sasl.password".into(), "x".into());
+        let back = Config::from_figment(&Figment::from(figment::providers::Serialized::defaults(
+            &config,
+        )))
+        .unwrap();
+        assert_eq!(back, config);
+        config.producers.required_acks = Some(RequiredAcks::All);
+        let back = Config::from_figment(&Figment::from(figment::providers::Serialized::defaults(
+            &config,
+        )))
+        .unwrap();
+        assert_eq!(back.producers.required_acks, Some(RequiredAcks::All));
     }
 }
