@@ -60,8 +60,13 @@ fn public_handles_are_send_and_sync() {
     send_sync::<deimos::Config>();
     send_sync::<deimos::Metadata>();
     send_sync::<deimos::backends::TestBackend>();
+    send_sync::<deimos::backends::KafkaBackend>();
+    send_sync::<deimos::backends::KafkaAsyncBackend>();
+    send_sync::<deimos::backends::DbBackend>();
     send_sync::<deimos::schema::Codec>();
     let app = deimos::App::from_config(deimos::Config::default()).unwrap();
     send(&deimos::run());
     send(&app.run_until(async {}));
+    send(&deimos::shutdown_producers());
+    send(&app.shutdown_producers());
 }
