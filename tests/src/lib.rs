@@ -12,6 +12,7 @@
 
 pub mod avro_gen;
 pub mod hostile;
+pub mod metrics;
 pub mod read;
 pub mod tansu;
 

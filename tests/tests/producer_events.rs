@@ -1,43 +1,13 @@
 //! Instrumentation events and Deimos' `publish` / `publish_error` metrics around publishing;
 //! a panicking subscriber never breaks publishing.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use deimos::config::ProducerBackendKind;
 use deimos::events::{self, Event};
 use deimos::{App, Config};
+use deimos_tests::metrics::{counter, snapshotter};
 use deimos_tests::Widget;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-
-/// The process-wide recorder (the `metrics` facade takes one per process).
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder.install().expect("install the recorder");
-        snapshotter
-    })
-}
-
-/// The counter `name` tagged `topic = <topic>`.
-fn counter(name: &str, topic: &str) -> u64 {
-    snapshotter()
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .find_map(|(key, _, _, value)| {
-            let key = key.key();
-            let tagged = key
-                .labels()
-                .any(|l| l.key() == "topic" && l.value() == topic);
-            match value {
-                DebugValue::Counter(n) if key.name() == name && tagged => Some(n),
-                _ => None,
-            }
-        })
-        .unwrap_or(0)
-}
 
 fn app(prefix: &str, brokers: Option<&str>) -> App {
     let mut config = Config::default();
