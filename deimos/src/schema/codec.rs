@@ -3,7 +3,7 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use apache_avro::schema::RecordSchema;
@@ -57,6 +57,8 @@ struct FastPlan {
     fast: Arc<serde_avro_fast::Schema>,
     /// The backend's bytes before the value's Avro datum ([`SchemaBackend::datum_prefix`]).
     prefix: Box<[u8]>,
+    /// Length of the last value datum, to size the next buffer (0 before the first).
+    last_len: AtomicUsize,
     key: FastKey,
 }
 
@@ -84,6 +86,8 @@ struct AvroKey {
     fast: Arc<serde_avro_fast::Schema>,
     /// The backend's bytes before the key's Avro datum.
     prefix: Box<[u8]>,
+    /// Length of the last key datum.
+    last_len: AtomicUsize,
 }
 
 /// Prepared encode paths by payload type.
@@ -362,6 +366,7 @@ impl Codec {
                 return Ok(Some(FastPlan {
                     fast,
                     prefix: prefix.into(),
+                    last_len: AtomicUsize::new(0),
                     key,
                 }));
             }
@@ -396,12 +401,14 @@ impl Codec {
         Ok(Some(FastPlan {
             fast,
             prefix: prefix.into(),
+            last_len: AtomicUsize::new(0),
             key: FastKey::Avro(AvroKey {
                 field,
                 names,
                 avro: key_schema,
                 fast: key_fast,
                 prefix: key_prefix.into(),
+                last_len: AtomicUsize::new(0),
             }),
         }))
     }
@@ -938,10 +945,12 @@ impl Prepared {
             return Ok(FastEncode::NotApplicable);
         }
         let mut config = serde_avro_fast::ser::SerializerConfig::new(&plan.fast);
-        let buf = plan.prefix.to_vec();
+        let buf = buffer(&plan.prefix, &plan.last_len);
         let Ok(bytes) = serde_avro_fast::to_datum(payload, buf, &mut config) else {
             return Ok(FastEncode::Failed);
         };
+        plan.last_len
+            .store(bytes.len() - plan.prefix.len(), Ordering::Relaxed);
         let key = match &plan.key {
             FastKey::None => None,
             FastKey::Plain => {
@@ -971,8 +980,10 @@ impl AvroKey {
     fn encode<P: serde::Serialize + ?Sized>(&self, payload: &P) -> Option<(Value, Vec<u8>)> {
         let fields = super::extract::KeyFields::new(payload, &self.names);
         let mut config = serde_avro_fast::ser::SerializerConfig::new(&self.fast);
-        let buf = self.prefix.to_vec();
+        let buf = buffer(&self.prefix, &self.last_len);
         let bytes = serde_avro_fast::to_datum(&fields, buf, &mut config).ok()?;
+        self.last_len
+            .store(bytes.len() - self.prefix.len(), Ordering::Relaxed);
         let decoded = self.decoded(fields)?;
         Some((decoded, bytes))
     }
@@ -1010,6 +1021,15 @@ impl AvroKey {
             resolve(record, &self.avro).ok()
         }
     }
+}
+
+/// A buffer for one datum: `prefix`, with room for about `last_len` (the previous datum's
+/// length) and half as much again, so that most datums are written without growing it.
+fn buffer(prefix: &[u8], last_len: &AtomicUsize) -> Vec<u8> {
+    let last = last_len.load(Ordering::Relaxed);
+    let mut buf = Vec::with_capacity(prefix.len() + last + last / 2);
+    buf.extend_from_slice(prefix);
+    buf
 }
 
 /// Whether resolving `value` against `schema` gives `value` back unchanged: a primitive
