@@ -3,6 +3,7 @@
 
 use std::any::TypeId;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -91,7 +92,29 @@ struct AvroKey {
 }
 
 /// Prepared encode paths by payload type.
-type PreparedPaths = HashMap<TypeId, Vec<Arc<Prepared>>>;
+type PreparedPaths = HashMap<TypeId, Vec<Arc<Prepared>>, BuildHasherDefault<TypeIdHasher>>;
+
+/// Hashes a [`TypeId`] by the bits it carries (it is already a hash of the type), so the
+/// per-message lookup of a payload type costs no SipHash round. Other input (which a
+/// `TypeId` does not write today) is folded in FNV-1a style.
+#[derive(Debug, Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
 
 /// A typed payload encoded by [`Codec::encode_payload`].
 #[derive(Debug, Clone, PartialEq)]
