@@ -17,15 +17,19 @@
 //!
 //! ```text
 //! encode: deimos=<msgs/s>
+//! cpu: deimos=<µs/msg> raw=<µs/msg>
 //! produce: deimos=<msgs/s> raw=<msgs/s> ratio=<deimos/raw>
 //! ```
 //!
 //! where `encode` times `Codec::encode_payload` alone over the N widgets (the part of
-//! `publish_list` that raw rdkafka does not do). With `--rounds R` (R > 1) the two sides take
-//! turns R times, the first side alternating so that neither always runs on a fresher broker;
-//! each round gets a `round` line and the `produce` line gives the medians (the ratio is the
-//! median of the per-round ratios). It exits non-zero if any message failed. Later issues add
-//! subcommands.
+//! `publish_list` that raw rdkafka does not do), and `cpu` is the CPU time the whole process
+//! (every thread: tokio, librdkafka, the embedded broker) used per message on each side, from
+//! `/proc/self/stat` (Linux, 10 ms ticks; the line is left out elsewhere): on a machine shared
+//! with other work it moves much less than the wall-clock rates. With `--rounds R` (R > 1) the
+//! two sides take turns R times, the first side alternating so that neither always runs on a
+//! fresher broker; each round gets a `round` line and the other lines give the medians (the
+//! ratio is the median of the per-round ratios). It exits non-zero if any message failed.
+//! Later issues add subcommands.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -190,37 +194,85 @@ async fn produce(
 
     let mut results = Vec::with_capacity(rounds);
     for round in 0..rounds {
-        let mut deimos_rate = 0.0;
-        let mut raw_rate = 0.0;
+        let mut deimos = Side::default();
+        let mut raw_side = Side::default();
         // Alternate which side goes first, so neither always meets a fresher broker.
         for side in [round % 2, 1 - round % 2] {
             let started = Instant::now();
+            let cpu_before = cpu_time();
             if side == 0 {
                 for chunk in payloads.chunks(batch) {
                     app.publish_list(chunk)
                         .await
                         .context("deimos publish_list")?;
                 }
-                deimos_rate = rate(messages, started.elapsed());
+                deimos = Side::measured(messages, started, cpu_before);
             } else {
                 send_raw(&raw, topic, &encoded, batch).await?;
-                raw_rate = rate(messages, started.elapsed());
+                raw_side = Side::measured(messages, started, cpu_before);
             }
         }
         if rounds > 1 {
             println!(
-                "round {}: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={:.3}",
+                "round {}: deimos={:.0} raw={:.0} ratio={:.3}{}",
                 round + 1,
-                deimos_rate / raw_rate
+                deimos.rate,
+                raw_side.rate,
+                deimos.rate / raw_side.rate,
+                match (deimos.cpu_us, raw_side.cpu_us) {
+                    (Some(d), Some(r)) => format!(" cpu: deimos={d:.2} raw={r:.2}"),
+                    _ => String::new(),
+                }
             );
         }
-        results.push((deimos_rate, raw_rate, deimos_rate / raw_rate));
+        results.push((deimos, raw_side));
     }
-    let deimos_rate = median(results.iter().map(|r| r.0));
-    let raw_rate = median(results.iter().map(|r| r.1));
-    let ratio = median(results.iter().map(|r| r.2));
+    let deimos_rate = median(results.iter().map(|r| r.0.rate));
+    let raw_rate = median(results.iter().map(|r| r.1.rate));
+    let ratio = median(results.iter().map(|r| r.0.rate / r.1.rate));
+    let cpu: Option<Vec<(f64, f64)>> = results
+        .iter()
+        .map(|(d, r)| Some((d.cpu_us?, r.cpu_us?)))
+        .collect();
+    if let Some(cpu) = cpu {
+        println!(
+            "cpu: deimos={:.2} raw={:.2}",
+            median(cpu.iter().map(|c| c.0)),
+            median(cpu.iter().map(|c| c.1))
+        );
+    }
     println!("produce: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={ratio:.3}");
     Ok(())
+}
+
+/// One side's run: messages per second (wall clock) and process CPU µs per message.
+#[derive(Debug, Default, Clone, Copy)]
+struct Side {
+    rate: f64,
+    cpu_us: Option<f64>,
+}
+
+impl Side {
+    fn measured(messages: usize, started: Instant, cpu_before: Option<Duration>) -> Side {
+        let cpu_us = cpu_before
+            .zip(cpu_time())
+            .map(|(before, after)| (after - before).as_secs_f64() * 1e6 / messages as f64);
+        Side {
+            rate: rate(messages, started.elapsed()),
+            cpu_us,
+        }
+    }
+}
+
+/// CPU time (user + system) this process has used, all threads together: fields 14 and 15
+/// of `/proc/self/stat`, in clock ticks of 10 ms (Linux's `USER_HZ`). `None` without procfs.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3, the state.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
 }
 
 /// Sends `messages` (key, value) with raw rdkafka: enqueue a group of `batch`, then await its
