@@ -569,3 +569,74 @@ async fn avro_schema_registry_keys_match_the_value_path() {
     assert_eq!((key[0], encoded.payload[0]), (0, 0), "magic bytes");
     assert_ne!(key[1..5], encoded.payload[1..5], "key and value schema ids");
 }
+
+/// `Codec::payload_encoder` (one lookup per run of payloads) gives what `encode_payload`
+/// gives for each payload: bytes, key, decoded value, errors, fallbacks.
+#[tokio::test]
+async fn a_payload_encoder_encodes_as_encode_payload_does() {
+    let codec = local();
+    let widgets: Vec<Widget> = (0..5).map(|i| Widget::new(i, "w")).collect();
+    for want_value in [false, true] {
+        let mut encoder = codec.payload_encoder::<Widget>(
+            "widgets",
+            &Widget::SCHEMA,
+            &Widget::KEY_CONFIG,
+            want_value,
+        );
+        for w in &widgets {
+            let one = codec
+                .encode_payload(
+                    "widgets",
+                    &Widget::SCHEMA,
+                    &Widget::KEY_CONFIG,
+                    w,
+                    None,
+                    want_value,
+                )
+                .await
+                .unwrap();
+            assert_eq!(encoder.encode(w, None).await.unwrap(), one);
+            assert_eq!(one.value.is_some(), want_value);
+        }
+    }
+
+    // A payload the fast path rejects mid-run gets the `Value` path's error; the run goes on.
+    let key = KeyConfig::Field("id".into());
+    let huge = |id| HugeId {
+        id,
+        name: "n".into(),
+        price: 1.0,
+        tags: vec![],
+        description: None,
+        updated_at: 0,
+    };
+    let mut encoder = codec.payload_encoder::<HugeId>("widgets", &Widget::SCHEMA, &key, false);
+    assert!(encoder
+        .encode(&huge(1), None)
+        .await
+        .unwrap()
+        .value
+        .is_none());
+    let err = encoder.encode(&huge(u64::MAX), None).await.unwrap_err();
+    let one = codec
+        .encode_payload(
+            "widgets",
+            &Widget::SCHEMA,
+            &key,
+            &huge(u64::MAX),
+            None,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), one.to_string());
+    let after = encoder.encode(&huge(2), None).await.unwrap();
+    assert!(after.value.is_none(), "still the fast path");
+
+    // Backends that are not Avro binary: the `Value` path, as for one payload.
+    let mock = Codec::new(Arc::new(Mock::new(deimos_tests::schema_dir())));
+    let mut encoder =
+        mock.payload_encoder::<Widget>("widgets", &Widget::SCHEMA, &Widget::KEY_CONFIG, false);
+    let encoded = encoder.encode(&widgets[0], None).await.unwrap();
+    assert!(encoded.value.is_some());
+}

@@ -4,6 +4,7 @@
 use std::any::TypeId;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -245,6 +246,54 @@ impl Codec {
                 FastEncode::NotApplicable => {}
             }
         }
+        let encoded = self
+            .encode_via_value(topic, schema, key_config, payload, plain_key)
+            .await?;
+        if fast_failed {
+            self.with_prepared(TypeId::of::<P>(), topic, schema, key_config, |p| {
+                p.mark_slow::<P>();
+            });
+        }
+        Ok(encoded)
+    }
+
+    /// An encoder for a run of payloads of type `P` on one `topic`, `schema` and `key_config`
+    /// (a `publish_list`): [`PayloadEncoder::encode`] gives what [`Codec::encode_payload`]
+    /// gives for each, and looks the prepared fast path up once, on the first payload,
+    /// rather than once per message. Nothing is looked up or prepared before that. The
+    /// encoder keeps its own copies of `topic`, `schema` and `key_config`.
+    pub fn payload_encoder<P: serde::Serialize + 'static>(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        want_value: bool,
+    ) -> PayloadEncoder<'_, P> {
+        PayloadEncoder {
+            codec: self,
+            topic: topic.to_owned(),
+            schema: schema.clone(),
+            key_config: key_config.clone(),
+            want_value,
+            prepared: None,
+            payload: PhantomData,
+        }
+    }
+
+    /// The `Value` path of [`Codec::encode_payload`]: serde to an Avro [`Value`], resolved
+    /// against the schema and encoded by the backend, and the key made from the resolved
+    /// value.
+    ///
+    /// # Errors
+    /// As [`Codec::encode_payload`].
+    async fn encode_via_value<P: serde::Serialize>(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        payload: &P,
+        plain_key: Option<String>,
+    ) -> Result<EncodedPayload> {
         let value = super::to_avro_value(payload).map_err(|source| Error::Encode {
             topic: topic.to_owned(),
             schema: schema.full_name(),
@@ -257,9 +306,6 @@ impl Codec {
         let key = self
             .encode_key_from_value(topic, schema, key_config, &resolved, plain_key)
             .await?;
-        if fast_failed {
-            self.mark_slow::<P>(topic, schema, key_config);
-        }
         Ok(EncodedPayload {
             payload: bytes,
             key,
@@ -305,7 +351,7 @@ impl Codec {
         topic: &str,
         schema: &SchemaRef,
         key_config: &KeyConfig,
-        f: impl FnOnce(&Prepared) -> R,
+        f: impl FnOnce(&Arc<Prepared>) -> R,
     ) -> Option<R> {
         let paths = self.prepared.read().unwrap_or_else(|e| e.into_inner());
         let found = paths
@@ -313,6 +359,24 @@ impl Codec {
             .iter()
             .find(|p| p.is(topic, schema, key_config))?;
         Some(f(found))
+    }
+
+    /// The path prepared for payload type `type_id` on `topic`, `schema` and `key_config`,
+    /// preparing it if there is none yet ([`Codec::prepare_path`]).
+    ///
+    /// # Errors
+    /// As [`Codec::prepare_path`].
+    async fn prepared_path(
+        &self,
+        type_id: TypeId,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+    ) -> Result<Arc<Prepared>> {
+        match self.with_prepared(type_id, topic, schema, key_config, |p| p.clone()) {
+            Some(found) => Ok(found),
+            None => self.prepare_path(type_id, topic, schema, key_config).await,
+        }
     }
 
     /// Prepares the fast path of payload type `type_id` on `topic`, `schema` and `key_config`:
@@ -434,19 +498,6 @@ impl Codec {
                 last_len: AtomicUsize::new(0),
             }),
         }))
-    }
-
-    /// Remembers that `P` fails the fast path on this topic, schema and key configuration
-    /// while the `Value` path takes it (a serde shape `serde_avro_fast` reads differently), so
-    /// later messages skip the attempt.
-    fn mark_slow<P: 'static>(&self, topic: &str, schema: &SchemaRef, key_config: &KeyConfig) {
-        let first = self.with_prepared(TypeId::of::<P>(), topic, schema, key_config, |p| {
-            !p.slow.swap(true, Ordering::Relaxed)
-        });
-        if first == Some(true) {
-            tracing::debug!(schema = %schema, payload = std::any::type_name::<P>(),
-                "payload type uses the Value path (serde_avro_fast could not encode it)");
-        }
     }
 
     /// Decodes a message value for a typed handler: the raw datum when the backend's bytes are
@@ -945,7 +996,106 @@ fn needs_autofill(schema: &Schema) -> bool {
         if r.lookup.contains_key("message_id") || r.lookup.contains_key("timestamp"))
 }
 
+/// Encodes a run of typed payloads of one type on one topic, schema and key configuration
+/// (made by [`Codec::payload_encoder`]; a `publish_list` is such a run). Each
+/// [`PayloadEncoder::encode`] gives what [`Codec::encode_payload`] would: same bytes, same
+/// key, same errors; the difference is that the prepared fast path is looked up once, on
+/// the first payload, instead of once per message.
+pub struct PayloadEncoder<'c, P: ?Sized> {
+    codec: &'c Codec,
+    topic: String,
+    schema: SchemaRef,
+    key_config: KeyConfig,
+    want_value: bool,
+    /// The prepared fast path, once the first payload looked it up.
+    prepared: Option<Arc<Prepared>>,
+    payload: PhantomData<fn(&P)>,
+}
+
+impl<P: ?Sized> std::fmt::Debug for PayloadEncoder<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadEncoder")
+            .field("topic", &self.topic)
+            .field("schema", &self.schema)
+            .field("key_config", &self.key_config)
+            .field("want_value", &self.want_value)
+            .field("payload", &std::any::type_name::<P>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: serde::Serialize + 'static> PayloadEncoder<'_, P> {
+    /// Encodes one payload and makes its key, as [`Codec::encode_payload`] does with this
+    /// encoder's topic, schema, key configuration and `want_value` (`plain_key` for
+    /// `key_config(plain)`). The first call prepares the fast path when needed (for the
+    /// registry: registers or looks up the schemas); a failure there is returned and the
+    /// next call tries again.
+    ///
+    /// # Errors
+    /// As [`Codec::encode_payload`].
+    pub async fn encode(
+        &mut self,
+        payload: &P,
+        plain_key: Option<String>,
+    ) -> Result<EncodedPayload> {
+        let mut plain_key = plain_key;
+        let mut fast_failed = false;
+        if !self.want_value && self.codec.backend.validates() {
+            let prepared = match self.prepared.take() {
+                Some(prepared) => prepared,
+                None => {
+                    self.codec
+                        .prepared_path(
+                            TypeId::of::<P>(),
+                            &self.topic,
+                            &self.schema,
+                            &self.key_config,
+                        )
+                        .await?
+                }
+            };
+            let prepared = self.prepared.insert(prepared);
+            match prepared.encode(payload, &mut plain_key)? {
+                FastEncode::Done(payload, key) => {
+                    return Ok(EncodedPayload {
+                        payload,
+                        key,
+                        value: None,
+                    })
+                }
+                FastEncode::Failed => fast_failed = true,
+                FastEncode::NotApplicable => {}
+            }
+        }
+        let encoded = self
+            .codec
+            .encode_via_value(
+                &self.topic,
+                &self.schema,
+                &self.key_config,
+                payload,
+                plain_key,
+            )
+            .await?;
+        if fast_failed {
+            if let Some(prepared) = &self.prepared {
+                prepared.mark_slow::<P>();
+            }
+        }
+        Ok(encoded)
+    }
+}
+
 impl Prepared {
+    /// Remembers that `P` fails the fast path here while the `Value` path takes it (a serde
+    /// shape `serde_avro_fast` reads differently), so later messages skip the attempt.
+    fn mark_slow<P: ?Sized>(&self) {
+        if !self.slow.swap(true, Ordering::Relaxed) {
+            tracing::debug!(schema = %self.schema, payload = std::any::type_name::<P>(),
+                "payload type uses the Value path (serde_avro_fast could not encode it)");
+        }
+    }
+
     /// Whether this is the path for `topic`, `schema` and `key_config`.
     fn is(&self, topic: &str, schema: &SchemaRef, key_config: &KeyConfig) -> bool {
         self.topic == topic && self.schema == *schema && self.key_config == *key_config

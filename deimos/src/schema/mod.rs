@@ -258,7 +258,7 @@ pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<
 }
 
 mod codec;
-pub use codec::{autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming};
+pub use codec::{autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming, PayloadEncoder};
 
 /// Builds the backend `schema.backend` names, configured from `schema.*`.
 ///
