@@ -12,6 +12,7 @@ use apache_avro::schema::RecordSchema;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
+use super::keyspan::KeySpans;
 use super::{KeyConfig, SchemaBackend, SchemaRef, SerializationContext};
 use crate::error::{BoxError, Error, Result};
 
@@ -90,6 +91,9 @@ struct AvroKey {
     prefix: Box<[u8]>,
     /// Length of the last key datum.
     last_len: AtomicUsize,
+    /// Where the key's bytes are in the value's datum, when they can be copied from there
+    /// ([`KeySpans`]: plain primitive key fields after flat value fields only).
+    spans: Option<KeySpans>,
 }
 
 /// Prepared encode paths by payload type.
@@ -492,6 +496,7 @@ impl Codec {
             key: FastKey::Avro(AvroKey {
                 field,
                 names,
+                spans: KeySpans::plan(&entry.avro, &key_schema),
                 avro: key_schema,
                 fast: key_fast,
                 prefix: key_prefix.into(),
@@ -1135,16 +1140,42 @@ impl Prepared {
                 })?;
                 Some((Value::String(key.clone()), key.into_bytes()))
             }
-            FastKey::Avro(avro_key) => match avro_key.encode(payload) {
-                Some(key) => Some(key),
-                None => return Ok(FastEncode::Failed),
-            },
+            FastKey::Avro(avro_key) => {
+                let copied = avro_key
+                    .spans
+                    .as_ref()
+                    .and_then(|spans| avro_key.copy(spans, &bytes[plan.prefix.len()..]));
+                match copied.or_else(|| avro_key.encode(payload)) {
+                    Some(key) => Some(key),
+                    None => return Ok(FastEncode::Failed),
+                }
+            }
         };
         Ok(FastEncode::Done(bytes, key))
     }
 }
 
 impl AvroKey {
+    /// The key copied out of the value's datum (see [`KeySpans`]): its decoded form (read
+    /// back from the same bytes, which for these plain primitives is what the `Value` path
+    /// resolves the key fields to) and its wire bytes. `None` if the datum does not fit the
+    /// plan; [`AvroKey::encode`] then writes the key.
+    fn copy(&self, spans: &KeySpans, datum: &[u8]) -> Option<(Value, Vec<u8>)> {
+        let mut bytes = buffer(&self.prefix, &self.last_len);
+        let decoded = if self.field {
+            let mut first = None;
+            spans.copy_key(datum, &mut bytes, |_, v| first = Some(v))?;
+            first?
+        } else {
+            let mut values = Vec::with_capacity(self.names.len());
+            spans.copy_key(datum, &mut bytes, |_, v| values.push(v))?;
+            Value::Record(self.names.iter().cloned().zip(values).collect())
+        };
+        self.last_len
+            .store(bytes.len() - self.prefix.len(), Ordering::Relaxed);
+        Some((decoded, bytes))
+    }
+
     /// The key of `payload`: its decoded form (as [`Codec::encode_key`] makes it: the field's
     /// resolved value for a field key, the resolved record for a schema key) and its wire
     /// bytes, written from the key fields alone. `None` when the payload does not fit this

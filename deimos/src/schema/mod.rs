@@ -29,6 +29,7 @@ mod compatibility;
 mod extract;
 pub mod guard;
 mod handle;
+mod keyspan;
 mod mock;
 pub mod names;
 mod path;
