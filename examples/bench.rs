@@ -3,19 +3,33 @@
 //! ```text
 //! cargo run --release --example bench -- produce                       # embedded broker
 //! cargo run --release --example bench -- produce --brokers 127.0.0.1:9092 --messages 200000
+//! cargo run --release --example bench -- produce --rounds 5            # alternate, medians
 //! ```
 //!
 //! `produce` publishes N `com.example.Widget` messages through deimos' `kafka` producer
 //! backend (`publish_list` in batches of `--batch`, each batch awaiting every delivery
-//! report), then sends the same number of pre-encoded messages (the same key and value bytes)
-//! with a raw rdkafka `FutureProducer` built from the same librdkafka configuration, also
-//! awaiting every delivery. It prints
+//! report), and sends the same N messages with a raw rdkafka `FutureProducer`: the very key
+//! and value bytes deimos wrote for each widget (encoded beforehand, outside the timing), to
+//! the same topic, with a producer built from the same librdkafka configuration
+//! (`Config::producer_client_config`, as the `kafka` backend builds its own), enqueued per
+//! group of `--batch` and then awaited as the `kafka` backend does. Both sides warm up with the
+//! same first 100 messages. It prints
 //!
 //! ```text
+//! encode: deimos=<msgs/s>
+//! cpu: deimos=<µs/msg> raw=<µs/msg>
 //! produce: deimos=<msgs/s> raw=<msgs/s> ratio=<deimos/raw>
 //! ```
 //!
-//! and exits non-zero if any message failed. Later issues add subcommands.
+//! where `encode` times `Codec::encode_payload` alone over the N widgets (the part of
+//! `publish_list` that raw rdkafka does not do), and `cpu` is the CPU time the whole process
+//! (every thread: tokio, librdkafka, the embedded broker) used per message on each side, from
+//! `/proc/self/stat` (Linux, 10 ms ticks; the line is left out elsewhere): on a machine shared
+//! with other work it moves much less than the wall-clock rates. With `--rounds R` (R > 1) the
+//! two sides take turns R times, the first side alternating so that neither always runs on a
+//! fresher broker; each round gets a `round` line and the other lines give the medians (the
+//! ratio is the median of the per-round ratios). It exits non-zero if any message failed.
+//! Later issues add subcommands.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -27,7 +41,6 @@ use deimos::{App, Config, Producer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::util::Timeout;
 use serde::{Deserialize, Serialize};
 
 /// Throughput of deimos against raw rdkafka.
@@ -45,12 +58,15 @@ enum Command {
         /// Bootstrap servers (`host:port,...`); an embedded broker when absent.
         #[arg(long)]
         brokers: Option<String>,
-        /// Messages per side.
+        /// Messages per side (per round).
         #[arg(long, default_value_t = 100_000)]
         messages: usize,
         /// Messages per `publish_list` call (and per awaited group on the raw side).
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
+        /// Rounds: each side runs this many times, taking turns; medians are printed.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
     },
 }
 
@@ -95,7 +111,8 @@ async fn main() -> ExitCode {
             brokers,
             messages,
             batch,
-        } => produce(brokers, messages, batch.max(1)).await,
+            rounds,
+        } => produce(brokers, messages, batch.max(1), rounds.max(1)).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -106,9 +123,17 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Messages of the warm-up, sent by each side before its first timed run.
+const WARM_UP: usize = 100;
+
 /// Both sides produce to the Widget producer's topic, `bench-widgets` (created with 3
 /// partitions when missing).
-async fn produce(brokers: Option<String>, messages: usize, batch: usize) -> anyhow::Result<()> {
+async fn produce(
+    brokers: Option<String>,
+    messages: usize,
+    batch: usize,
+    rounds: usize,
+) -> anyhow::Result<()> {
     let topic = Widget::TOPIC;
     let mut config = Config::default();
     config.schema.path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas").into();
@@ -131,49 +156,143 @@ async fn produce(brokers: Option<String>, messages: usize, batch: usize) -> anyh
     }
     let payloads: Vec<Widget> = (0..messages as i64).map(widget).collect();
 
-    // Warm-up: connections, metadata, schema caches.
-    app.publish_list(&payloads[..payloads.len().min(100)])
-        .await
-        .context("deimos warm-up")?;
-
+    // What deimos writes for each widget: the raw side sends these bytes. Timed on its own:
+    // the encoding is the work deimos does that raw rdkafka does not.
     let started = Instant::now();
-    for chunk in payloads.chunks(batch) {
-        app.publish_list(chunk)
+    let mut encoded = Vec::with_capacity(messages);
+    for payload in &payloads {
+        let e = app
+            .codec()
+            .encode_payload(
+                topic,
+                &Widget::SCHEMA,
+                &Widget::KEY_CONFIG,
+                payload,
+                Widget::plain_key(payload),
+                false,
+            )
             .await
-            .context("deimos publish_list")?;
+            .context("encoding a widget")?;
+        let key = e.key.map(|(_, bytes)| bytes).unwrap_or_default();
+        encoded.push((key, e.payload));
     }
-    let deimos_rate = rate(messages, started.elapsed());
+    let encode_rate = rate(messages, started.elapsed());
+    println!("encode: deimos={encode_rate:.0}");
 
-    // Raw rdkafka: the same librdkafka settings, pre-encoded key and value bytes.
-    let encoded = app
-        .codec()
-        .encode_payload(
-            topic,
-            &Widget::SCHEMA,
-            &Widget::KEY_CONFIG,
-            &payloads[0],
-            None,
-            false,
-        )
-        .await?;
-    let key = encoded.key.map(|(_, bytes)| bytes).unwrap_or_default();
-    let value = encoded.payload;
     let raw: FutureProducer = config
         .producer_client_config()
         .create()
         .context("raw producer")?;
-    for _ in 0..10.min(messages) {
-        send_raw(&raw, topic, &key, &value).await?;
+    let warm = WARM_UP.min(messages);
+    // Warm-up: connections, metadata, schema caches.
+    app.publish_list(&payloads[..warm])
+        .await
+        .context("deimos warm-up")?;
+    send_raw(&raw, topic, &encoded[..warm], batch)
+        .await
+        .context("raw warm-up")?;
+
+    let mut results = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let mut deimos = Side::default();
+        let mut raw_side = Side::default();
+        // Alternate which side goes first, so neither always meets a fresher broker.
+        for side in [round % 2, 1 - round % 2] {
+            let started = Instant::now();
+            let cpu_before = cpu_time();
+            if side == 0 {
+                for chunk in payloads.chunks(batch) {
+                    app.publish_list(chunk)
+                        .await
+                        .context("deimos publish_list")?;
+                }
+                deimos = Side::measured(messages, started, cpu_before);
+            } else {
+                send_raw(&raw, topic, &encoded, batch).await?;
+                raw_side = Side::measured(messages, started, cpu_before);
+            }
+        }
+        if rounds > 1 {
+            println!(
+                "round {}: deimos={:.0} raw={:.0} ratio={:.3}{}",
+                round + 1,
+                deimos.rate,
+                raw_side.rate,
+                deimos.rate / raw_side.rate,
+                match (deimos.cpu_us, raw_side.cpu_us) {
+                    (Some(d), Some(r)) => format!(" cpu: deimos={d:.2} raw={r:.2}"),
+                    _ => String::new(),
+                }
+            );
+        }
+        results.push((deimos, raw_side));
     }
-    let started = Instant::now();
+    let deimos_rate = median(results.iter().map(|r| r.0.rate));
+    let raw_rate = median(results.iter().map(|r| r.1.rate));
+    let ratio = median(results.iter().map(|r| r.0.rate / r.1.rate));
+    let cpu: Option<Vec<(f64, f64)>> = results
+        .iter()
+        .map(|(d, r)| Some((d.cpu_us?, r.cpu_us?)))
+        .collect();
+    if let Some(cpu) = cpu {
+        println!(
+            "cpu: deimos={:.2} raw={:.2}",
+            median(cpu.iter().map(|c| c.0)),
+            median(cpu.iter().map(|c| c.1))
+        );
+    }
+    println!("produce: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={ratio:.3}");
+    Ok(())
+}
+
+/// One side's run: messages per second (wall clock) and process CPU µs per message.
+#[derive(Debug, Default, Clone, Copy)]
+struct Side {
+    rate: f64,
+    cpu_us: Option<f64>,
+}
+
+impl Side {
+    fn measured(messages: usize, started: Instant, cpu_before: Option<Duration>) -> Side {
+        let cpu_us = cpu_before
+            .zip(cpu_time())
+            .map(|(before, after)| (after - before).as_secs_f64() * 1e6 / messages as f64);
+        Side {
+            rate: rate(messages, started.elapsed()),
+            cpu_us,
+        }
+    }
+}
+
+/// CPU time (user + system) this process has used, all threads together: fields 14 and 15
+/// of `/proc/self/stat`, in clock ticks of 10 ms (Linux's `USER_HZ`). `None` without procfs.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3, the state.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// Sends `messages` (key, value) with raw rdkafka: enqueue a group of `batch`, then await its
+/// delivery reports, as the `kafka` backend does for one `publish_list`.
+///
+/// # Errors
+/// When a message cannot be enqueued or is not delivered.
+async fn send_raw(
+    raw: &FutureProducer,
+    topic: &str,
+    messages: &[(Vec<u8>, Vec<u8>)],
+    batch: usize,
+) -> anyhow::Result<()> {
     let mut failed = 0usize;
-    let mut sent = 0usize;
-    while sent < messages {
-        let n = batch.min(messages - sent);
-        // Enqueue the group, then await its delivery reports (as the `kafka` backend does).
-        let mut deliveries = Vec::with_capacity(n);
-        for _ in 0..n {
-            let mut record = FutureRecord::to(topic).key(&key[..]).payload(&value[..]);
+    for group in messages.chunks(batch) {
+        let mut deliveries = Vec::with_capacity(group.len());
+        for (key, value) in group {
+            let mut record = FutureRecord::to(topic)
+                .key(key.as_slice())
+                .payload(value.as_slice());
             loop {
                 match raw.send_result(record) {
                     Ok(delivery) => break deliveries.push(delivery),
@@ -188,34 +307,24 @@ async fn produce(brokers: Option<String>, messages: usize, batch: usize) -> anyh
         for delivery in deliveries {
             failed += usize::from(!matches!(delivery.await, Ok(Ok(_))));
         }
-        sent += n;
     }
-    let raw_rate = rate(messages, started.elapsed());
-    println!(
-        "produce: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={:.3}",
-        deimos_rate / raw_rate
-    );
     if failed > 0 {
         anyhow::bail!("{failed} raw messages failed");
     }
     Ok(())
 }
 
-async fn send_raw(
-    raw: &FutureProducer,
-    topic: &str,
-    key: &[u8],
-    value: &[u8],
-) -> anyhow::Result<()> {
-    raw.send(
-        FutureRecord::to(topic).key(key).payload(value),
-        Timeout::Never,
-    )
-    .await
-    .map_err(|(e, _)| anyhow::anyhow!("raw warm-up: {e}"))?;
-    Ok(())
-}
-
 fn rate(messages: usize, took: Duration) -> f64 {
     messages as f64 / took.as_secs_f64()
+}
+
+/// The median (the mean of the middle two for an even count); 0 for none.
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use apache_avro::types::Value;
-use deimos::schema::{AvroLocal, Codec, Incoming, KeyConfig, Mock, SchemaRef};
+use deimos::config::{SchemaBackendKind, SchemaConfig};
+use deimos::schema::{AvroLocal, AvroSchemaRegistry, Codec, Incoming, KeyConfig, Mock, SchemaRef};
+use deimos::testing::SchemaRegistryServer;
 use deimos::{Error, Producer};
 use deimos_tests::all_types::{AllTypes, Color, Dimensions};
 use deimos_tests::Widget;
@@ -293,4 +295,350 @@ async fn hostile_bytes_are_errors_on_the_fast_path() {
         let text = format!("{err}: {}", std::error::Error::source(&err).unwrap());
         assert!(text.contains(what), "{bytes:?}: {text}");
     }
+}
+
+/// `com.example.Keys`: a field of every Avro primitive type, and a few that resolution
+/// changes (an `int` written to a `long`, a logical type, a union, a UUID, an enum).
+const KEYS_SCHEMA: &str = r#"{
+  "type": "record", "name": "Keys", "namespace": "com.example",
+  "fields": [
+    {"name": "n", "type": "null"},
+    {"name": "b", "type": "boolean"},
+    {"name": "i", "type": "int"},
+    {"name": "l", "type": "long"},
+    {"name": "f", "type": "float"},
+    {"name": "d", "type": "double"},
+    {"name": "by", "type": "bytes"},
+    {"name": "s", "type": "string"},
+    {"name": "promoted", "type": "long"},
+    {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    {"name": "opt", "type": ["null", "string"], "default": null},
+    {"name": "uid", "type": {"type": "string", "logicalType": "uuid"}},
+    {"name": "shade", "type": {"type": "enum", "name": "Shade", "symbols": ["LIGHT", "DARK"]}}
+  ]
+}"#;
+
+/// A key schema for `Keys` whose fields come in another order than the payload's.
+const KEYS_KEY_SCHEMA: &str = r#"{
+  "type": "record", "name": "Keys_key", "namespace": "com.example",
+  "fields": [
+    {"name": "s", "type": "string"},
+    {"name": "l", "type": "long"},
+    {"name": "b", "type": "boolean"}
+  ]
+}"#;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Shade {
+    #[serde(rename = "LIGHT")]
+    Light,
+    #[serde(rename = "DARK")]
+    Dark,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Keys {
+    n: (),
+    b: bool,
+    i: i32,
+    l: i64,
+    f: f32,
+    d: f64,
+    #[serde(with = "serde_bytes")]
+    by: Vec<u8>,
+    s: String,
+    promoted: i32,
+    ts: i64,
+    opt: Option<String>,
+    uid: uuid::Uuid,
+    shade: Shade,
+}
+
+fn keys() -> Keys {
+    Keys {
+        n: (),
+        b: true,
+        i: -7,
+        l: 1 << 40,
+        f: 1.5,
+        d: -2.25,
+        by: vec![0, 1, 254, 255],
+        s: "clé".into(),
+        promoted: 12,
+        ts: 1_732_000_000_123,
+        opt: Some("there".into()),
+        uid: uuid::Uuid::from_u128(0x1234_5678_9abc_def0_1234_5678_9abc_def0),
+        shade: Shade::Dark,
+    }
+}
+
+/// The checked-in schema tree plus `Keys` and `Keys_key`, in a temporary directory.
+fn key_schemas() -> tempfile::TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(&deimos_tests::schema_dir(), dir.path());
+    let example = dir.path().join("com/example");
+    std::fs::write(example.join("Keys.avsc"), KEYS_SCHEMA).unwrap();
+    std::fs::write(example.join("Keys_key.avsc"), KEYS_KEY_SCHEMA).unwrap();
+    dir
+}
+
+/// Encodes `payload` on both paths with `key_config` (on a topic of its own, so that each
+/// value and key schema gets its own registry subjects) and asserts that the fast path took
+/// it, that both give the same key (decoded form and bytes), and that the key bytes decode
+/// back to that decoded form.
+async fn check_key<P: serde::Serialize + 'static>(
+    codec: &Codec,
+    schema: &SchemaRef,
+    key_config: KeyConfig,
+    payload: &P,
+) {
+    let topic = format!("keys-{}-{key_config:?}", schema.name)
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "-")
+        .to_lowercase();
+    let fast = codec
+        .encode_payload(&topic, schema, &key_config, payload, None, false)
+        .await
+        .unwrap();
+    let slow = codec
+        .encode_payload(&topic, schema, &key_config, payload, None, true)
+        .await
+        .unwrap();
+    assert!(
+        fast.value.is_none(),
+        "{key_config:?}: the fast path took it"
+    );
+    assert_eq!(fast.payload, slow.payload, "{key_config:?}: value bytes");
+    assert_eq!(fast.key, slow.key, "{key_config:?}: key");
+    let (decoded, bytes) = fast.key.expect("a key");
+    let read = codec
+        .decode_key(schema, &key_config, Some(&bytes), (&topic, 0, 0))
+        .await
+        .unwrap();
+    assert_eq!(read, Some(decoded), "{key_config:?}: key bytes decode back");
+}
+
+/// Field keys of every Avro primitive type (and of types resolution changes), field keys of
+/// every type `NoDecimal` has (records, arrays, maps, enums, fixed, unions, logical types),
+/// and schema keys (fields in the payload's order and in another): the fast path writes the
+/// `Value` path's key bytes and decoded key, with each backend's framing.
+async fn keys_match_the_value_path(codec: &Codec) {
+    let schema = SchemaRef::parse("com.example.Keys");
+    let mut payload = keys();
+    for field in [
+        "n", "b", "i", "l", "f", "d", "by", "s", "promoted", "ts", "opt", "uid", "shade",
+    ] {
+        check_key(codec, &schema, KeyConfig::Field(field.into()), &payload).await;
+    }
+    check_key(
+        codec,
+        &schema,
+        KeyConfig::Schema("Keys_key".into()),
+        &payload,
+    )
+    .await;
+    payload.opt = None;
+    payload.s = String::new();
+    check_key(codec, &schema, KeyConfig::Field("opt".into()), &payload).await;
+    check_key(
+        codec,
+        &schema,
+        KeyConfig::Schema("Keys_key".into()),
+        &payload,
+    )
+    .await;
+
+    let all = AllTypes::sample();
+    let no_decimal = NoDecimal {
+        id: all.id,
+        flag: all.flag,
+        small: all.small,
+        big: all.big,
+        ratio: all.ratio,
+        amount: all.amount,
+        blob: all.blob,
+        nested: all.nested,
+        history: all.history,
+        labels: [("only".to_owned(), 5)].into(),
+        color: all.color,
+        maybe: all.maybe,
+        hash: all.hash,
+        day: all.day,
+        time_ms: all.time_ms,
+        time_us: all.time_us,
+        ts_ms: all.ts_ms,
+        ts_us: all.ts_us,
+        uid: all.uid,
+        comment: all.comment,
+    };
+    for field in [
+        "id", "flag", "small", "big", "ratio", "amount", "blob", "nested", "history", "labels",
+        "color", "maybe", "hash", "day", "time_ms", "time_us", "ts_ms", "ts_us", "uid", "comment",
+    ] {
+        check_key(
+            codec,
+            &NoDecimal::SCHEMA,
+            KeyConfig::Field(field.into()),
+            &no_decimal,
+        )
+        .await;
+    }
+    let widget = Widget::new(42, "sprocket");
+    check_key(
+        codec,
+        &Widget::SCHEMA,
+        KeyConfig::Schema("Widget_key".into()),
+        &widget,
+    )
+    .await;
+    check_key(codec, &Widget::SCHEMA, Widget::KEY_CONFIG, &widget).await;
+}
+
+/// A payload that lacks a field of its key schema gets the `Value` path's error on the fast
+/// path too.
+async fn a_missing_key_field_is_the_value_paths_error(codec: &Codec) {
+    let key_config = KeyConfig::Schema("Keys_key".into());
+    let widget = Widget::new(1, "w");
+    let mut errors = Vec::new();
+    for want_value in [false, true] {
+        let err = codec
+            .encode_payload(
+                "keys-missing",
+                &Widget::SCHEMA,
+                &key_config,
+                &widget,
+                None,
+                want_value,
+            )
+            .await
+            .unwrap_err();
+        errors.push(format!(
+            "{err}: {}",
+            std::error::Error::source(&err).unwrap()
+        ));
+    }
+    assert_eq!(errors[0], errors[1]);
+    assert!(
+        errors[0].contains("payload has no field `s` for key schema `com.example.Keys_key`"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[tokio::test]
+async fn avro_local_keys_match_the_value_path() {
+    let dir = key_schemas();
+    let codec = Codec::new(Arc::new(AvroLocal::new(dir.path())));
+    keys_match_the_value_path(&codec).await;
+    a_missing_key_field_is_the_value_paths_error(&codec).await;
+}
+
+#[tokio::test]
+async fn avro_schema_registry_keys_match_the_value_path() {
+    let dir = key_schemas();
+    let server = SchemaRegistryServer::start().await.unwrap();
+    let mut config = SchemaConfig::default();
+    config.backend = SchemaBackendKind::AvroSchemaRegistry;
+    config.path = dir.path().to_owned();
+    config.registry_url = server.url();
+    let codec = Codec::new(Arc::new(AvroSchemaRegistry::from_config(&config).unwrap()));
+    keys_match_the_value_path(&codec).await;
+    a_missing_key_field_is_the_value_paths_error(&codec).await;
+    // Registry framing on both parts: magic byte, then the id registered for the subject.
+    let encoded = codec
+        .encode_payload(
+            "keys-framing",
+            &Widget::SCHEMA,
+            &Widget::KEY_CONFIG,
+            &Widget::new(3, "f"),
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+    let (_, key) = encoded.key.unwrap();
+    assert_eq!((key[0], encoded.payload[0]), (0, 0), "magic bytes");
+    assert_ne!(key[1..5], encoded.payload[1..5], "key and value schema ids");
+}
+
+/// `Codec::payload_encoder` (one lookup per run of payloads) gives what `encode_payload`
+/// gives for each payload: bytes, key, decoded value, errors, fallbacks.
+#[tokio::test]
+async fn a_payload_encoder_encodes_as_encode_payload_does() {
+    let codec = local();
+    let widgets: Vec<Widget> = (0..5).map(|i| Widget::new(i, "w")).collect();
+    for want_value in [false, true] {
+        let mut encoder = codec.payload_encoder::<Widget>(
+            "widgets",
+            &Widget::SCHEMA,
+            &Widget::KEY_CONFIG,
+            want_value,
+        );
+        for w in &widgets {
+            let one = codec
+                .encode_payload(
+                    "widgets",
+                    &Widget::SCHEMA,
+                    &Widget::KEY_CONFIG,
+                    w,
+                    None,
+                    want_value,
+                )
+                .await
+                .unwrap();
+            assert_eq!(encoder.encode(w, None).await.unwrap(), one);
+            assert_eq!(one.value.is_some(), want_value);
+        }
+    }
+
+    // A payload the fast path rejects mid-run gets the `Value` path's error; the run goes on.
+    let key = KeyConfig::Field("id".into());
+    let huge = |id| HugeId {
+        id,
+        name: "n".into(),
+        price: 1.0,
+        tags: vec![],
+        description: None,
+        updated_at: 0,
+    };
+    let mut encoder = codec.payload_encoder::<HugeId>("widgets", &Widget::SCHEMA, &key, false);
+    assert!(encoder
+        .encode(&huge(1), None)
+        .await
+        .unwrap()
+        .value
+        .is_none());
+    let err = encoder.encode(&huge(u64::MAX), None).await.unwrap_err();
+    let one = codec
+        .encode_payload(
+            "widgets",
+            &Widget::SCHEMA,
+            &key,
+            &huge(u64::MAX),
+            None,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), one.to_string());
+    let after = encoder.encode(&huge(2), None).await.unwrap();
+    assert!(after.value.is_none(), "still the fast path");
+
+    // Backends that are not Avro binary: the `Value` path, as for one payload.
+    let mock = Codec::new(Arc::new(Mock::new(deimos_tests::schema_dir())));
+    let mut encoder =
+        mock.payload_encoder::<Widget>("widgets", &Widget::SCHEMA, &Widget::KEY_CONFIG, false);
+    let encoded = encoder.encode(&widgets[0], None).await.unwrap();
+    assert!(encoded.value.is_some());
 }

@@ -2,13 +2,17 @@
 //! paths that knows about `key_config`.
 
 use std::any::TypeId;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use apache_avro::schema::RecordSchema;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
+use super::keyspan::KeySpans;
 use super::{KeyConfig, SchemaBackend, SchemaRef, SerializationContext};
 use crate::error::{BoxError, Error, Result};
 
@@ -18,7 +22,7 @@ pub type DecodedKey = Value;
 /// Generated key schemas by (value schema, key field).
 type FieldKeySchemas = HashMap<(SchemaRef, String), Arc<Schema>>;
 
-/// What the typed fast path needs to know about one schema, looked up once per message.
+/// What the typed fast paths need to know about one schema.
 #[derive(Debug)]
 struct FastEntry {
     /// The local schema (as the backend loaded it).
@@ -27,12 +31,95 @@ struct FastEntry {
     fast: Option<Arc<serde_avro_fast::Schema>>,
     /// The schema has auto-added fields ([`autofill`]), which only the `Value` path fills.
     autofill: bool,
-    /// Payload types whose fast encode failed where the `Value` path succeeded.
-    slow: RwLock<HashSet<TypeId>>,
 }
 
 /// Fast-path entries by schema name.
 type FastEntries = HashMap<SchemaRef, Arc<FastEntry>>;
+
+/// The typed encode path for one payload type on one topic, schema and key configuration,
+/// prepared on its first message ([`Codec::prepare_path`]): schemas, their `serde_avro_fast`
+/// forms and the backend's wire prefixes are looked up once, so a message costs one lookup by
+/// its payload type and the serialization itself.
+#[derive(Debug)]
+struct Prepared {
+    topic: String,
+    schema: SchemaRef,
+    key_config: KeyConfig,
+    /// `None` when the fast path does not apply (backend format, auto-added fields, a schema
+    /// `serde_avro_fast` cannot read): such payloads take the `Value` path.
+    plan: Option<FastPlan>,
+    /// The payload type failed the fast path here where the `Value` path succeeded (a serde
+    /// shape `serde_avro_fast` reads differently): later messages skip the attempt.
+    slow: AtomicBool,
+}
+
+/// How the fast path writes a message's value and key.
+#[derive(Debug)]
+struct FastPlan {
+    /// The value schema in `serde_avro_fast`'s form.
+    fast: Arc<serde_avro_fast::Schema>,
+    /// The backend's bytes before the value's Avro datum ([`SchemaBackend::datum_prefix`]).
+    prefix: Box<[u8]>,
+    /// Length of the last value datum, to size the next buffer (0 before the first).
+    last_len: AtomicUsize,
+    key: FastKey,
+}
+
+/// How the fast path makes the key.
+#[derive(Debug)]
+enum FastKey {
+    /// `key_config(none)`.
+    None,
+    /// `key_config(plain)`: the producer's string.
+    Plain,
+    /// `key_config(field)` or `key_config(schema)`: an Avro record of payload fields.
+    Avro(AvroKey),
+}
+
+/// A key record written straight from the payload's fields ([`super::extract::KeyFields`]).
+#[derive(Debug)]
+struct AvroKey {
+    /// `key_config(field)`: the decoded key is the field's value rather than the record.
+    field: bool,
+    /// The key record's field names, in schema order.
+    names: Vec<String>,
+    /// The key record schema (generated `<Name>_key` for a field key).
+    avro: Arc<Schema>,
+    /// Its `serde_avro_fast` form.
+    fast: Arc<serde_avro_fast::Schema>,
+    /// The backend's bytes before the key's Avro datum.
+    prefix: Box<[u8]>,
+    /// Length of the last key datum.
+    last_len: AtomicUsize,
+    /// Where the key's bytes are in the value's datum, when they can be copied from there
+    /// ([`KeySpans`]: plain primitive key fields after flat value fields only).
+    spans: Option<KeySpans>,
+}
+
+/// Prepared encode paths by payload type.
+type PreparedPaths = HashMap<TypeId, Vec<Arc<Prepared>>, BuildHasherDefault<TypeIdHasher>>;
+
+/// Hashes a [`TypeId`] by the bits it carries (it is already a hash of the type), so the
+/// per-message lookup of a payload type costs no SipHash round. Other input (which a
+/// `TypeId` does not write today) is folded in FNV-1a style.
+#[derive(Debug, Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
 
 /// A typed payload encoded by [`Codec::encode_payload`].
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +155,7 @@ pub struct Codec {
     backend: Arc<dyn SchemaBackend>,
     field_keys: Arc<RwLock<FieldKeySchemas>>,
     fast: Arc<RwLock<FastEntries>>,
+    prepared: Arc<RwLock<PreparedPaths>>,
 }
 
 impl Codec {
@@ -77,6 +165,7 @@ impl Codec {
             backend,
             field_keys: Arc::default(),
             fast: Arc::default(),
+            prepared: Arc::default(),
         }
     }
 
@@ -98,25 +187,11 @@ impl Codec {
             return Ok(found.clone());
         }
         let avro = self.backend.schema(schema).await?;
-        let parsed = serde_json::to_string(avro.as_ref())
-            .map_err(|e| e.to_string())
-            .and_then(|json| {
-                json.parse::<serde_avro_fast::Schema>()
-                    .map_err(|e| e.to_string())
-            });
-        let fast = match parsed {
-            Ok(fast) => Some(Arc::new(fast)),
-            Err(e) => {
-                tracing::debug!(schema = %schema, error = %e,
-                    "serde_avro_fast cannot read this schema; typed payloads use the Value path");
-                None
-            }
-        };
+        let fast = fast_schema(schema, &avro);
         let entry = Arc::new(FastEntry {
             autofill: needs_autofill(&avro),
             avro,
             fast,
-            slow: RwLock::default(),
         });
         Ok(self
             .fast
@@ -132,14 +207,22 @@ impl Codec {
     ///
     /// Unless `want_value` asks for the resolved [`Value`] (the test backend captures it), this
     /// is the fast path: serde straight to the wire bytes with `serde_avro_fast`, no
-    /// intermediate `Value` (README, "Performance"). It applies when the backend's wire format
-    /// is a prefix plus an Avro datum (`avro_local`, `avro_schema_registry`), the schema has no
-    /// auto-added fields to fill ([`autofill`]) and the payload type encodes that way; anything
-    /// else goes through apache-avro's `Value` and schema resolution, which also names the
-    /// field at fault when a payload does not fit. Both paths write the same bytes.
+    /// intermediate `Value` (README, "Performance"), for the value and for a field or schema
+    /// key alike (only the key's fields are serialized, against the key schema). It applies
+    /// when the backend's wire format is a prefix plus an Avro datum (`avro_local`,
+    /// `avro_schema_registry`), the schema has no auto-added fields to fill ([`autofill`]) and
+    /// the payload type encodes that way; anything else goes through apache-avro's `Value` and
+    /// schema resolution, which also names the field at fault when a payload does not fit.
+    /// Both paths write the same bytes and the same decoded key.
+    ///
+    /// The first message of a payload type on a topic, schema and key configuration prepares
+    /// its path: schemas, and the backend's wire prefixes ([`SchemaBackend::datum_prefix`];
+    /// for the registry, the schemas' ids, registering them if needed), which are kept for the
+    /// life of the codec.
     ///
     /// # Errors
-    /// [`Error::Encode`] naming the field or key that does not fit; [`Error::SchemaLoad`].
+    /// [`Error::Encode`] naming the field or key that does not fit, or the registry error
+    /// while preparing (registry unreachable, schema refused); [`Error::SchemaLoad`].
     pub async fn encode_payload<P: serde::Serialize + 'static>(
         &self,
         topic: &str,
@@ -149,10 +232,11 @@ impl Codec {
         plain_key: Option<String>,
         want_value: bool,
     ) -> Result<EncodedPayload> {
+        let mut plain_key = plain_key;
         let mut fast_failed = false;
         if !want_value {
             match self
-                .encode_typed(topic, schema, key_config, payload, plain_key.clone())
+                .encode_typed(topic, schema, key_config, payload, &mut plain_key)
                 .await?
             {
                 FastEncode::Done(payload, key) => {
@@ -166,6 +250,54 @@ impl Codec {
                 FastEncode::NotApplicable => {}
             }
         }
+        let encoded = self
+            .encode_via_value(topic, schema, key_config, payload, plain_key)
+            .await?;
+        if fast_failed {
+            self.with_prepared(TypeId::of::<P>(), topic, schema, key_config, |p| {
+                p.mark_slow::<P>();
+            });
+        }
+        Ok(encoded)
+    }
+
+    /// An encoder for a run of payloads of type `P` on one `topic`, `schema` and `key_config`
+    /// (a `publish_list`): [`PayloadEncoder::encode`] gives what [`Codec::encode_payload`]
+    /// gives for each, and looks the prepared fast path up once, on the first payload,
+    /// rather than once per message. Nothing is looked up or prepared before that. The
+    /// encoder keeps its own copies of `topic`, `schema` and `key_config`.
+    pub fn payload_encoder<P: serde::Serialize + 'static>(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        want_value: bool,
+    ) -> PayloadEncoder<'_, P> {
+        PayloadEncoder {
+            codec: self,
+            topic: topic.to_owned(),
+            schema: schema.clone(),
+            key_config: key_config.clone(),
+            want_value,
+            prepared: None,
+            payload: PhantomData,
+        }
+    }
+
+    /// The `Value` path of [`Codec::encode_payload`]: serde to an Avro [`Value`], resolved
+    /// against the schema and encoded by the backend, and the key made from the resolved
+    /// value.
+    ///
+    /// # Errors
+    /// As [`Codec::encode_payload`].
+    async fn encode_via_value<P: serde::Serialize>(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        payload: &P,
+        plain_key: Option<String>,
+    ) -> Result<EncodedPayload> {
         let value = super::to_avro_value(payload).map_err(|source| Error::Encode {
             topic: topic.to_owned(),
             schema: schema.full_name(),
@@ -178,9 +310,6 @@ impl Codec {
         let key = self
             .encode_key_from_value(topic, schema, key_config, &resolved, plain_key)
             .await?;
-        if fast_failed {
-            self.mark_slow::<P>(schema).await;
-        }
         Ok(EncodedPayload {
             payload: bytes,
             key,
@@ -189,132 +318,191 @@ impl Codec {
     }
 
     /// The typed fast path: serializes `payload` straight into the backend's wire bytes with
-    /// `serde_avro_fast` (no intermediate [`Value`]), and makes the key from the key fields
-    /// alone. Applies when the backend's format is a prefix plus an Avro datum
-    /// ([`SchemaBackend::datum_prefix`]), the schema has no auto-added fields to fill
-    /// ([`autofill`]), and `P` has not failed here before.
+    /// `serde_avro_fast` (no intermediate [`Value`]), and the key from the key fields alone,
+    /// along the path prepared for `P` ([`Codec::prepare_path`]). Takes `plain_key` only when it
+    /// returns [`FastEncode::Done`].
     ///
     /// # Errors
-    /// Key errors, and backend errors while making the prefix (e.g. registry unreachable).
+    /// A `key_config(plain)` payload without a key; errors while preparing.
     async fn encode_typed<P: serde::Serialize + 'static>(
         &self,
         topic: &str,
         schema: &SchemaRef,
         key_config: &KeyConfig,
         payload: &P,
-        plain_key: Option<String>,
+        plain_key: &mut Option<String>,
     ) -> Result<FastEncode> {
         if !self.backend.validates() {
             return Ok(FastEncode::NotApplicable);
         }
-        let entry = self.fast_entry(schema).await?;
-        let Some(fast) = entry.fast.as_deref() else {
-            return Ok(FastEncode::NotApplicable);
-        };
-        if entry.autofill
-            || entry
-                .slow
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains(&TypeId::of::<P>())
-        {
-            return Ok(FastEncode::NotApplicable);
+        let found = self.with_prepared(TypeId::of::<P>(), topic, schema, key_config, |p| {
+            p.encode(payload, plain_key)
+        });
+        match found {
+            Some(done) => done,
+            None => self
+                .prepare_path(TypeId::of::<P>(), topic, schema, key_config)
+                .await?
+                .encode(payload, plain_key),
         }
-        let avro = &entry.avro;
-        let prefix = self
-            .backend
-            .datum_prefix(SerializationContext::value(topic), schema, avro)
-            .await
-            .map_err(|source| Error::Encode {
-                topic: topic.to_owned(),
-                schema: schema.full_name(),
-                what: "payload",
-                source,
-            })?;
-        let Some(prefix) = prefix else {
-            return Ok(FastEncode::NotApplicable);
+    }
+
+    /// Runs `f` on the path prepared for payload type `type_id` on `topic`, `schema` and
+    /// `key_config`, if there is one (under the read lock: no reference count changes hands).
+    fn with_prepared<R>(
+        &self,
+        type_id: TypeId,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        f: impl FnOnce(&Arc<Prepared>) -> R,
+    ) -> Option<R> {
+        let paths = self.prepared.read().unwrap_or_else(|e| e.into_inner());
+        let found = paths
+            .get(&type_id)?
+            .iter()
+            .find(|p| p.is(topic, schema, key_config))?;
+        Some(f(found))
+    }
+
+    /// The path prepared for payload type `type_id` on `topic`, `schema` and `key_config`,
+    /// preparing it if there is none yet ([`Codec::prepare_path`]).
+    ///
+    /// # Errors
+    /// As [`Codec::prepare_path`].
+    async fn prepared_path(
+        &self,
+        type_id: TypeId,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+    ) -> Result<Arc<Prepared>> {
+        match self.with_prepared(type_id, topic, schema, key_config, |p| p.clone()) {
+            Some(found) => Ok(found),
+            None => self.prepare_path(type_id, topic, schema, key_config).await,
+        }
+    }
+
+    /// Prepares the fast path of payload type `type_id` on `topic`, `schema` and `key_config`:
+    /// loads the value schema and the key schema (generated for a field key), converts them to
+    /// `serde_avro_fast`'s form, and asks the backend for the value's and then the key's wire
+    /// prefix (the registry registers or looks up the schemas here, value first). A path where
+    /// the fast path does not apply is kept too (as such). Nothing is kept on an error, so the
+    /// next message tries again.
+    ///
+    /// # Errors
+    /// [`Error::SchemaLoad`] for the value or key schema; [`Error::Encode`] (`what` =
+    /// `"payload"` or `"key"`) when the backend cannot make the prefix (registry unreachable,
+    /// schema refused) or the key schema is not a record.
+    async fn prepare_path(
+        &self,
+        type_id: TypeId,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+    ) -> Result<Arc<Prepared>> {
+        let plan = self.plan(topic, schema, key_config).await?;
+        let prepared = Arc::new(Prepared {
+            topic: topic.to_owned(),
+            schema: schema.clone(),
+            key_config: key_config.clone(),
+            plan,
+            slow: AtomicBool::new(false),
+        });
+        let mut paths = self.prepared.write().unwrap_or_else(|e| e.into_inner());
+        let same_type = paths.entry(type_id).or_default();
+        // Another task may have prepared the same path meanwhile: keep the first.
+        if let Some(found) = same_type.iter().find(|p| p.is(topic, schema, key_config)) {
+            return Ok(found.clone());
+        }
+        same_type.push(prepared.clone());
+        Ok(prepared)
+    }
+
+    /// The fast path's plan for `schema` and `key_config` on `topic`; `None` when it does not
+    /// apply. See [`Codec::prepare_path`].
+    async fn plan(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+    ) -> Result<Option<FastPlan>> {
+        let entry = self.fast_entry(schema).await?;
+        let Some(fast) = entry.fast.clone() else {
+            return Ok(None);
         };
-        let mut config = serde_avro_fast::ser::SerializerConfig::new(fast);
-        let Ok(bytes) = serde_avro_fast::to_datum(payload, prefix, &mut config) else {
-            return Ok(FastEncode::Failed);
-        };
-        let key_err = |source: BoxError| Error::Encode {
+        if entry.autofill {
+            return Ok(None);
+        }
+        let err = |what: &'static str, source: BoxError| Error::Encode {
             topic: topic.to_owned(),
             schema: schema.full_name(),
-            what: "key",
+            what,
             source,
         };
-        let key = match key_config {
-            KeyConfig::None => None,
-            KeyConfig::Plain => {
-                let key = plain_key.ok_or_else(|| {
-                    key_err("`key_config(plain)` producer returned no key".into())
-                })?;
-                Some(
-                    self.encode_key(topic, schema, key_config, Value::String(key))
-                        .await?,
-                )
+        let prefix = self
+            .backend
+            .datum_prefix(SerializationContext::value(topic), schema, &entry.avro)
+            .await
+            .map_err(|source| err("payload", source))?;
+        let Some(prefix) = prefix else {
+            return Ok(None);
+        };
+        let (field, key_ref, key_schema) = match key_config {
+            KeyConfig::None | KeyConfig::Plain => {
+                let key = match key_config {
+                    KeyConfig::None => FastKey::None,
+                    _ => FastKey::Plain,
+                };
+                return Ok(Some(FastPlan {
+                    fast,
+                    prefix: prefix.into(),
+                    last_len: AtomicUsize::new(0),
+                    key,
+                }));
             }
             KeyConfig::Field(field) => {
-                let mut found =
-                    super::extract::extract_fields(payload, &[field.as_ref()]).map_err(key_err)?;
-                let Some((_, v)) = found.pop() else {
-                    return Err(key_err(
-                        format!("payload has no key field `{field}`").into(),
-                    ));
-                };
-                Some(self.encode_key(topic, schema, key_config, v).await?)
+                let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
+                (true, key_ref, key_schema)
             }
             KeyConfig::Schema(name) => {
                 let key_ref = schema.sibling(name);
                 let key_schema = self.backend.schema(&key_ref).await?;
-                let Schema::Record(RecordSchema { fields: kf, .. }) = key_schema.as_ref() else {
-                    return Err(key_err(
-                        format!("key schema `{key_ref}` is not a record").into(),
-                    ));
-                };
-                let names: Vec<&str> = kf.iter().map(|f| f.name.as_str()).collect();
-                let mut found = super::extract::extract_fields(payload, &names).map_err(key_err)?;
-                let mut record = Vec::with_capacity(kf.len());
-                for f in kf {
-                    let i = found
-                        .iter()
-                        .position(|(n, _)| *n == f.name)
-                        .ok_or_else(|| {
-                            key_err(
-                                format!(
-                                    "payload has no field `{}` for key schema `{key_ref}`",
-                                    f.name
-                                )
-                                .into(),
-                            )
-                        })?;
-                    record.push(found.swap_remove(i));
-                }
-                Some(
-                    self.encode_key(topic, schema, key_config, Value::Record(record))
-                        .await?,
-                )
+                (false, key_ref, key_schema)
             }
         };
-        Ok(FastEncode::Done(bytes, key))
-    }
-
-    /// Remembers that `P` fails the fast path for `schema` while the `Value` path takes it
-    /// (a serde shape `serde_avro_fast` reads differently), so later messages skip the attempt.
-    async fn mark_slow<P: 'static>(&self, schema: &SchemaRef) {
-        let Ok(entry) = self.fast_entry(schema).await else {
-            return;
+        let Schema::Record(RecordSchema { fields, .. }) = key_schema.as_ref() else {
+            return Err(err(
+                "key",
+                format!("key schema `{key_ref}` is not a record").into(),
+            ));
         };
-        let first = entry
-            .slow
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(TypeId::of::<P>());
-        if first {
-            tracing::debug!(schema = %schema, payload = std::any::type_name::<P>(),
-                "payload type uses the Value path (serde_avro_fast could not encode it)");
-        }
+        let names = fields.iter().map(|f| f.name.clone()).collect();
+        let Some(key_fast) = fast_schema(&key_ref, &key_schema) else {
+            return Ok(None);
+        };
+        let key_prefix = self
+            .backend
+            .datum_prefix(SerializationContext::key(topic), &key_ref, &key_schema)
+            .await
+            .map_err(|source| err("key", source))?;
+        let Some(key_prefix) = key_prefix else {
+            return Ok(None);
+        };
+        Ok(Some(FastPlan {
+            fast,
+            prefix: prefix.into(),
+            last_len: AtomicUsize::new(0),
+            key: FastKey::Avro(AvroKey {
+                field,
+                names,
+                spans: KeySpans::plan(&entry.avro, &key_schema),
+                avro: key_schema,
+                fast: key_fast,
+                prefix: key_prefix.into(),
+                last_len: AtomicUsize::new(0),
+            }),
+        }))
     }
 
     /// Decodes a message value for a typed handler: the raw datum when the backend's bytes are
@@ -811,6 +999,276 @@ fn fill_value(name: &str, schema: &Schema) -> Option<Value> {
 fn needs_autofill(schema: &Schema) -> bool {
     matches!(schema, Schema::Record(r)
         if r.lookup.contains_key("message_id") || r.lookup.contains_key("timestamp"))
+}
+
+/// Encodes a run of typed payloads of one type on one topic, schema and key configuration
+/// (made by [`Codec::payload_encoder`]; a `publish_list` is such a run). Each
+/// [`PayloadEncoder::encode`] gives what [`Codec::encode_payload`] would: same bytes, same
+/// key, same errors; the difference is that the prepared fast path is looked up once, on
+/// the first payload, instead of once per message.
+pub struct PayloadEncoder<'c, P: ?Sized> {
+    codec: &'c Codec,
+    topic: String,
+    schema: SchemaRef,
+    key_config: KeyConfig,
+    want_value: bool,
+    /// The prepared fast path, once the first payload looked it up.
+    prepared: Option<Arc<Prepared>>,
+    payload: PhantomData<fn(&P)>,
+}
+
+impl<P: ?Sized> std::fmt::Debug for PayloadEncoder<'_, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayloadEncoder")
+            .field("topic", &self.topic)
+            .field("schema", &self.schema)
+            .field("key_config", &self.key_config)
+            .field("want_value", &self.want_value)
+            .field("payload", &std::any::type_name::<P>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: serde::Serialize + 'static> PayloadEncoder<'_, P> {
+    /// Encodes one payload and makes its key, as [`Codec::encode_payload`] does with this
+    /// encoder's topic, schema, key configuration and `want_value` (`plain_key` for
+    /// `key_config(plain)`). The first call prepares the fast path when needed (for the
+    /// registry: registers or looks up the schemas); a failure there is returned and the
+    /// next call tries again.
+    ///
+    /// # Errors
+    /// As [`Codec::encode_payload`].
+    pub async fn encode(
+        &mut self,
+        payload: &P,
+        plain_key: Option<String>,
+    ) -> Result<EncodedPayload> {
+        let mut plain_key = plain_key;
+        let mut fast_failed = false;
+        if !self.want_value && self.codec.backend.validates() {
+            let prepared = match self.prepared.take() {
+                Some(prepared) => prepared,
+                None => {
+                    self.codec
+                        .prepared_path(
+                            TypeId::of::<P>(),
+                            &self.topic,
+                            &self.schema,
+                            &self.key_config,
+                        )
+                        .await?
+                }
+            };
+            let prepared = self.prepared.insert(prepared);
+            match prepared.encode(payload, &mut plain_key)? {
+                FastEncode::Done(payload, key) => {
+                    return Ok(EncodedPayload {
+                        payload,
+                        key,
+                        value: None,
+                    })
+                }
+                FastEncode::Failed => fast_failed = true,
+                FastEncode::NotApplicable => {}
+            }
+        }
+        let encoded = self
+            .codec
+            .encode_via_value(
+                &self.topic,
+                &self.schema,
+                &self.key_config,
+                payload,
+                plain_key,
+            )
+            .await?;
+        if fast_failed {
+            if let Some(prepared) = &self.prepared {
+                prepared.mark_slow::<P>();
+            }
+        }
+        Ok(encoded)
+    }
+}
+
+impl Prepared {
+    /// Remembers that `P` fails the fast path here while the `Value` path takes it (a serde
+    /// shape `serde_avro_fast` reads differently), so later messages skip the attempt.
+    fn mark_slow<P: ?Sized>(&self) {
+        if !self.slow.swap(true, Ordering::Relaxed) {
+            tracing::debug!(schema = %self.schema, payload = std::any::type_name::<P>(),
+                "payload type uses the Value path (serde_avro_fast could not encode it)");
+        }
+    }
+
+    /// Whether this is the path for `topic`, `schema` and `key_config`.
+    fn is(&self, topic: &str, schema: &SchemaRef, key_config: &KeyConfig) -> bool {
+        self.topic == topic && self.schema == *schema && self.key_config == *key_config
+    }
+
+    /// Writes `payload`'s value and key along this path. Takes `plain_key` only when it
+    /// returns [`FastEncode::Done`].
+    ///
+    /// # Errors
+    /// A `key_config(plain)` payload without a key.
+    fn encode<P: serde::Serialize + ?Sized>(
+        &self,
+        payload: &P,
+        plain_key: &mut Option<String>,
+    ) -> Result<FastEncode> {
+        let Some(plan) = &self.plan else {
+            return Ok(FastEncode::NotApplicable);
+        };
+        if self.slow.load(Ordering::Relaxed) {
+            return Ok(FastEncode::NotApplicable);
+        }
+        let mut config = serde_avro_fast::ser::SerializerConfig::new(&plan.fast);
+        let buf = buffer(&plan.prefix, &plan.last_len);
+        let Ok(bytes) = serde_avro_fast::to_datum(payload, buf, &mut config) else {
+            return Ok(FastEncode::Failed);
+        };
+        plan.last_len
+            .store(bytes.len() - plan.prefix.len(), Ordering::Relaxed);
+        let key = match &plan.key {
+            FastKey::None => None,
+            FastKey::Plain => {
+                let key = plain_key.take().ok_or_else(|| Error::Encode {
+                    topic: self.topic.clone(),
+                    schema: self.schema.full_name(),
+                    what: "key",
+                    source: "`key_config(plain)` producer returned no key".into(),
+                })?;
+                Some((Value::String(key.clone()), key.into_bytes()))
+            }
+            FastKey::Avro(avro_key) => {
+                let copied = avro_key
+                    .spans
+                    .as_ref()
+                    .and_then(|spans| avro_key.copy(spans, &bytes[plan.prefix.len()..]));
+                match copied.or_else(|| avro_key.encode(payload)) {
+                    Some(key) => Some(key),
+                    None => return Ok(FastEncode::Failed),
+                }
+            }
+        };
+        Ok(FastEncode::Done(bytes, key))
+    }
+}
+
+impl AvroKey {
+    /// The key copied out of the value's datum (see [`KeySpans`]): its decoded form (read
+    /// back from the same bytes, which for these plain primitives is what the `Value` path
+    /// resolves the key fields to) and its wire bytes. `None` if the datum does not fit the
+    /// plan; [`AvroKey::encode`] then writes the key.
+    fn copy(&self, spans: &KeySpans, datum: &[u8]) -> Option<(Value, Vec<u8>)> {
+        let mut bytes = buffer(&self.prefix, &self.last_len);
+        let decoded = if self.field {
+            let mut first = None;
+            spans.copy_key(datum, &mut bytes, |_, v| first = Some(v))?;
+            first?
+        } else {
+            let mut values = Vec::with_capacity(self.names.len());
+            spans.copy_key(datum, &mut bytes, |_, v| values.push(v))?;
+            Value::Record(self.names.iter().cloned().zip(values).collect())
+        };
+        self.last_len
+            .store(bytes.len() - self.prefix.len(), Ordering::Relaxed);
+        Some((decoded, bytes))
+    }
+
+    /// The key of `payload`: its decoded form (as [`Codec::encode_key`] makes it: the field's
+    /// resolved value for a field key, the resolved record for a schema key) and its wire
+    /// bytes, written from the key fields alone. `None` when the payload does not fit this
+    /// way (a field missing, a serde shape `serde_avro_fast` does not take): the `Value` path
+    /// then gives the answer or the error.
+    fn encode<P: serde::Serialize + ?Sized>(&self, payload: &P) -> Option<(Value, Vec<u8>)> {
+        let fields = super::extract::KeyFields::new(payload, &self.names);
+        let mut config = serde_avro_fast::ser::SerializerConfig::new(&self.fast);
+        let buf = buffer(&self.prefix, &self.last_len);
+        let bytes = serde_avro_fast::to_datum(&fields, buf, &mut config).ok()?;
+        self.last_len
+            .store(bytes.len() - self.prefix.len(), Ordering::Relaxed);
+        let decoded = self.decoded(fields)?;
+        Some((decoded, bytes))
+    }
+
+    /// The key's decoded form from the key fields' values, resolved against the key schema as
+    /// the `Value` path resolves the key record; values that resolution would leave as they
+    /// are (a `long` for a `long` field, ...) skip it.
+    fn decoded<P: serde::Serialize + ?Sized>(
+        &self,
+        collected: super::extract::KeyFields<'_, P>,
+    ) -> Option<Value> {
+        let Schema::Record(RecordSchema { fields, .. }) = self.avro.as_ref() else {
+            return None;
+        };
+        if self.field {
+            let value = collected.into_first()?;
+            if already_resolved(&value, &fields.first()?.schema) {
+                return Some(value);
+            }
+            let record = Value::Record(vec![(self.names.first()?.clone(), value)]);
+            return match resolve(record, &self.avro).ok()? {
+                Value::Record(mut f) if !f.is_empty() => Some(f.swap_remove(0).1),
+                _ => None,
+            };
+        }
+        let values = collected.into_values()?;
+        let as_is = values
+            .iter()
+            .zip(fields)
+            .all(|(v, f)| already_resolved(v, &f.schema));
+        let record = Value::Record(self.names.iter().cloned().zip(values).collect());
+        if as_is {
+            Some(record)
+        } else {
+            resolve(record, &self.avro).ok()
+        }
+    }
+}
+
+/// A buffer for one datum: `prefix`, with room for about `last_len` (the previous datum's
+/// length) and half as much again, so that most datums are written without growing it.
+fn buffer(prefix: &[u8], last_len: &AtomicUsize) -> Vec<u8> {
+    let last = last_len.load(Ordering::Relaxed);
+    let mut buf = Vec::with_capacity(prefix.len() + last + last / 2);
+    buf.extend_from_slice(prefix);
+    buf
+}
+
+/// Whether resolving `value` against `schema` gives `value` back unchanged: a primitive
+/// value of the schema's own type (no promotion, no logical type, no union).
+fn already_resolved(value: &Value, schema: &Schema) -> bool {
+    matches!(
+        (value, schema),
+        (Value::Null, Schema::Null)
+            | (Value::Boolean(_), Schema::Boolean)
+            | (Value::Int(_), Schema::Int)
+            | (Value::Long(_), Schema::Long)
+            | (Value::Float(_), Schema::Float)
+            | (Value::Double(_), Schema::Double)
+            | (Value::Bytes(_), Schema::Bytes)
+            | (Value::String(_), Schema::String)
+    )
+}
+
+/// `avro` in `serde_avro_fast`'s form (through its JSON); `None`, logged at debug level, when
+/// that crate cannot read it, which leaves payloads of `schema` to the `Value` path.
+fn fast_schema(schema: &SchemaRef, avro: &Schema) -> Option<Arc<serde_avro_fast::Schema>> {
+    let parsed = serde_json::to_string(avro)
+        .map_err(|e| e.to_string())
+        .and_then(|json| {
+            json.parse::<serde_avro_fast::Schema>()
+                .map_err(|e| e.to_string())
+        });
+    match parsed {
+        Ok(fast) => Some(Arc::new(fast)),
+        Err(e) => {
+            tracing::debug!(schema = %schema, error = %e,
+                "serde_avro_fast cannot read this schema; typed payloads use the Value path");
+            None
+        }
+    }
 }
 
 /// A decoded message value on its way to a typed handler (see [`Codec::decode_incoming`]).

@@ -1,107 +1,178 @@
-//! Pulls named top-level fields out of a serde struct as Avro values, without serializing the
-//! rest: the key of a typed payload on the fast encode path (`key_config(field)` and
-//! `key_config(schema)`) costs only its own fields.
+//! Pulls named top-level fields out of a serde struct without serializing the rest: the key
+//! of a typed payload on the fast encode path (`key_config(field)` and `key_config(schema)`)
+//! costs only its own fields.
+//!
+//! [`KeyFields`] hands them to another serializer as a struct of just those fields (the key
+//! record, written by `serde_avro_fast` against the key schema), collecting each as an
+//! apache-avro value on the way (the key's decoded form).
+
+use std::cell::RefCell;
 
 use apache_avro::types::Value;
-use serde::ser::{self, Impossible, Serialize, SerializeStruct, Serializer};
+use serde::ser::{self, Error as _, Impossible, Serialize, SerializeStruct, Serializer};
 
-use crate::error::BoxError;
-
-/// The fields of `payload` named in `names`, in the order `payload` serializes them, as
-/// apache-avro values (the same conversion [`to_avro_value`](super::to_avro_value) does).
+/// A struct payload seen as the struct of its fields named in `names` (a key record), for
+/// serializing the key straight to bytes: only those fields are serialized, under the same
+/// names, in the order the payload serializes them (`serde_avro_fast` writes a record's fields
+/// in schema order whatever order they come in). Each is also converted to an apache-avro
+/// value ([`to_avro_value`](super::to_avro_value)'s conversion), kept by its index in
+/// `names`; [`KeyFields::into_first`] and [`KeyFields::into_values`] return them.
 ///
-/// # Errors
-/// When `payload` does not serialize as a struct, or a wanted field fails to convert.
-pub(crate) fn extract_fields<T: Serialize + ?Sized>(
-    payload: &T,
-    names: &[&str],
-) -> Result<Vec<(String, Value)>, BoxError> {
-    payload
-        .serialize(Extractor { names })
-        .map_err(|e| e.0.into())
+/// Serializing fails (with the inner serializer's error type) when the payload does not
+/// serialize as a struct, when a named field is missing (serialized twice: the inner
+/// serializer's error), or when a named field does not convert to a value.
+pub(crate) struct KeyFields<'a, P: ?Sized> {
+    payload: &'a P,
+    names: &'a [String],
+    values: RefCell<Collected>,
 }
 
-#[derive(Debug)]
-struct ExtractError(String);
+/// The values a serialization collected, by index in the names: the first inline (most keys
+/// have one field, which then costs no allocation), the others in `rest`.
+#[derive(Default)]
+struct Collected {
+    first: Option<Value>,
+    rest: Vec<Option<Value>>,
+}
 
-impl std::fmt::Display for ExtractError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl Collected {
+    fn slot(&mut self, i: usize) -> &mut Option<Value> {
+        match i {
+            0 => &mut self.first,
+            i => &mut self.rest[i - 1],
+        }
+    }
+
+    fn missing(&self) -> Option<usize> {
+        if self.first.is_none() {
+            return Some(0);
+        }
+        self.rest.iter().position(Option::is_none).map(|i| i + 1)
     }
 }
 
-impl std::error::Error for ExtractError {}
+impl<'a, P: Serialize + ?Sized> KeyFields<'a, P> {
+    /// The fields of `payload` named in `names` (the key schema's fields, in schema order;
+    /// at least one).
+    pub(crate) fn new(payload: &'a P, names: &'a [String]) -> Self {
+        KeyFields {
+            payload,
+            names,
+            values: RefCell::default(),
+        }
+    }
 
-impl ser::Error for ExtractError {
-    fn custom<M: std::fmt::Display>(msg: M) -> Self {
-        ExtractError(msg.to_string())
+    /// The value of the first named field, as the last serialization collected it; `None`
+    /// if it did not get every field.
+    pub(crate) fn into_first(self) -> Option<Value> {
+        let values = self.values.into_inner();
+        if values.missing().is_some() {
+            return None;
+        }
+        values.first
+    }
+
+    /// The values the last serialization collected, in the order of `names`; `None` if it
+    /// did not get them all.
+    pub(crate) fn into_values(self) -> Option<Vec<Value>> {
+        let values = self.values.into_inner();
+        std::iter::once(values.first).chain(values.rest).collect()
     }
 }
 
-fn not_a_struct<T>() -> Result<T, ExtractError> {
-    Err(ExtractError(
-        "the payload does not serialize as a struct, so its key fields cannot be read".into(),
-    ))
+impl<P: Serialize + ?Sized> Serialize for KeyFields<'_, P> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut values = self.values.borrow_mut();
+        values.first = None;
+        values.rest.clear();
+        values.rest.resize(self.names.len().saturating_sub(1), None);
+        self.payload.serialize(Project {
+            inner: serializer,
+            names: self.names,
+            values: &mut values,
+        })
+    }
 }
 
-struct Extractor<'n> {
-    names: &'n [&'n str],
+/// The serializer [`KeyFields`] runs the payload through: takes a struct, passes on the
+/// named fields.
+struct Project<'n, 'v, S> {
+    inner: S,
+    names: &'n [String],
+    values: &'v mut Collected,
 }
 
-struct Fields<'n> {
-    names: &'n [&'n str],
-    found: Vec<(String, Value)>,
+/// [`Project`]'s struct serializer.
+struct ProjectStruct<'n, 'v, S: SerializeStruct> {
+    inner: S,
+    names: &'n [String],
+    values: &'v mut Collected,
 }
 
-impl SerializeStruct for Fields<'_> {
-    type Ok = Vec<(String, Value)>;
-    type Error = ExtractError;
+impl<S: SerializeStruct> SerializeStruct for ProjectStruct<'_, '_, S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
 
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
         value: &T,
-    ) -> Result<(), ExtractError> {
-        if self.names.contains(&key) {
-            let v = apache_avro::to_value(value)
-                .map_err(|e| ExtractError(format!("key field `{key}`: {e}")))?;
-            self.found.push((key.to_owned(), v));
-        }
+    ) -> Result<(), S::Error> {
+        let Some(i) = self.names.iter().position(|n| n == key) else {
+            return Ok(());
+        };
+        let v = apache_avro::to_value(value)
+            .map_err(|e| S::Error::custom(format_args!("key field `{key}`: {e}")))?;
+        self.inner.serialize_field(key, value)?;
+        *self.values.slot(i) = Some(v);
         Ok(())
     }
 
-    fn end(self) -> Result<Self::Ok, ExtractError> {
-        Ok(self.found)
+    fn end(self) -> Result<S::Ok, S::Error> {
+        if let Some(i) = self.values.missing() {
+            return Err(S::Error::custom(format_args!(
+                "payload has no key field `{}`",
+                self.names[i]
+            )));
+        }
+        self.inner.end()
     }
+}
+
+fn not_a_struct<E: ser::Error, T>() -> Result<T, E> {
+    Err(E::custom(
+        "the payload does not serialize as a struct, so its key fields cannot be read",
+    ))
 }
 
 macro_rules! reject {
     ($($name:ident($($arg:ty),*);)*) => {$(
-        fn $name(self, $(_: $arg),*) -> Result<Self::Ok, ExtractError> {
+        fn $name(self, $(_: $arg),*) -> Result<Self::Ok, Self::Error> {
             not_a_struct()
         }
     )*};
 }
 
-impl<'n> Serializer for Extractor<'n> {
-    type Ok = Vec<(String, Value)>;
-    type Error = ExtractError;
-    type SerializeSeq = Impossible<Self::Ok, ExtractError>;
-    type SerializeTuple = Impossible<Self::Ok, ExtractError>;
-    type SerializeTupleStruct = Impossible<Self::Ok, ExtractError>;
-    type SerializeTupleVariant = Impossible<Self::Ok, ExtractError>;
-    type SerializeMap = Impossible<Self::Ok, ExtractError>;
-    type SerializeStruct = Fields<'n>;
-    type SerializeStructVariant = Impossible<Self::Ok, ExtractError>;
+impl<'n, 'v, S: Serializer> Serializer for Project<'n, 'v, S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = Impossible<S::Ok, S::Error>;
+    type SerializeTuple = Impossible<S::Ok, S::Error>;
+    type SerializeTupleStruct = Impossible<S::Ok, S::Error>;
+    type SerializeTupleVariant = Impossible<S::Ok, S::Error>;
+    type SerializeMap = Impossible<S::Ok, S::Error>;
+    type SerializeStruct = ProjectStruct<'n, 'v, S::SerializeStruct>;
+    type SerializeStructVariant = Impossible<S::Ok, S::Error>;
 
     fn serialize_struct(
         self,
-        _name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStruct, ExtractError> {
-        Ok(Fields {
+        name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, S::Error> {
+        Ok(ProjectStruct {
+            inner: self.inner.serialize_struct(name, self.names.len())?,
             names: self.names,
-            found: Vec::with_capacity(len.min(self.names.len())),
+            values: self.values,
         })
     }
 
@@ -109,7 +180,7 @@ impl<'n> Serializer for Extractor<'n> {
         self,
         _name: &'static str,
         value: &T,
-    ) -> Result<Self::Ok, ExtractError> {
+    ) -> Result<S::Ok, S::Error> {
         value.serialize(self)
     }
 
@@ -134,7 +205,7 @@ impl<'n> Serializer for Extractor<'n> {
         serialize_unit_variant(&'static str, u32, &'static str);
     }
 
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<Self::Ok, ExtractError> {
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<S::Ok, S::Error> {
         not_a_struct()
     }
 
@@ -144,15 +215,15 @@ impl<'n> Serializer for Extractor<'n> {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<Self::Ok, ExtractError> {
+    ) -> Result<S::Ok, S::Error> {
         not_a_struct()
     }
 
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, ExtractError> {
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
         not_a_struct()
     }
 
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, ExtractError> {
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, S::Error> {
         not_a_struct()
     }
 
@@ -160,7 +231,7 @@ impl<'n> Serializer for Extractor<'n> {
         self,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleStruct, ExtractError> {
+    ) -> Result<Self::SerializeTupleStruct, S::Error> {
         not_a_struct()
     }
 
@@ -170,11 +241,11 @@ impl<'n> Serializer for Extractor<'n> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeTupleVariant, ExtractError> {
+    ) -> Result<Self::SerializeTupleVariant, S::Error> {
         not_a_struct()
     }
 
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, ExtractError> {
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
         not_a_struct()
     }
 
@@ -184,7 +255,7 @@ impl<'n> Serializer for Extractor<'n> {
         _: u32,
         _: &'static str,
         _: usize,
-    ) -> Result<Self::SerializeStructVariant, ExtractError> {
+    ) -> Result<Self::SerializeStructVariant, S::Error> {
         not_a_struct()
     }
 }
@@ -202,30 +273,52 @@ mod tests {
         reference: uuid::Uuid,
     }
 
-    #[test]
-    fn only_the_named_fields_are_converted() {
-        let order = Order {
+    #[derive(serde::Serialize)]
+    struct Wrapped(Order);
+
+    fn order() -> Order {
+        Order {
             id: 7,
             region: "eu".into(),
             lines: vec!["a".into()],
             reference: uuid::Uuid::nil(),
-        };
-        let got = extract_fields(&order, &["region", "id"]).unwrap();
-        assert_eq!(
-            got,
-            vec![
-                ("id".to_owned(), Value::Long(7)),
-                ("region".to_owned(), Value::String("eu".into()))
-            ]
-        );
-        let renamed = extract_fields(&order, &["ref"]).unwrap();
-        assert_eq!(renamed.len(), 1);
-        assert_eq!(extract_fields(&order, &["nope"]).unwrap(), vec![]);
+        }
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
     }
 
     #[test]
-    fn non_structs_are_errors() {
-        let err = extract_fields(&vec![1, 2], &["id"]).unwrap_err();
+    fn only_the_named_fields_are_passed_on_and_collected() {
+        let order = order();
+        let wanted = names(&["region", "id"]);
+        let fields = KeyFields::new(&order, &wanted);
+        let json = serde_json::to_value(&fields).unwrap();
+        assert_eq!(json, serde_json::json!({"id": 7, "region": "eu"}));
+        assert_eq!(
+            fields.into_values().unwrap(),
+            vec![Value::String("eu".into()), Value::Long(7)],
+            "in the order of the names"
+        );
+        let renamed = names(&["ref"]);
+        let wrapped = Wrapped(order);
+        let fields = KeyFields::new(&wrapped, &renamed);
+        assert!(serde_json::to_value(&fields).is_ok());
+        assert_eq!(fields.into_values().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_missing_field_or_a_non_struct_is_an_error() {
+        let wanted = names(&["id", "nope"]);
+        let order = order();
+        let fields = KeyFields::new(&order, &wanted);
+        let err = serde_json::to_value(&fields).unwrap_err();
+        assert!(err.to_string().contains("no key field `nope`"), "{err}");
+        assert!(fields.into_values().is_none());
+
+        let id = names(&["id"]);
+        let err = serde_json::to_value(KeyFields::new(&vec![1, 2], &id)).unwrap_err();
         assert!(
             err.to_string().contains("does not serialize as a struct"),
             "{err}"

@@ -29,6 +29,7 @@ mod compatibility;
 mod extract;
 pub mod guard;
 mod handle;
+mod keyspan;
 mod mock;
 pub mod names;
 mod path;
@@ -199,6 +200,10 @@ pub trait SchemaBackend: Send + Sync + fmt::Debug {
     /// and schema id, registering the schema first if needed): that prefix. `None` (the
     /// default) when the format is something else. Lets typed payloads be serialized straight
     /// to bytes, without an intermediate [`Value`].
+    ///
+    /// [`Codec`] asks once per payload type, topic, schema and key configuration and keeps the
+    /// answer for its own life (an error is not kept: it asks again on the next message), so
+    /// the prefix for a given `ctx`, `schema` and `avro` must not change.
     async fn datum_prefix(
         &self,
         _ctx: SerializationContext<'_>,
@@ -254,7 +259,7 @@ pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<
 }
 
 mod codec;
-pub use codec::{autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming};
+pub use codec::{autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming, PayloadEncoder};
 
 /// Builds the backend `schema.backend` names, configured from `schema.*`.
 ///
