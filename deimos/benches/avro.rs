@@ -4,6 +4,11 @@
 //!   [`Codec::encode_payload`] (serde straight to bytes with `serde_avro_fast`, no `Value`;
 //!   `key_config(none)` so only the value is measured) and [`Codec::decode_incoming`] plus
 //!   `Datum::deserialize_fast`, as a `#[consumer]` handler's payload is read.
+//! - `deimos_typed_keyed`: `deimos_typed`'s encode with a field key (`key_config(field =
+//!   "id")` for the widget, `"order_id"` for the order), as `publish` runs it: value and key
+//!   both written by `serde_avro_fast`.
+//! - `deimos_codec_keyed`: the same payload and key on the `Value` path
+//!   (`encode_payload` with `want_value`, as the test backend runs it).
 //! - `deimos_codec`: the `Value` path (the only one before). [`deimos::schema::to_avro_value`] then
 //!   [`Codec::encode_value`] (our field-by-field `resolve`, then `apache_avro::to_avro_datum`
 //!   through [`AvroLocal`]); decode [`Codec::decode_value`] (`from_avro_datum`) then
@@ -169,6 +174,8 @@ fn order() -> Order {
 struct Case<T> {
     name: &'static str,
     payload: T,
+    /// The field key of the `_keyed` paths.
+    key: KeyConfig,
     schema_ref: SchemaRef,
     apache: Arc<Schema>,
     fast: serde_avro_fast::Schema,
@@ -176,8 +183,15 @@ struct Case<T> {
 }
 
 impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Case<T> {
-    /// `root` is an `avro_local` schema tree holding `full_name`.
-    fn new(name: &'static str, payload: T, root: &Path, full_name: &str) -> Self {
+    /// `root` is an `avro_local` schema tree holding `full_name`; `key_field` is the field
+    /// key of the `_keyed` paths.
+    fn new(
+        name: &'static str,
+        payload: T,
+        root: &Path,
+        full_name: &str,
+        key_field: &'static str,
+    ) -> Self {
         let schema_ref = SchemaRef::parse(full_name);
         let local = AvroLocal::new(root);
         let apache = local.load(&schema_ref).expect("schema loads");
@@ -188,6 +202,7 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Ca
         Case {
             name,
             payload,
+            key: KeyConfig::Field(key_field.into()),
             schema_ref,
             apache,
             fast,
@@ -224,6 +239,22 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Ca
         ))
         .expect("Codec::encode_payload")
         .payload
+    }
+
+    /// The value and key bytes of `encode_payload` with the field key, on the fast path or
+    /// (`want_value`) the `Value` path.
+    fn encode_keyed(&self, want_value: bool) -> (Vec<u8>, Vec<u8>) {
+        let encoded = block_on(self.codec.encode_payload(
+            "bench",
+            &self.schema_ref,
+            &self.key,
+            &self.payload,
+            None,
+            want_value,
+        ))
+        .expect("Codec::encode_payload");
+        assert_eq!(encoded.value.is_some(), want_value, "the path asked for");
+        (encoded.payload, encoded.key.expect("a field key").1)
     }
 
     fn decode_deimos_typed(&self, bytes: &[u8]) -> T {
@@ -314,10 +345,25 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Ca
                 );
             }
         }
+        let (fast_value, fast_key) = self.encode_keyed(false);
+        let (slow_value, slow_key) = self.encode_keyed(true);
+        assert_eq!(fast_value, reference, "{}: keyed value bytes", self.name);
+        assert_eq!(
+            as_value(&slow_value),
+            as_value(&reference),
+            "{}: keyed Value path",
+            self.name
+        );
+        assert_eq!(
+            fast_key, slow_key,
+            "{}: both paths write the same key",
+            self.name
+        );
         eprintln!(
-            "{}: all paths agree; datum is {} bytes",
+            "{}: all paths agree; datum is {} bytes, key {} bytes",
             self.name,
-            reference.len()
+            reference.len(),
+            fast_key.len()
         );
     }
 
@@ -334,6 +380,12 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Ca
         });
         group.bench_function(encode("deimos_typed"), |b| {
             b.iter(|| black_box(self.encode_deimos_typed()))
+        });
+        group.bench_function(encode("deimos_typed_keyed"), |b| {
+            b.iter(|| black_box(self.encode_keyed(false)))
+        });
+        group.bench_function(encode("deimos_codec_keyed"), |b| {
+            b.iter(|| black_box(self.encode_keyed(true)))
         });
         group.bench_function(encode("apache_avro_value"), |b| {
             b.iter(|| black_box(self.encode_apache_value()))
@@ -377,12 +429,19 @@ fn schemas_root() -> PathBuf {
 }
 
 fn avro(c: &mut Criterion) {
-    Case::new("widget", widget(), &schemas_root(), "com.example.Widget").bench(c);
+    Case::new(
+        "widget",
+        widget(),
+        &schemas_root(),
+        "com.example.Widget",
+        "id",
+    )
+    .bench(c);
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("bench")).expect("mkdir");
     std::fs::write(dir.path().join("bench/Order.avsc"), ORDER_SCHEMA).expect("write .avsc");
-    Case::new("order", order(), dir.path(), "bench.Order").bench(c);
+    Case::new("order", order(), dir.path(), "bench.Order", "order_id").bench(c);
 }
 
 criterion_group!(benches, avro);

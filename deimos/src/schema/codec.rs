@@ -76,7 +76,8 @@ enum FastKey {
     Avro(AvroKey),
 }
 
-/// A key record written straight from the payload's fields ([`super::extract::KeyFields`]).
+/// A key record copied out of the value's datum ([`KeySpans`]) or written straight from the
+/// payload's fields ([`super::extract::KeyFields`]).
 #[derive(Debug)]
 struct AvroKey {
     /// `key_config(field)`: the decoded key is the field's value rather than the record.
@@ -208,7 +209,8 @@ impl Codec {
     /// Unless `want_value` asks for the resolved [`Value`] (the test backend captures it), this
     /// is the fast path: serde straight to the wire bytes with `serde_avro_fast`, no
     /// intermediate `Value` (README, "Performance"), for the value and for a field or schema
-    /// key alike (only the key's fields are serialized, against the key schema). It applies
+    /// key alike (a key of plain primitive fields is copied out of the value's bytes, any
+    /// other is serialized from the key's fields alone, against the key schema). It applies
     /// when the backend's wire format is a prefix plus an Avro datum (`avro_local`,
     /// `avro_schema_registry`), the schema has no auto-added fields to fill ([`autofill`]) and
     /// the payload type encodes that way; anything else goes through apache-avro's `Value` and
