@@ -101,6 +101,7 @@ pub trait Producer: Send + Sync + 'static {
 /// the producer type; every method has a default.
 ///
 /// ```no_run
+/// # #![allow(dead_code)]
 /// # use serde::Serialize;
 /// # #[derive(Serialize)] pub struct Widget { pub id: i64, pub name: String, pub price: f64, pub tags: Vec<String>, pub description: Option<String>, pub updated_at: i64 }
 /// #[deimos::producer(topic = "widgets", schema = "com.example.Widget",
