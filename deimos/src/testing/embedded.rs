@@ -74,8 +74,8 @@ impl EmbeddedKafka {
 
     /// Lets broker `id` (or -1 for all) accept connections again after
     /// [`broker_down`](Self::broker_down) (`rd_kafka_mock_broker_set_up`). Clients reconnect on
-    /// their next attempt (librdkafka backs off up to `reconnect.backoff.max.ms`, 10 s by
-    /// default).
+    /// their next attempt (librdkafka backs off up to `reconnect.backoff.max.ms`: 1 s in
+    /// deimos' producers, 10 s by librdkafka's default in other clients).
     ///
     /// # Errors
     /// [`Error::Embedded`] when the mock cluster refuses (no broker `id`).
