@@ -28,7 +28,9 @@
 //! with other work it moves much less than the wall-clock rates. With `--rounds R` (R > 1) the
 //! two sides take turns R times, the first side alternating so that neither always runs on a
 //! fresher broker; each round gets a `round` line and the other lines give the medians (the
-//! ratio is the median of the per-round ratios). It exits non-zero if any message failed.
+//! ratio is the median of the per-round ratios). `--only deimos` or `--only raw` runs one side
+//! (to profile it, e.g. under `perf record`) and prints only its rate. It exits non-zero if
+//! any message failed.
 //! Later issues add subcommands.
 
 use std::process::ExitCode;
@@ -67,7 +69,20 @@ enum Command {
         /// Rounds: each side runs this many times, taking turns; medians are printed.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
+        /// Run one side only (for profiling it, e.g. under `perf record`); the ratio is
+        /// then not printed.
+        #[arg(long, value_enum)]
+        only: Option<OnlySide>,
     },
+}
+
+/// The side `--only` keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OnlySide {
+    /// deimos' `publish_list`.
+    Deimos,
+    /// Raw rdkafka.
+    Raw,
 }
 
 /// The quickstart's payload.
@@ -112,7 +127,8 @@ async fn main() -> ExitCode {
             messages,
             batch,
             rounds,
-        } => produce(brokers, messages, batch.max(1), rounds.max(1)).await,
+            only,
+        } => produce(brokers, messages, batch.max(1), rounds.max(1), only).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -133,6 +149,7 @@ async fn produce(
     messages: usize,
     batch: usize,
     rounds: usize,
+    only: Option<OnlySide>,
 ) -> anyhow::Result<()> {
     let topic = Widget::TOPIC;
     let mut config = Config::default();
@@ -173,8 +190,9 @@ async fn produce(
             )
             .await
             .context("encoding a widget")?;
-        let key = e.key.map(|(_, bytes)| bytes).unwrap_or_default();
-        encoded.push((key, e.payload));
+        // Copied out of deimos' shared buffers: what a raw rdkafka user holds.
+        let key = e.key.map(|(_, bytes)| bytes.to_vec()).unwrap_or_default();
+        encoded.push((key, e.payload.to_vec()));
     }
     let encode_rate = rate(messages, started.elapsed());
     println!("encode: deimos={encode_rate:.0}");
@@ -198,6 +216,14 @@ async fn produce(
         let mut raw_side = Side::default();
         // Alternate which side goes first, so neither always meets a fresher broker.
         for side in [round % 2, 1 - round % 2] {
+            let skip = match only {
+                Some(OnlySide::Deimos) => side != 0,
+                Some(OnlySide::Raw) => side != 1,
+                None => false,
+            };
+            if skip {
+                continue;
+            }
             let started = Instant::now();
             let cpu_before = cpu_time();
             if side == 0 {
@@ -212,7 +238,7 @@ async fn produce(
                 raw_side = Side::measured(messages, started, cpu_before);
             }
         }
-        if rounds > 1 {
+        if rounds > 1 && only.is_none() {
             println!(
                 "round {}: deimos={:.0} raw={:.0} ratio={:.3}{}",
                 round + 1,
@@ -241,7 +267,11 @@ async fn produce(
             median(cpu.iter().map(|c| c.1))
         );
     }
-    println!("produce: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={ratio:.3}");
+    match only {
+        None => println!("produce: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={ratio:.3}"),
+        Some(OnlySide::Deimos) => println!("produce: deimos={deimos_rate:.0}"),
+        Some(OnlySide::Raw) => println!("produce: raw={raw_rate:.0}"),
+    }
     Ok(())
 }
 

@@ -239,6 +239,7 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Ca
         ))
         .expect("Codec::encode_payload")
         .payload
+        .to_vec()
     }
 
     /// The value and key bytes of `encode_payload` with the field key, on the fast path or
@@ -254,7 +255,10 @@ impl<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug + 'static> Ca
         ))
         .expect("Codec::encode_payload");
         assert_eq!(encoded.value.is_some(), want_value, "the path asked for");
-        (encoded.payload, encoded.key.expect("a field key").1)
+        (
+            encoded.payload.to_vec(),
+            encoded.key.expect("a field key").1.to_vec(),
+        )
     }
 
     fn decode_deimos_typed(&self, bytes: &[u8]) -> T {

@@ -85,7 +85,7 @@ impl Harness {
             let topics = backend
                 .sent_messages()
                 .into_iter()
-                .map(|m| m.topic)
+                .map(|m| m.topic.to_string())
                 .collect();
             backend.clear();
             return topics;
@@ -113,8 +113,8 @@ impl Harness {
                 .unwrap()
                 .sent_messages()
                 .into_iter()
-                .filter(|m| m.topic == "widgets")
-                .map(|m| (m.topic, m.payload.unwrap()))
+                .filter(|m| &*m.topic == "widgets")
+                .map(|m| (m.topic.to_string(), m.payload.unwrap().to_vec()))
                 .collect(),
             Some((broker, prefix)) => {
                 let topic = format!("{prefix}widgets");

@@ -2,6 +2,7 @@
 //! `payload_key`, auto-added fields, and errors that name the field path.
 
 use apache_avro::types::Value;
+use bytes::Bytes;
 use deimos::config::ProducerBackendKind;
 use deimos::producer::DynamicProducer;
 use deimos::schema::KeyConfig;
@@ -38,7 +39,7 @@ async fn payloads_are_coerced_dropped_and_defaulted_then_keyed_by_field() {
     let sent = app.test_backend().unwrap().sent_messages();
     assert_eq!(sent.len(), 1);
     let msg = &sent[0];
-    assert_eq!(msg.topic, "dev.widgets");
+    assert_eq!(&*msg.topic, "dev.widgets");
     assert_eq!(
         msg.decoded_payload,
         Some(Value::Record(vec![
@@ -155,7 +156,10 @@ async fn payload_key_follows_each_key_config() {
         .collect();
     assert_eq!(
         keys[0],
-        (Some(Value::String("1".into())), Some(b"1".to_vec()))
+        (
+            Some(Value::String("1".into())),
+            Some(Bytes::from_static(b"1"))
+        )
     );
     assert_eq!(keys[1].0, Some(Value::Long(99)));
     assert_eq!(

@@ -32,8 +32,8 @@ async fn every_type_round_trips() {
     assert_eq!(sent.len(), 2);
     let schema = SchemaRef::parse("com.example.AllTypes");
     for (msg, original) in sent.iter().zip(&values) {
-        assert_eq!(msg.topic, "all-types");
-        let at = (msg.topic.as_str(), 0, 0);
+        assert_eq!(&*msg.topic, "all-types");
+        let at = (&*msg.topic, 0, 0);
         let decoded = app
             .codec()
             .decode_value(&schema, msg.payload.as_deref(), at)

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use apache_avro::types::Value;
 use deimos::config::{SchemaBackendKind, SchemaConfig};
-use deimos::schema::{AvroLocal, AvroSchemaRegistry, Codec, Incoming, KeyConfig, Mock, SchemaRef};
+use deimos::schema::{
+    AvroLocal, AvroSchemaRegistry, Codec, Incoming, KeyConfig, Mock, SchemaRef, PARALLEL_ENCODE_MIN,
+};
 use deimos::testing::SchemaRegistryServer;
 use deimos::{Error, Producer};
 use deimos_tests::all_types::{AllTypes, Color, Dimensions};
@@ -641,4 +643,198 @@ async fn a_payload_encoder_encodes_as_encode_payload_does() {
         mock.payload_encoder::<Widget>("widgets", &Widget::SCHEMA, &Widget::KEY_CONFIG, false);
     let encoded = encoder.encode(&widgets[0], None).await.unwrap();
     assert!(encoded.value.is_some());
+}
+
+/// A run long enough for `Codec::encode_payloads` to encode on several threads, with names
+/// of varied lengths so that datums straddle the 64 KiB run buffers.
+fn long_run() -> Vec<Widget> {
+    let n = (PARALLEL_ENCODE_MIN * 6) as i64;
+    (0..n)
+        .map(|i| Widget::new(i, &"w".repeat((i % 97) as usize)))
+        .collect()
+}
+
+/// `Codec::encode_payloads` gives, in order, exactly what `encode_payload` gives for each
+/// payload of a long run (encoded on rayon's threads) and of a short one (on this thread):
+/// value bytes, key bytes and decoded keys, with a field key, a plain key and no key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_run_encodes_as_encode_payload_does() {
+    let codec = local();
+    let widgets = long_run();
+    let plain = |w: &Widget| Some(format!("widget-{}", w.id));
+    for key_config in [
+        Widget::KEY_CONFIG,
+        KeyConfig::Plain,
+        KeyConfig::None,
+        KeyConfig::Field("name".into()),
+    ] {
+        for len in [widgets.len(), PARALLEL_ENCODE_MIN / 2] {
+            let refs: Vec<&Widget> = widgets[..len].iter().collect();
+            let run = codec
+                .encode_payloads("widgets", &Widget::SCHEMA, &key_config, &refs, plain, false)
+                .await
+                .unwrap();
+            assert_eq!(run.len(), len, "{key_config:?}");
+            if key_config == Widget::KEY_CONFIG {
+                // The key is copied right behind its value, in the same buffer: one
+                // allocation for both (a datum larger than its estimate may move alone).
+                let adjacent = run
+                    .iter()
+                    .filter(|e| {
+                        let key = &e.key.as_ref().expect("a key").1;
+                        e.payload.as_ptr_range().end == key.as_ptr()
+                    })
+                    .count();
+                assert!(adjacent * 10 >= len * 9, "{adjacent} of {len} adjacent");
+            }
+            for (w, got) in refs.iter().zip(&run) {
+                let one = codec
+                    .encode_payload("widgets", &Widget::SCHEMA, &key_config, *w, plain(w), false)
+                    .await
+                    .unwrap();
+                assert_eq!(got, &one, "{key_config:?}, widget {}", w.id);
+                assert!(got.value.is_none(), "the fast path");
+            }
+        }
+    }
+    // And the `Value` path (the test backend's), for the whole run.
+    let refs: Vec<&Widget> = widgets.iter().collect();
+    let run = codec
+        .encode_payloads(
+            "widgets",
+            &Widget::SCHEMA,
+            &Widget::KEY_CONFIG,
+            &refs,
+            plain,
+            true,
+        )
+        .await
+        .unwrap();
+    assert!(run.iter().all(|e| e.value.is_some()));
+    let fast = codec
+        .encode_payloads(
+            "widgets",
+            &Widget::SCHEMA,
+            &Widget::KEY_CONFIG,
+            &refs,
+            plain,
+            false,
+        )
+        .await
+        .unwrap();
+    for (slow, fast) in run.iter().zip(&fast) {
+        assert_eq!((&slow.payload, &slow.key), (&fast.payload, &fast.key));
+    }
+}
+
+/// A field serde may write as a `long` or as a string.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+enum Loose {
+    Long(i64),
+    Text(String),
+}
+
+/// A widget whose values may not fit the schema in two different ways: an `id` beyond `long`,
+/// an `updated_at` that is a string.
+#[derive(Debug, Clone, Serialize)]
+struct LooseWidget {
+    id: u64,
+    name: String,
+    price: f64,
+    tags: Vec<String>,
+    description: Option<String>,
+    updated_at: Loose,
+}
+
+/// In a long run, the error is the first failing payload's in run order, as `encode_payload`
+/// gives it, whichever thread met it first: a value the fast path rejects (its `Value` path
+/// error), and a `key_config(plain)` payload without a key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_run_fails_with_its_first_failure_in_order() {
+    let codec = local();
+    let n = PARALLEL_ENCODE_MIN as u64 * 6;
+    let widgets: Vec<LooseWidget> = (0..n)
+        .map(|i| LooseWidget {
+            // The first failure in run order is a string `updated_at` (`n / 2`); later ones
+            // (`n / 2 + 1`, `n - 10`) are ids beyond `long`, a different error.
+            id: if i == n / 2 + 1 || i == n - 10 {
+                u64::MAX
+            } else {
+                i
+            },
+            name: format!("widget {i}"),
+            price: 1.0,
+            tags: vec![],
+            description: None,
+            updated_at: if i == n / 2 {
+                Loose::Text("yesterday".into())
+            } else {
+                Loose::Long(0)
+            },
+        })
+        .collect();
+    let refs: Vec<&LooseWidget> = widgets.iter().collect();
+    let key = KeyConfig::Field("id".into());
+    let err = codec
+        .encode_payloads("widgets", &Widget::SCHEMA, &key, &refs, |_| None, false)
+        .await
+        .unwrap_err();
+    let mut alone = Vec::new();
+    for i in [n / 2, n - 10] {
+        let payload = &widgets[i as usize];
+        let e = codec
+            .encode_payload("widgets", &Widget::SCHEMA, &key, payload, None, false)
+            .await
+            .unwrap_err();
+        alone.push(e);
+    }
+    let (first, later) = (&alone[0], &alone[1]);
+    assert_ne!(chain(first), chain(later), "the two failures differ");
+    assert_eq!(chain(&err), chain(first));
+
+    let widgets = long_run();
+    let refs: Vec<&Widget> = widgets.iter().collect();
+    let missing = [widgets.len() as i64 - 3, 1_000, 2_000];
+    let err = codec
+        .encode_payloads(
+            "widgets",
+            &Widget::SCHEMA,
+            &KeyConfig::Plain,
+            &refs,
+            |w: &Widget| (!missing.contains(&w.id)).then(|| w.id.to_string()),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Encode { what: "key", .. }),
+        "a missing plain key: {err}"
+    );
+    // The error `encode_payload` gives widget 1000 (it names no payload, so this shows the
+    // kind of error, not which one came first; the `HugeId` run above shows the order).
+    let one = codec
+        .encode_payload(
+            "widgets",
+            &Widget::SCHEMA,
+            &KeyConfig::Plain,
+            &widgets[1_000],
+            None,
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), one.to_string());
+}
+
+/// An error and its sources, `: `-separated.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

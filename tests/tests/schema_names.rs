@@ -100,7 +100,7 @@ async fn typed_producers_take_hyphenated_namespaces() {
     .await
     .unwrap();
     let sent = app.test_backend().unwrap().sent_messages();
-    assert_eq!(sent[0].topic, "legacy");
+    assert_eq!(&*sent[0].topic, "legacy");
     assert_eq!(
         sent[0].decoded_payload,
         Some(Value::Record(vec![

@@ -642,7 +642,7 @@ async fn app_publishes_through_the_registry() {
     let sent = app.test_backend().expect("test backend").sent_messages();
     assert_eq!(sent.len(), 1);
     let message = &sent[0];
-    assert_eq!(message.topic, "widgets");
+    assert_eq!(&*message.topic, "widgets");
     let payload = message.payload.as_deref().expect("payload");
     assert_eq!(payload[0], 0, "Confluent framing");
     assert_eq!(

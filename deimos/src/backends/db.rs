@@ -36,7 +36,7 @@ impl ProducerBackend for DbBackend {
             backend: "db",
             topic: messages
                 .first()
-                .map(|m| m.topic.clone())
+                .map(|m| m.topic.to_string())
                 .unwrap_or_default(),
             reason: UNAVAILABLE.to_owned(),
         })

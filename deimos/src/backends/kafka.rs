@@ -7,9 +7,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer as _;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
-use tokio::sync::oneshot;
 
-use super::librdkafka::{self, Pending, RdProducer, Tracker};
+use super::librdkafka::{self, Awaited, Pending, RdProducer, Tracker};
 use super::partition::PartitionKeys;
 use super::{ProducedMessage, ProducerBackend};
 use crate::config::Config;
@@ -23,7 +22,11 @@ const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 ///
 /// Messages of one `produce` call are queued together, then awaited; librdkafka keeps them in
 /// order per partition. When librdkafka's queue is full (`producers.max_buffer_size` /
-/// `max_buffer_bytesize`), `produce` waits for room, retrying every 5 ms.
+/// `max_buffer_bytesize`), `produce` waits for room, retrying every 5 ms. The delivery reports
+/// of a call are counted together (one atomic count and one wake-up for the call, rather than
+/// a channel per message); if any message failed, `produce` returns the error of a message
+/// that could not be queued, else the first delivery failure reported, and logs one `tracing`
+/// error with the number that failed.
 ///
 /// When the broker is unreachable, each message fails after `producers.delivery_timeout`
 /// (`message.timeout.ms`) with librdkafka's `MessageTimedOut`, and `produce` returns
@@ -63,8 +66,10 @@ impl KafkaBackend {
 impl ProducerBackend for KafkaBackend {
     async fn produce(&self, messages: &[ProducedMessage]) -> Result<()> {
         // Queue every message first (librdkafka batches them per partition), then await the
-        // delivery reports.
-        let mut pending = Vec::with_capacity(messages.len());
+        // delivery reports, counted together for the whole call.
+        let awaited = Arc::new(Awaited::new());
+        let pending = Arc::new(Pending::Awaited(awaited.clone()));
+        let mut guard = Abandon::new(&awaited);
         for m in messages {
             let partition = match &m.partition_key {
                 None => None,
@@ -75,16 +80,16 @@ impl ProducerBackend for KafkaBackend {
                 {
                     Ok(partition) => Some(partition),
                     Err(e) => {
-                        pending.push((m.topic.as_str(), Err(e)));
+                        guard.not_queued(&m.topic, e);
                         continue;
                     }
                 },
             };
-            let (tx, rx) = oneshot::channel();
-            let mut record = librdkafka::record(m, partition, Box::new(Pending::Awaited(tx)));
-            let queued = loop {
+            awaited.queueing();
+            let mut record = librdkafka::record(m, partition, pending.clone());
+            loop {
                 match self.producer.send(record) {
-                    Ok(()) => break Ok(rx),
+                    Ok(()) => break,
                     // The local queue (`producers.max_buffer_size` / `max_buffer_bytesize`)
                     // is full: it drains as earlier messages are delivered or time out. Wait
                     // for room, as rdkafka's `FutureProducer::send` does.
@@ -93,44 +98,30 @@ impl ProducerBackend for KafkaBackend {
                         tokio::time::sleep(QUEUE_FULL_WAIT).await;
                     }
                     Err((e, _)) => {
-                        break Err(Error::Produce {
-                            topic: m.topic.clone(),
-                            source: e,
-                        })
+                        awaited.done();
+                        guard.not_queued(
+                            &m.topic,
+                            Error::Produce {
+                                topic: m.topic.to_string(),
+                                source: e,
+                            },
+                        );
+                        break;
                     }
                 }
-            };
-            pending.push((m.topic.as_str(), queued));
-        }
-        let mut first_error = None;
-        let mut failed = 0usize;
-        for (topic, queued) in pending {
-            let outcome = match queued {
-                Ok(delivery) => match delivery.await {
-                    Ok(outcome) => outcome,
-                    // The producer went away without a report (it is never dropped while a
-                    // `produce` call borrows this backend).
-                    Err(_) => Err(KafkaError::Canceled),
-                }
-                .map_err(|source| Error::Produce {
-                    topic: topic.to_owned(),
-                    source,
-                }),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = outcome {
-                failed += 1;
-                tracing::error!(topic, error = %e, "message delivery failed");
-                first_error.get_or_insert(e);
             }
         }
-        match first_error {
-            None => Ok(()),
-            Some(e) => {
-                tracing::error!(failed, total = messages.len(), "publish failed");
-                Err(e)
-            }
-        }
+        let (failed, first) = awaited.wait().await;
+        let not_queued = guard.finish();
+        let failed = failed + not_queued.as_ref().map_or(0, |n| n.0);
+        // A message that was not queued came before any delivery report could.
+        let error = match (not_queued, first) {
+            (Some((_, e)), _) => e,
+            (None, Some((topic, source))) => Error::Produce { topic, source },
+            (None, None) => return Ok(()),
+        };
+        tracing::error!(failed, total = messages.len(), error = %error, "publish failed");
+        Err(error)
     }
 
     /// Waits for anything still queued (only messages of cancelled `publish` calls can be), at
@@ -145,5 +136,48 @@ impl ProducerBackend for KafkaBackend {
                 after: timeout,
             })?
             .map_err(|e| Error::kafka("flushing the kafka producer", e))
+    }
+}
+
+/// What a `kafka` `produce` call keeps besides the delivery count: the messages it could not
+/// queue (how many, and the first error), and, should the call's future be dropped before
+/// every delivery report came, [`Awaited::abandon`] on drop, so that the delivery callback
+/// logs the failures nobody will return.
+struct Abandon<'a> {
+    /// `None` once the call has its reports.
+    awaited: Option<&'a Awaited>,
+    /// Messages not queued: how many, and the first one's error.
+    not_queued: Option<(usize, Error)>,
+}
+
+impl<'a> Abandon<'a> {
+    fn new(awaited: &'a Awaited) -> Self {
+        Abandon {
+            awaited: Some(awaited),
+            not_queued: None,
+        }
+    }
+
+    /// A message to `topic` could not be queued, for `error`.
+    fn not_queued(&mut self, topic: &str, error: Error) {
+        tracing::error!(topic, error = %error, "message not queued");
+        match &mut self.not_queued {
+            Some((count, _)) => *count += 1,
+            None => self.not_queued = Some((1, error)),
+        }
+    }
+
+    /// Every report came: nothing to abandon. The messages not queued.
+    fn finish(mut self) -> Option<(usize, Error)> {
+        self.awaited = None;
+        self.not_queued.take()
+    }
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if let Some(awaited) = self.awaited {
+            awaited.abandon();
+        }
     }
 }

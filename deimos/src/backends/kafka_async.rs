@@ -91,16 +91,15 @@ impl KafkaAsyncBackend {
         } else {
             Vec::new()
         };
-        let producer: Arc<str> = Arc::from(producer);
+        let pending = Arc::new(Pending::Queued {
+            producer: Arc::from(producer),
+        });
         for (queued, m) in messages.iter().enumerate() {
             let partition = partitions.get(queued).copied().flatten();
-            let pending = Box::new(Pending::Queued {
-                producer: producer.clone(),
-            });
             self.tracker.queueing();
-            if let Err((error, _record)) = self
-                .producer
-                .send(librdkafka::record(m, partition, pending))
+            if let Err((error, _record)) =
+                self.producer
+                    .send(librdkafka::record(m, partition, pending.clone()))
             {
                 self.tracker.done();
                 tracing::error!(topic = %m.topic, queued, total = messages.len(), error = %error,
@@ -108,14 +107,14 @@ impl KafkaAsyncBackend {
                 return Err(match error {
                     KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull) => {
                         Error::BufferOverflow {
-                            topic: m.topic.clone(),
+                            topic: m.topic.to_string(),
                             max_buffer_size: self.max_buffer_size,
                             max_buffer_bytesize: self.max_buffer_bytesize,
                             queued,
                         }
                     }
                     error => Error::Produce {
-                        topic: m.topic.clone(),
+                        topic: m.topic.to_string(),
                         source: error,
                     },
                 });

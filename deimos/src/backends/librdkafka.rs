@@ -2,12 +2,13 @@
 //! callback.
 //!
 //! Both backends hand records to a [`ThreadedProducer`] (librdkafka's queue plus a thread
-//! that polls for delivery reports). Each record carries a [`Pending`] as its delivery
-//! opaque, which tells the callback what to do with the report: hand it to the `produce` call
-//! awaiting it (`kafka`), or report a failure itself (`kafka_async`).
+//! that polls for delivery reports). Each record carries an `Arc` of a [`Pending`], shared by
+//! the records of one `produce` call, as its delivery opaque; it tells the callback what to
+//! do with the report: count it for the `produce` call awaiting them all (`kafka`), or report
+//! a failure itself (`kafka_async`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::client::ClientContext;
@@ -15,7 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers as _, Message as _};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::Notify;
 
 use super::ProducedMessage;
 use crate::config::Config;
@@ -62,17 +63,17 @@ pub(super) fn flush_bound(config: &Config) -> Duration {
 pub(super) fn record(
     message: &ProducedMessage,
     partition: Option<i32>,
-    pending: Box<Pending>,
-) -> BaseRecord<'_, [u8], [u8], Box<Pending>> {
+    pending: Arc<Pending>,
+) -> BaseRecord<'_, [u8], [u8], Arc<Pending>> {
     let mut record = BaseRecord::with_opaque_to(&message.topic, pending);
     if let Some(partition) = partition {
         record = record.partition(partition);
     }
     if let Some(key) = &message.key {
-        record = record.key(key.as_slice());
+        record = record.key(key.as_ref());
     }
     if let Some(payload) = &message.payload {
-        record = record.payload(payload.as_slice());
+        record = record.payload(payload.as_ref());
     }
     if !message.headers.is_empty() {
         let headers = message
@@ -89,17 +90,108 @@ pub(super) fn record(
     record
 }
 
-/// What the delivery callback does with one message's delivery report.
+/// What the delivery callback does with a message's delivery report; one is shared (through
+/// an `Arc`, the record's delivery opaque) by every message of one `produce` call.
 #[derive(Debug)]
 pub(super) enum Pending {
-    /// `kafka`: hand the outcome to the `produce` call awaiting it.
-    Awaited(oneshot::Sender<Result<(), KafkaError>>),
+    /// `kafka`: count the report for the `produce` call awaiting every message of the call.
+    Awaited(Arc<Awaited>),
     /// `kafka_async`: nobody awaits it; a failure is reported by the callback (see
     /// [`report_async_failure`]). `producer` names the producer in the `produce_error` event.
     Queued {
         /// The producer name, as in [`Event`](crate::events::Event).
         producer: Arc<str>,
     },
+}
+
+/// The delivery reports of one `kafka` `produce` call: how many are outstanding, how many
+/// failed and the first failure, and a wake-up for the call once none is outstanding. One
+/// counter for the whole call instead of a channel per message: a report costs an atomic
+/// decrement, and the call wakes once.
+#[derive(Debug)]
+pub(super) struct Awaited {
+    /// Messages queued without a report yet, plus one held by the `produce` call until it
+    /// has queued its last message (so the count cannot reach zero early).
+    outstanding: AtomicUsize,
+    /// Failed deliveries.
+    failed: AtomicUsize,
+    /// The first failure reported: the message's topic and librdkafka's error.
+    first_failure: Mutex<Option<(String, KafkaError)>>,
+    /// Notified (with a stored permit) when `outstanding` reaches zero.
+    done: Notify,
+    /// The `produce` call was dropped before every report came: the callback logs failures
+    /// itself, since nobody will return them.
+    abandoned: AtomicBool,
+}
+
+impl Awaited {
+    /// A new count holding the `produce` call's own one.
+    pub(super) fn new() -> Self {
+        Awaited {
+            outstanding: AtomicUsize::new(1),
+            failed: AtomicUsize::new(0),
+            first_failure: Mutex::new(None),
+            done: Notify::new(),
+            abandoned: AtomicBool::new(false),
+        }
+    }
+
+    /// One more message is about to be queued (counted before `send`, because its delivery
+    /// report may arrive before `send` returns).
+    pub(super) fn queueing(&self) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A message counted by [`queueing`](Self::queueing) got its report (or was not queued
+    /// after all), or the `produce` call dropped its own count.
+    pub(super) fn done(&self) {
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
+    }
+
+    /// Records a failed delivery of a message to `topic`.
+    pub(super) fn failed(&self, topic: &str, error: &KafkaError) {
+        self.failed.fetch_add(1, Ordering::AcqRel);
+        let mut first = self.first_failure.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some((topic.to_owned(), error.clone()));
+        }
+    }
+
+    /// Drops the `produce` call's own count and waits until every queued message has its
+    /// report; then the number of failures and the first one.
+    pub(super) async fn wait(&self) -> (usize, Option<(String, KafkaError)>) {
+        self.done();
+        // `notify_one` keeps a permit when nobody waits yet, so the wake-up is never lost.
+        while self.outstanding.load(Ordering::Acquire) != 0 {
+            self.done.notified().await;
+        }
+        let first = self
+            .first_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        (self.failed.load(Ordering::Acquire), first)
+    }
+
+    /// The `produce` call went away before [`wait`](Self::wait) returned: later failures are
+    /// logged by the callback, and failures already counted are logged now.
+    pub(super) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+        let failed = self.failed.load(Ordering::Acquire);
+        if failed > 0 {
+            let first = self
+                .first_failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some((topic, error)) = first {
+                tracing::error!(topic, error = %error, failed,
+                    "message delivery failed after its publish was cancelled");
+            }
+        }
+    }
 }
 
 /// Counts `kafka_async` messages between `produce` and their delivery report, so a flush can
@@ -163,25 +255,26 @@ pub(super) struct DeliveryContext {
 impl ClientContext for DeliveryContext {}
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = Box<Pending>;
+    type DeliveryOpaque = Arc<Pending>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, pending: Box<Pending>) {
-        match *pending {
-            Pending::Awaited(tx) => {
-                let outcome = result.as_ref().map(|_| ()).map_err(|(e, _)| e.clone());
-                if let Err(Err(error)) = tx.send(outcome) {
-                    // The publish was cancelled (its future dropped) after queueing.
-                    let topic = result
-                        .as_ref()
-                        .map_or_else(|(_, m)| m.topic(), |m| m.topic());
-                    tracing::error!(topic, error = %error,
-                        "message delivery failed after its publish was cancelled");
+    fn delivery(&self, result: &DeliveryResult<'_>, pending: Arc<Pending>) {
+        match &*pending {
+            Pending::Awaited(awaited) => {
+                if let Err((error, message)) = result {
+                    let topic = message.topic();
+                    if awaited.abandoned.load(Ordering::Acquire) {
+                        tracing::error!(topic, error = %error,
+                            "message delivery failed after its publish was cancelled");
+                    } else {
+                        awaited.failed(topic, error);
+                    }
                 }
+                awaited.done();
             }
             Pending::Queued { producer } => {
                 if let Err((error, message)) = result {
                     self.tracker.failed.fetch_add(1, Ordering::SeqCst);
-                    report_async_failure(&producer, error, message);
+                    report_async_failure(producer, error, message);
                 }
                 self.tracker.done();
             }
@@ -207,9 +300,9 @@ fn report_async_failure(producer: &str, error: &KafkaError, message: &BorrowedMe
         })
         .unwrap_or_default();
     let produced = ProducedMessage {
-        topic: topic.to_owned(),
-        key: message.key().map(<[u8]>::to_vec),
-        payload: message.payload().map(<[u8]>::to_vec),
+        topic: Arc::from(topic),
+        key: message.key().map(bytes::Bytes::copy_from_slice),
+        payload: message.payload().map(bytes::Bytes::copy_from_slice),
         decoded_key: None,
         decoded_payload: None,
         headers,

@@ -25,7 +25,10 @@ pub use kafka::KafkaBackend;
 pub use kafka_async::KafkaAsyncBackend;
 pub use test::TestBackend;
 
+use std::sync::Arc;
+
 use apache_avro::types::Value;
+use bytes::Bytes;
 
 use crate::error::Result;
 
@@ -34,12 +37,15 @@ use crate::error::Result;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ProducedMessage {
-    /// Final topic name, with `producers.topic_prefix` applied.
-    pub topic: String,
-    /// Encoded key; `None` for `key_config(none)`.
-    pub key: Option<Vec<u8>>,
-    /// Encoded value; `None` for a tombstone.
-    pub payload: Option<Vec<u8>>,
+    /// Final topic name, with `producers.topic_prefix` applied; shared by the messages of one
+    /// call (compare with `&*message.topic == "widgets"`).
+    pub topic: Arc<str>,
+    /// Encoded key; `None` for `key_config(none)`. On the typed fast path a slice of a buffer
+    /// shared with other messages of the same call (see
+    /// [`EncodedPayload`](crate::schema::EncodedPayload)).
+    pub key: Option<Bytes>,
+    /// Encoded value; `None` for a tombstone. Shared as the key is.
+    pub payload: Option<Bytes>,
     /// The key before encoding (field value, key record, or plain string).
     pub decoded_key: Option<Value>,
     /// The value before encoding, resolved against its schema. `None` for a tombstone, and
@@ -60,7 +66,7 @@ pub trait ProducerBackend: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// Backend-specific; [`KafkaBackend`] returns [`Error::Produce`](crate::Error::Produce)
-    /// for the first message that was not delivered (after trying every message).
+    /// for the first failure reported (after trying every message).
     async fn produce(&self, messages: &[ProducedMessage]) -> Result<()>;
 
     /// As [`produce`](Self::produce), for the messages of `producer` (named as in

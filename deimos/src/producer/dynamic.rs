@@ -234,9 +234,9 @@ impl App {
         };
         let (decoded_key, key) = key.unzip();
         Ok(ProducedMessage {
-            topic: topic.to_owned(),
-            key,
-            payload: Some(bytes),
+            topic: std::sync::Arc::from(topic),
+            key: key.map(Into::into),
+            payload: Some(bytes.into()),
             decoded_key,
             decoded_payload: Some(resolved),
             headers: Vec::new(),

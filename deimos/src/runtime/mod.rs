@@ -24,7 +24,7 @@ use crate::config::{Config, ProducerBackendKind};
 use crate::consumer::{self, ConsumerRegistration};
 use crate::error::{Error, Result};
 use crate::producer::{Producer, PublishOptions};
-use crate::schema::{Codec, SchemaBackend};
+use crate::schema::{Codec, EncodedPayload, SchemaBackend};
 
 /// A configured deimos: schema codec, producer backend and consumer runner. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -261,29 +261,21 @@ impl App {
         self.inner.config.producers.disabled || crate::producer::disable::disabled::<P>()
     }
 
-    async fn encode<P: Producer>(
-        &self,
-        topic: &str,
+    /// The message for `payload`, encoded as `encoded`, with the producer's headers and then
+    /// the options' headers, and the options' partition key or else the producer's. For a
+    /// long `publish_list` this runs on the thread that encoded the payload (see
+    /// [`Codec::encode_payloads`]), so the producer's hooks may too.
+    fn message<P: Producer>(
+        topic: &Arc<str>,
         payload: &P::Payload,
+        encoded: EncodedPayload,
         options: &PublishOptions,
-    ) -> Result<ProducedMessage> {
-        let encoded = self
-            .inner
-            .codec
-            .encode_payload(
-                topic,
-                &P::SCHEMA,
-                &P::KEY_CONFIG,
-                payload,
-                P::plain_key(payload),
-                self.test_backend().is_some(),
-            )
-            .await?;
+    ) -> ProducedMessage {
         let (decoded_key, key) = encoded.key.unzip();
         let mut headers = P::headers(payload);
         headers.extend(options.headers.iter().cloned());
-        Ok(ProducedMessage {
-            topic: topic.to_owned(),
+        ProducedMessage {
+            topic: topic.clone(),
             key,
             payload: Some(encoded.payload),
             decoded_key,
@@ -293,7 +285,7 @@ impl App {
                 .partition_key
                 .clone()
                 .or_else(|| P::partition_key(payload)),
-        })
+        }
     }
 
     /// Encodes `payload` with its schema and key configuration and sends it through the
@@ -349,13 +341,24 @@ impl App {
             return Ok(());
         }
         let topic = self.call_topic(P::TOPIC, options);
-        let mut messages = Vec::new();
-        for payload in payloads {
-            messages.push(self.encode::<P>(&topic, payload, options).await?);
-        }
-        if messages.is_empty() {
+        let payloads: Vec<&P::Payload> = payloads.into_iter().collect();
+        if payloads.is_empty() {
             return Ok(());
         }
+        let shared: Arc<str> = Arc::from(topic.as_str());
+        let run = crate::schema::Run {
+            topic: &topic,
+            schema: &P::SCHEMA,
+            key_config: &P::KEY_CONFIG,
+            want_value: self.test_backend().is_some(),
+        };
+        let messages = self
+            .inner
+            .codec
+            .encode_run(run, &payloads, P::plain_key, |payload, encoded| {
+                Self::message::<P>(&shared, payload, encoded, options)
+            })
+            .await?;
         self.send_with(std::any::type_name::<P>(), &topic, messages, options)
             .await
     }
@@ -401,8 +404,8 @@ impl App {
             .encode_key(&topic, &P::SCHEMA, &P::KEY_CONFIG, key_value)
             .await?;
         let message = ProducedMessage {
-            topic: topic.clone(),
-            key: Some(key),
+            topic: Arc::from(topic.as_str()),
+            key: Some(key.into()),
             payload: None,
             decoded_key: Some(decoded_key),
             decoded_payload: None,

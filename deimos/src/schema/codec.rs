@@ -12,12 +12,28 @@ use apache_avro::schema::RecordSchema;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
+use bytes::{BufMut as _, Bytes, BytesMut};
+use rayon::prelude::*;
+
 use super::keyspan::KeySpans;
 use super::{KeyConfig, SchemaBackend, SchemaRef, SerializationContext};
 use crate::error::{BoxError, Error, Result};
 
 /// A decoded Kafka key, as handlers see it in [`Metadata::key`](crate::Metadata::key).
 pub type DecodedKey = Value;
+
+/// Shortest rest of a run (after its first payload) that [`Codec::encode_payloads`] encodes
+/// on several threads: below it, handing work to other threads costs more than it saves
+/// (a widget encodes in about 0.3 µs; a hand-off costs tens of µs).
+pub const PARALLEL_ENCODE_MIN: usize = 512;
+
+/// Fewest payloads a thread of [`Codec::encode_payloads`] encodes at a time.
+pub const PARALLEL_ENCODE_CHUNK: usize = 256;
+
+/// Most bytes the typed fast path allocates at once for the datums of a run (see
+/// [`EncodedPayload`]): 64 KiB, the most a `bytes::BytesMut` remembers of its first capacity
+/// as the least it grows to, so every buffer of a run is about this size.
+pub const RUN_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Generated key schemas by (value schema, key field).
 type FieldKeySchemas = HashMap<(SchemaRef, String), Arc<Schema>>;
@@ -123,13 +139,19 @@ impl Hasher for TypeIdHasher {
 }
 
 /// A typed payload encoded by [`Codec::encode_payload`].
+///
+/// The bytes are [`Bytes`]: on the typed fast path the key and value of a message, and the
+/// messages of one run ([`Codec::encode_payloads`]), are slices of shared buffers of up to
+/// [`RUN_BUFFER_BYTES`], so that a run costs a few allocations rather than two per message.
+/// A slice keeps its whole buffer alive: copy it (`Bytes::copy_from_slice`) to keep one
+/// message's bytes for long.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct EncodedPayload {
     /// The value's wire bytes.
-    pub payload: Vec<u8>,
+    pub payload: Bytes,
     /// The key's decoded form and wire bytes; `None` for `key_config(none)`.
-    pub key: Option<(Value, Vec<u8>)>,
+    pub key: Option<(Value, Bytes)>,
     /// The value as resolved against the schema, when it was built (see
     /// [`Codec::encode_payload`]).
     pub value: Option<Value>,
@@ -139,7 +161,7 @@ pub struct EncodedPayload {
 #[derive(Debug)]
 enum FastEncode {
     /// Encoded: value bytes and the key (decoded form and bytes), if any.
-    Done(Vec<u8>, Option<(Value, Vec<u8>)>),
+    Done(Bytes, Option<(Value, Bytes)>),
     /// The fast path does not apply (backend format, auto-added fields, schema); nothing tried.
     NotApplicable,
     /// Tried and failed: use the `Value` path, which explains the failure or succeeds.
@@ -238,7 +260,14 @@ impl Codec {
         let mut fast_failed = false;
         if !want_value {
             match self
-                .encode_typed(topic, schema, key_config, payload, &mut plain_key)
+                .encode_typed(
+                    topic,
+                    schema,
+                    key_config,
+                    payload,
+                    &mut plain_key,
+                    &mut BytesMut::new(),
+                )
                 .await?
             {
                 FastEncode::Done(payload, key) => {
@@ -282,8 +311,126 @@ impl Codec {
             key_config: key_config.clone(),
             want_value,
             prepared: None,
+            buf: BytesMut::new(),
             payload: PhantomData,
         }
+    }
+
+    /// Encodes a run of payloads of type `P` on one `topic`, `schema` and `key_config` (a
+    /// `publish_list`), giving for each, in order, what [`Codec::encode_payload`] gives
+    /// (`plain_key` makes each payload's key for `key_config(plain)`).
+    ///
+    /// The first payload prepares the path (see [`Codec::encode_payload`]). When the rest
+    /// is at least [`PARALLEL_ENCODE_MIN`] payloads long and takes the typed fast path, it is
+    /// encoded on rayon's global thread pool (one thread per core by default) in pieces of at
+    /// least [`PARALLEL_ENCODE_CHUNK`] payloads, each thread writing into its own buffers of
+    /// up to [`RUN_BUFFER_BYTES`]; the calling thread blocks until they are done, as it would
+    /// while encoding them all itself. Payloads the fast path does not take are then encoded
+    /// on the `Value` path, in order. Either way the result is the same bytes and keys.
+    ///
+    /// # Errors
+    /// The error of the first payload in run order that fails, as [`Codec::encode_payload`]
+    /// would return it.
+    pub async fn encode_payloads<P, K>(
+        &self,
+        topic: &str,
+        schema: &SchemaRef,
+        key_config: &KeyConfig,
+        payloads: &[&P],
+        plain_key: K,
+        want_value: bool,
+    ) -> Result<Vec<EncodedPayload>>
+    where
+        P: serde::Serialize + Sync + 'static,
+        K: Fn(&P) -> Option<String> + Sync,
+    {
+        let run = Run {
+            topic,
+            schema,
+            key_config,
+            want_value,
+        };
+        self.encode_run(run, payloads, plain_key, |_, encoded| encoded)
+            .await
+    }
+
+    /// [`Codec::encode_payloads`], with each payload and its encoding mapped by `finish`
+    /// (on the thread that encoded it).
+    ///
+    /// # Errors
+    /// As [`Codec::encode_payloads`].
+    pub(crate) async fn encode_run<P, K, F, T>(
+        &self,
+        run: Run<'_>,
+        payloads: &[&P],
+        plain_key: K,
+        finish: F,
+    ) -> Result<Vec<T>>
+    where
+        P: serde::Serialize + Sync + 'static,
+        K: Fn(&P) -> Option<String> + Sync,
+        F: Fn(&P, EncodedPayload) -> T + Sync,
+        T: Send,
+    {
+        let Some((first, rest)) = payloads.split_first() else {
+            return Ok(Vec::new());
+        };
+        let mut encoder =
+            self.payload_encoder::<P>(run.topic, run.schema, run.key_config, run.want_value);
+        let first = finish(first, encoder.encode(first, plain_key(first)).await?);
+        let prepared = encoder
+            .prepared
+            .clone()
+            .filter(|prepared| rest.len() >= PARALLEL_ENCODE_MIN && prepared.is_fast());
+        let Some(prepared) = prepared else {
+            if let Some(prepared) = &encoder.prepared {
+                encoder.buf.reserve(prepared.run_bytes(rest.len()));
+            }
+            let mut done = Vec::with_capacity(payloads.len());
+            done.push(first);
+            for payload in rest {
+                let encoded = encoder.encode(payload, plain_key(payload)).await?;
+                done.push(finish(payload, encoded));
+            }
+            return Ok(done);
+        };
+        // One allocation for the whole run, written in place by rayon's threads (a run of
+        // 10 000 messages is megabytes: fresh pages cost more than the moves).
+        let mut outcomes = Vec::with_capacity(payloads.len());
+        outcomes.push(Parallel::Done(first));
+        let bytes = prepared.run_bytes(rest.len());
+        outcomes.par_extend(
+            rest.par_iter()
+                .with_min_len(PARALLEL_ENCODE_CHUNK)
+                .map_init(
+                    || BytesMut::with_capacity(bytes),
+                    |buf, payload| encode_fast(&prepared, *payload, &plain_key, &finish, buf),
+                ),
+        );
+        if outcomes.iter().all(|o| matches!(o, Parallel::Done(_))) {
+            // Collected in place, into the same allocation.
+            return Ok(outcomes
+                .into_iter()
+                .filter_map(|o| match o {
+                    Parallel::Done(done) => Some(done),
+                    Parallel::Failed(_) | Parallel::Retry => None,
+                })
+                .collect());
+        }
+        let mut done = Vec::with_capacity(payloads.len());
+        for (payload, outcome) in payloads.iter().zip(outcomes) {
+            match outcome {
+                Parallel::Done(finished) => done.push(finished),
+                Parallel::Failed(error) => return Err(*error),
+                // The encoder tries again and falls back to the `Value` path, which gives the
+                // same bytes or explains the failure.
+                Parallel::Retry => {
+                    let encoded = encoder.encode(payload, plain_key(payload)).await?;
+                    done.push(finish(payload, encoded));
+                }
+            }
+        }
+        Ok(done)
     }
 
     /// The `Value` path of [`Codec::encode_payload`]: serde to an Avro [`Value`], resolved
@@ -313,8 +460,8 @@ impl Codec {
             .encode_key_from_value(topic, schema, key_config, &resolved, plain_key)
             .await?;
         Ok(EncodedPayload {
-            payload: bytes,
-            key,
+            payload: bytes.into(),
+            key: key.map(|(decoded, bytes)| (decoded, bytes.into())),
             value: Some(resolved),
         })
     }
@@ -333,19 +480,20 @@ impl Codec {
         key_config: &KeyConfig,
         payload: &P,
         plain_key: &mut Option<String>,
+        buf: &mut BytesMut,
     ) -> Result<FastEncode> {
         if !self.backend.validates() {
             return Ok(FastEncode::NotApplicable);
         }
         let found = self.with_prepared(TypeId::of::<P>(), topic, schema, key_config, |p| {
-            p.encode(payload, plain_key)
+            p.encode(payload, plain_key, &mut *buf)
         });
         match found {
             Some(done) => done,
             None => self
                 .prepare_path(TypeId::of::<P>(), topic, schema, key_config)
                 .await?
-                .encode(payload, plain_key),
+                .encode(payload, plain_key, buf),
         }
     }
 
@@ -1016,6 +1164,8 @@ pub struct PayloadEncoder<'c, P: ?Sized> {
     want_value: bool,
     /// The prepared fast path, once the first payload looked it up.
     prepared: Option<Arc<Prepared>>,
+    /// Where the fast path writes this encoder's datums (see [`EncodedPayload`]).
+    buf: BytesMut,
     payload: PhantomData<fn(&P)>,
 }
 
@@ -1062,7 +1212,7 @@ impl<P: serde::Serialize + 'static> PayloadEncoder<'_, P> {
                 }
             };
             let prepared = self.prepared.insert(prepared);
-            match prepared.encode(payload, &mut plain_key)? {
+            match prepared.encode(payload, &mut plain_key, &mut self.buf)? {
                 FastEncode::Done(payload, key) => {
                     return Ok(EncodedPayload {
                         payload,
@@ -1094,6 +1244,31 @@ impl<P: serde::Serialize + 'static> PayloadEncoder<'_, P> {
 }
 
 impl Prepared {
+    /// The buffer to allocate for the datums of `messages` messages along this path: about
+    /// the last value and key lengths and half as much again each, at most
+    /// [`RUN_BUFFER_BYTES`].
+    fn run_bytes(&self, messages: usize) -> usize {
+        let Some(plan) = &self.plan else {
+            return 0;
+        };
+        let room = |prefix: &[u8], last: &AtomicUsize| {
+            let last = last.load(Ordering::Relaxed);
+            prefix.len() + last + last / 2
+        };
+        let key = match &plan.key {
+            FastKey::Avro(key) => room(&key.prefix, &key.last_len),
+            FastKey::None | FastKey::Plain => 0,
+        };
+        let per_message = room(&plan.prefix, &plan.last_len) + key;
+        per_message.saturating_mul(messages).min(RUN_BUFFER_BYTES)
+    }
+
+    /// Whether payloads take the typed fast path here (a plan, and the payload type not
+    /// marked slow).
+    fn is_fast(&self) -> bool {
+        self.plan.is_some() && !self.slow.load(Ordering::Relaxed)
+    }
+
     /// Remembers that `P` fails the fast path here while the `Value` path takes it (a serde
     /// shape `serde_avro_fast` reads differently), so later messages skip the attempt.
     fn mark_slow<P: ?Sized>(&self) {
@@ -1117,6 +1292,7 @@ impl Prepared {
         &self,
         payload: &P,
         plain_key: &mut Option<String>,
+        buf: &mut BytesMut,
     ) -> Result<FastEncode> {
         let Some(plan) = &self.plan else {
             return Ok(FastEncode::NotApplicable);
@@ -1124,13 +1300,17 @@ impl Prepared {
         if self.slow.load(Ordering::Relaxed) {
             return Ok(FastEncode::NotApplicable);
         }
+        // Room for the value and the key together: one allocation for both, or none while a
+        // run's buffer lasts.
+        buf.reserve(self.run_bytes(1));
         let mut config = serde_avro_fast::ser::SerializerConfig::new(&plan.fast);
-        let buf = buffer(&plan.prefix, &plan.last_len);
-        let Ok(bytes) = serde_avro_fast::to_datum(payload, buf, &mut config) else {
+        start_datum(buf, &plan.prefix, &plan.last_len);
+        if serde_avro_fast::to_datum(payload, (&mut *buf).writer(), &mut config).is_err() {
+            buf.clear();
             return Ok(FastEncode::Failed);
-        };
-        plan.last_len
-            .store(bytes.len() - plan.prefix.len(), Ordering::Relaxed);
+        }
+        let bytes = buf.split().freeze();
+        remember_len(&plan.last_len, bytes.len() - plan.prefix.len());
         let key = match &plan.key {
             FastKey::None => None,
             FastKey::Plain => {
@@ -1140,14 +1320,14 @@ impl Prepared {
                     what: "key",
                     source: "`key_config(plain)` producer returned no key".into(),
                 })?;
-                Some((Value::String(key.clone()), key.into_bytes()))
+                Some((Value::String(key.clone()), Bytes::from(key.into_bytes())))
             }
             FastKey::Avro(avro_key) => {
                 let copied = avro_key
                     .spans
                     .as_ref()
-                    .and_then(|spans| avro_key.copy(spans, &bytes[plan.prefix.len()..]));
-                match copied.or_else(|| avro_key.encode(payload)) {
+                    .and_then(|spans| avro_key.copy(spans, &bytes[plan.prefix.len()..], buf));
+                match copied.or_else(|| avro_key.encode(payload, buf)) {
                     Some(key) => Some(key),
                     None => return Ok(FastEncode::Failed),
                 }
@@ -1162,19 +1342,25 @@ impl AvroKey {
     /// back from the same bytes, which for these plain primitives is what the `Value` path
     /// resolves the key fields to) and its wire bytes. `None` if the datum does not fit the
     /// plan; [`AvroKey::encode`] then writes the key.
-    fn copy(&self, spans: &KeySpans, datum: &[u8]) -> Option<(Value, Vec<u8>)> {
-        let mut bytes = buffer(&self.prefix, &self.last_len);
+    fn copy(&self, spans: &KeySpans, datum: &[u8], buf: &mut BytesMut) -> Option<(Value, Bytes)> {
+        start_datum(buf, &self.prefix, &self.last_len);
         let decoded = if self.field {
             let mut first = None;
-            spans.copy_key(datum, &mut bytes, |_, v| first = Some(v))?;
-            first?
+            spans
+                .copy_key(datum, buf, |_, v| first = Some(v))
+                .and(first)
         } else {
             let mut values = Vec::with_capacity(self.names.len());
-            spans.copy_key(datum, &mut bytes, |_, v| values.push(v))?;
-            Value::Record(self.names.iter().cloned().zip(values).collect())
+            spans
+                .copy_key(datum, buf, |_, v| values.push(v))
+                .map(|()| Value::Record(self.names.iter().cloned().zip(values).collect()))
         };
-        self.last_len
-            .store(bytes.len() - self.prefix.len(), Ordering::Relaxed);
+        let Some(decoded) = decoded else {
+            buf.clear();
+            return None;
+        };
+        let bytes = buf.split().freeze();
+        remember_len(&self.last_len, bytes.len() - self.prefix.len());
         Some((decoded, bytes))
     }
 
@@ -1183,14 +1369,22 @@ impl AvroKey {
     /// bytes, written from the key fields alone. `None` when the payload does not fit this
     /// way (a field missing, a serde shape `serde_avro_fast` does not take): the `Value` path
     /// then gives the answer or the error.
-    fn encode<P: serde::Serialize + ?Sized>(&self, payload: &P) -> Option<(Value, Vec<u8>)> {
+    fn encode<P: serde::Serialize + ?Sized>(
+        &self,
+        payload: &P,
+        buf: &mut BytesMut,
+    ) -> Option<(Value, Bytes)> {
         let fields = super::extract::KeyFields::new(payload, &self.names);
         let mut config = serde_avro_fast::ser::SerializerConfig::new(&self.fast);
-        let buf = buffer(&self.prefix, &self.last_len);
-        let bytes = serde_avro_fast::to_datum(&fields, buf, &mut config).ok()?;
-        self.last_len
-            .store(bytes.len() - self.prefix.len(), Ordering::Relaxed);
-        let decoded = self.decoded(fields)?;
+        start_datum(buf, &self.prefix, &self.last_len);
+        let written = serde_avro_fast::to_datum(&fields, (&mut *buf).writer(), &mut config);
+        let decoded = written.ok().and_then(|_| self.decoded(fields));
+        let Some(decoded) = decoded else {
+            buf.clear();
+            return None;
+        };
+        let bytes = buf.split().freeze();
+        remember_len(&self.last_len, bytes.len() - self.prefix.len());
         Some((decoded, bytes))
     }
 
@@ -1229,13 +1423,75 @@ impl AvroKey {
     }
 }
 
-/// A buffer for one datum: `prefix`, with room for about `last_len` (the previous datum's
-/// length) and half as much again, so that most datums are written without growing it.
-fn buffer(prefix: &[u8], last_len: &AtomicUsize) -> Vec<u8> {
+/// Starts a datum in `buf` (empty: every datum before it was split off): `prefix`, with room
+/// for about `last_len` (the previous datum's length) and half as much again, so that most
+/// datums are written without growing it. The room comes from what is left of `buf`'s
+/// allocation when enough is; otherwise `buf` moves to a new one, at least as large as its
+/// first (see [`RUN_BUFFER_BYTES`]).
+fn start_datum(buf: &mut BytesMut, prefix: &[u8], last_len: &AtomicUsize) {
     let last = last_len.load(Ordering::Relaxed);
-    let mut buf = Vec::with_capacity(prefix.len() + last + last / 2);
+    buf.reserve(prefix.len() + last + last / 2);
     buf.extend_from_slice(prefix);
-    buf
+}
+
+/// Where a run is encoded (see [`Codec::encode_payloads`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Run<'a> {
+    /// The topic (prefix applied).
+    pub(crate) topic: &'a str,
+    /// The value schema.
+    pub(crate) schema: &'a SchemaRef,
+    /// The key configuration.
+    pub(crate) key_config: &'a KeyConfig,
+    /// Whether the resolved [`Value`] is wanted (see [`Codec::encode_payload`]).
+    pub(crate) want_value: bool,
+}
+
+/// One payload's outcome on a thread of [`Codec::encode_run`] ([`encode_fast`]).
+enum Parallel<T> {
+    /// Encoded and finished.
+    Done(T),
+    /// Failed for good (a `key_config(plain)` payload without a key).
+    Failed(Box<Error>),
+    /// Not taken by the fast path: the caller encodes it on the `Value` path.
+    Retry,
+}
+
+/// Encodes `payload` along `prepared`'s fast path and maps it by `finish` (on a thread of
+/// rayon's pool, for [`Codec::encode_run`]).
+fn encode_fast<P, K, F, T>(
+    prepared: &Prepared,
+    payload: &P,
+    plain_key: &K,
+    finish: &F,
+    buf: &mut BytesMut,
+) -> Parallel<T>
+where
+    P: serde::Serialize,
+    K: Fn(&P) -> Option<String>,
+    F: Fn(&P, EncodedPayload) -> T,
+{
+    match prepared.encode(payload, &mut plain_key(payload), buf) {
+        Ok(FastEncode::Done(bytes, key)) => Parallel::Done(finish(
+            payload,
+            EncodedPayload {
+                payload: bytes,
+                key,
+                value: None,
+            },
+        )),
+        Ok(FastEncode::Failed | FastEncode::NotApplicable) => Parallel::Retry,
+        Err(error) => Parallel::Failed(Box::new(error)),
+    }
+}
+
+/// Keeps `len` as the last datum length for [`buffer`], writing only when it changed: threads
+/// encoding one run in parallel ([`Codec::encode_payloads`]) mostly read it, so its cache
+/// line is not passed back and forth between cores on every message.
+fn remember_len(last_len: &AtomicUsize, len: usize) {
+    if last_len.load(Ordering::Relaxed) != len {
+        last_len.store(len, Ordering::Relaxed);
+    }
 }
 
 /// Whether resolving `value` against `schema` gives `value` back unchanged: a primitive

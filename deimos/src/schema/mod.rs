@@ -259,7 +259,11 @@ pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<
 }
 
 mod codec;
-pub use codec::{autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming, PayloadEncoder};
+pub(crate) use codec::Run;
+pub use codec::{
+    autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming, PayloadEncoder,
+    PARALLEL_ENCODE_CHUNK, PARALLEL_ENCODE_MIN, RUN_BUFFER_BYTES,
+};
 
 /// Builds the backend `schema.backend` names, configured from `schema.*`.
 ///
