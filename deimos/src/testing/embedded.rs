@@ -1,7 +1,9 @@
 //! An embedded Kafka broker over librdkafka's mock cluster.
 
+use rdkafka::error::KafkaError;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaErrorCode, RDKafkaRespErr};
 
 use crate::error::{Error, Result};
 
@@ -14,7 +16,9 @@ use crate::error::{Error, Result};
 /// Unlike a default Apache Kafka broker it creates unknown topics on first use (with
 /// librdkafka's default of 4 partitions); [`create_topic`](Self::create_topic) chooses the
 /// partition count. Brokers have ids 1 to the broker count;
-/// [`broker_down`](Self::broker_down) / [`broker_up`](Self::broker_up) simulate an outage.
+/// [`broker_down`](Self::broker_down) / [`broker_up`](Self::broker_up) simulate an outage,
+/// and [`push_request_errors`](Self::push_request_errors) makes the next requests of one kind
+/// fail with chosen errors.
 pub struct EmbeddedKafka {
     cluster: MockCluster<'static, DefaultProducerContext>,
     bootstrap: String,
@@ -83,6 +87,43 @@ impl EmbeddedKafka {
         self.cluster
             .broker_up(id)
             .map_err(|source| Error::Embedded { source })
+    }
+
+    /// Makes the next `errors.len()` requests of kind `api_key` fail, one error each, in order
+    /// (librdkafka's `rd_kafka_mock_push_request_errors_array`). The errors go onto one stack
+    /// per request kind shared by every broker of the cluster and every client connected to
+    /// it: each request of that kind, from whichever client, takes the next error, until the
+    /// stack is empty. A second call appends to the stack.
+    ///
+    /// A failed request is answered with the error instead of being served: a `Produce`
+    /// request writes nothing and every partition in it gets the error. Clients react as to a
+    /// real broker's error code. librdkafka's producer retries a produce request refused with
+    /// a retriable error (e.g. [`RDKafkaErrorCode::NotEnoughReplicas`],
+    /// [`RDKafkaErrorCode::RequestTimedOut`]) up to `retries` times (`producers.max_retries`,
+    /// counted per message), waiting `retry.backoff.ms` (`producers.retry_backoff`) before
+    /// each retry, and reports the error for the message once they are used up; it fails a
+    /// non-retriable one (e.g. [`RDKafkaErrorCode::TopicAuthorizationFailed`]) at once.
+    /// [`RDKafkaErrorCode::BrokerTransportFailure`] makes the broker close the connection
+    /// instead of answering. Errors left on the stack are dropped with the cluster.
+    ///
+    /// # Errors
+    /// [`Error::Embedded`] with [`RDKafkaErrorCode::InvalidArgument`] when a code has no
+    /// librdkafka error number (none of the public codes lacks one).
+    pub fn push_request_errors(
+        &self,
+        api_key: RDKafkaApiKey,
+        errors: &[RDKafkaErrorCode],
+    ) -> Result<()> {
+        let errors = errors
+            .iter()
+            .map(|&code| {
+                RDKafkaRespErr::try_from(code as i32).map_err(|_| Error::Embedded {
+                    source: KafkaError::MockCluster(RDKafkaErrorCode::InvalidArgument),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.cluster.request_errors(api_key, &errors);
+        Ok(())
     }
 
     /// Creates `topic` with `partitions` partitions (replication factor 1).
