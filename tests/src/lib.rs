@@ -14,6 +14,7 @@ pub mod avro_gen;
 pub mod hostile;
 pub mod metrics;
 pub mod read;
+pub mod spans;
 pub mod tansu;
 
 pub use read::{read_topic, Record};

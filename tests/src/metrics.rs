@@ -43,3 +43,70 @@ pub fn counter(name: &str, topic: &str) -> u64 {
         .copied()
         .unwrap_or(0)
 }
+
+/// A metric's name and its full label set, sorted.
+type MetricId = (String, Vec<(String, String)>);
+
+/// Every counter and histogram value seen so far.
+#[derive(Default)]
+struct Seen {
+    counters: BTreeMap<MetricId, u64>,
+    histograms: BTreeMap<MetricId, Vec<f64>>,
+}
+
+/// Folds a new snapshot into the process-wide [`Seen`] (a snapshot drains what it returns).
+fn seen() -> std::sync::MutexGuard<'static, Seen> {
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(|| Mutex::new(Seen::default()))
+        .lock()
+        .unwrap();
+    for (key, _, _, value) in snapshotter().snapshot().into_vec() {
+        let key = key.key();
+        let mut labels: Vec<(String, String)> = key
+            .labels()
+            .map(|l| (l.key().to_owned(), l.value().to_owned()))
+            .collect();
+        labels.sort();
+        let id = (key.name().to_owned(), labels);
+        match value {
+            DebugValue::Counter(n) => *seen.counters.entry(id).or_default() += n,
+            DebugValue::Histogram(values) => seen
+                .histograms
+                .entry(id)
+                .or_default()
+                .extend(values.into_iter().map(|v| v.into_inner())),
+            DebugValue::Gauge(_) => {}
+        }
+    }
+    seen
+}
+
+/// Whether `labels` holds every `(key, value)` of `wanted`.
+fn has_all(labels: &[(String, String)], wanted: &[(&str, &str)]) -> bool {
+    wanted
+        .iter()
+        .all(|(k, v)| labels.iter().any(|(lk, lv)| lk == k && lv == v))
+}
+
+/// The counter `name` summed over every label set holding all of `labels`, since the process
+/// started. Counters read here are not seen by [`counter`], and the other way round (each
+/// snapshot drains what it returns): a test uses one or the other.
+pub fn counter_with(name: &str, labels: &[(&str, &str)]) -> u64 {
+    seen()
+        .counters
+        .iter()
+        .filter(|((n, l), _)| n == name && has_all(l, labels))
+        .map(|(_, v)| v)
+        .sum()
+}
+
+/// Every value recorded in the histogram `name` under a label set holding all of `labels`.
+pub fn histogram_with(name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+    seen()
+        .histograms
+        .iter()
+        .filter(|((n, l), _)| n == name && has_all(l, labels))
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect()
+}

@@ -31,6 +31,18 @@
 //! committed, so it is redelivered); when false (Deimos' default), the error is logged with its
 //! topic, partition and offset, and consumption moves on.
 //!
+//! # Metrics and tracing
+//! Deimos' consumer metrics, through the `metrics` facade, per delivery attempt: the counter
+//! `handler` tagged `topic` and `status` (`received` once the message is decoded, then
+//! `success` or `error`; a message that cannot be decoded counts one `error` and no
+//! `received`), and on success the histogram `handler` tagged `topic` and `time:consume`
+//! (seconds from the start of decoding to the handler's return). Each attempt runs in a
+//! `deimos.consume` span with OpenTelemetry's messaging attributes (`messaging.system`,
+//! `messaging.destination.name`, `messaging.kafka.destination.partition`,
+//! `messaging.kafka.message.offset`, `messaging.kafka.consumer.group`) plus `deimos.consumer`
+//! and `deimos.attempt`; decoding runs in a child `deimos.decode` span with the same
+//! attributes. A failure is recorded on the span as `error` and `otel.status_code = "ERROR"`.
+//!
 //! # Rebalances
 //! On a rebalance librdkafka revokes partitions; offsets stored for them are committed by
 //! librdkafka before the revocation completes. A message in flight on a revoked partition may be

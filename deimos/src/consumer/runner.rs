@@ -6,7 +6,7 @@ use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
 use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::watch;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info, warn, Instrument as _};
 
 use super::{ConsumerRegistration, Metadata};
 use crate::error::{Error, Result};
@@ -104,7 +104,7 @@ async fn handle_with_policy(
         .build();
     let mut attempt = 1u32;
     loop {
-        let err = match handle_once(app, reg, message).await {
+        let err = match consume_instrumented(app, reg, message, attempt).await {
             Ok(()) => return true,
             Err(e) => e,
         };
@@ -126,20 +126,116 @@ async fn handle_with_policy(
     }
 }
 
+/// One delivery attempt of `message` (the `attempt`th), with Deimos' consumer metrics and a
+/// `deimos.consume` span around it:
+///
+/// - the counter `handler` tagged `topic` and `status:received` once the message is decoded,
+///   then `status:success` or `status:error` (a decode failure counts as an error without
+///   `received`, as in Deimos, where decoding happens inside `around_consume`);
+/// - on success, the histogram `handler` tagged `topic` and `time:consume`: the seconds from
+///   the start of decoding to the handler's return.
+///
+/// The span (`tracing`, info level) carries OpenTelemetry's messaging attributes:
+/// `messaging.system = "kafka"`, `messaging.destination.name` (topic),
+/// `messaging.kafka.destination.partition`, `messaging.kafka.message.offset`,
+/// `messaging.kafka.consumer.group`, plus `deimos.consumer` (the handler) and
+/// `deimos.attempt`; a failure is recorded on it as `error` (the error chain) and
+/// `otel.status_code = "ERROR"`. Decoding runs in a child span `deimos.decode` with the same
+/// attributes, which records a decode failure the same way.
+async fn consume_instrumented(
+    app: &AppInner,
+    reg: &'static ConsumerRegistration,
+    message: &BorrowedMessage<'_>,
+    attempt: u32,
+) -> Result<()> {
+    let topic = message.topic();
+    let span = message_span("deimos.consume", reg, message);
+    span.record("deimos.attempt", attempt);
+    let started = std::time::Instant::now();
+    let outcome = handle_once(app, reg, message)
+        .instrument(span.clone())
+        .await;
+    match &outcome {
+        Ok(()) => {
+            metrics::histogram!("handler", "topic" => topic.to_owned(), "time" => "consume")
+                .record(started.elapsed().as_secs_f64());
+            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "success")
+                .increment(1);
+        }
+        Err(e) => {
+            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "error")
+                .increment(1);
+            record_error(&span, e);
+        }
+    }
+    outcome
+}
+
+/// A span named `name` for `message` consumed by `reg`, with the messaging attributes of
+/// [`consume_instrumented`] (and `error`, `otel.status_code`, `deimos.attempt` to be filled).
+fn message_span(
+    name: &'static str,
+    reg: &'static ConsumerRegistration,
+    message: &BorrowedMessage<'_>,
+) -> tracing::Span {
+    macro_rules! span_named {
+        ($name:literal) => {
+            tracing::info_span!(
+                $name,
+                "messaging.system" = "kafka",
+                "messaging.destination.name" = message.topic(),
+                "messaging.kafka.destination.partition" = message.partition(),
+                "messaging.kafka.message.offset" = message.offset(),
+                "messaging.kafka.consumer.group" = reg.group_id,
+                "deimos.consumer" = reg.name,
+                "deimos.attempt" = tracing::field::Empty,
+                "error" = tracing::field::Empty,
+                "otel.status_code" = tracing::field::Empty,
+            )
+        };
+    }
+    // `tracing` needs span names as literals.
+    match name {
+        "deimos.decode" => span_named!("deimos.decode"),
+        _ => span_named!("deimos.consume"),
+    }
+}
+
+/// Records `error` (its chain) on `span`, with OpenTelemetry's `otel.status_code = "ERROR"`.
+fn record_error(span: &tracing::Span, error: &(dyn std::error::Error + 'static)) {
+    span.record("error", error_chain(error).as_str());
+    span.record("otel.status_code", "ERROR");
+}
+
 async fn handle_once(
     app: &AppInner,
     reg: &'static ConsumerRegistration,
     message: &BorrowedMessage<'_>,
 ) -> Result<()> {
     let at = (message.topic(), message.partition(), message.offset());
-    let key = app
-        .codec
-        .decode_key(&reg.schema, &reg.key_config, message.key(), at)
-        .await?;
-    let value = app
-        .codec
-        .decode_incoming(&reg.schema, message.payload(), at)
-        .await?;
+    let decode_span = message_span("deimos.decode", reg, message);
+    let decoded = async {
+        let key = app
+            .codec
+            .decode_key(&reg.schema, &reg.key_config, message.key(), at)
+            .await?;
+        let value = app
+            .codec
+            .decode_incoming(&reg.schema, message.payload(), at)
+            .await?;
+        Ok::<_, Error>((key, value))
+    }
+    .instrument(decode_span.clone())
+    .await;
+    let (key, value) = match decoded {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            record_error(&decode_span, &e);
+            return Err(e);
+        }
+    };
+    drop(decode_span);
+    metrics::counter!("handler", "topic" => at.0.to_owned(), "status" => "received").increment(1);
     let metadata = Metadata {
         key,
         topic: at.0.to_owned(),
