@@ -82,7 +82,8 @@ pub use payload::{Payload, PayloadValue};
 pub use producer::{disable_producers, PayloadKey, Producer};
 #[doc(inline)]
 pub use runtime::{
-    configure, global, request_shutdown, run, schema_backend, shutdown_producers, tombstone, App,
+    configure, global, in_consumer_process, request_shutdown, run, schema_backend,
+    shutdown_producers, tombstone, App,
 };
 
 #[cfg(feature = "macros")]

@@ -25,11 +25,13 @@
 //! starts at the earliest offset unless `consumers.start_from_beginning` is false.
 //!
 //! # Errors in handlers
-//! A handler error (or a message that cannot be decoded) is handled per
-//! `consumers.reraise_errors`: when true, the same message is retried after an exponential
-//! backoff (`consumers.backoff`) until it succeeds or the process shuts down (then it is not
-//! committed, so it is redelivered); when false (Deimos' default), the error is logged with its
-//! topic, partition and offset, and consumption moves on.
+//! A handler error (or a message that cannot be decoded) is first offered to the fatal-error
+//! predicate ([`set_fatal_error`], Deimos' `consumers.fatal_error`): a fatal error stops every
+//! consumer and [`run`](crate::run) returns it, without committing the message. Otherwise it is
+//! handled per `consumers.reraise_errors`: when true, the same message is retried after an
+//! exponential backoff (`consumers.backoff`) until it succeeds or the process shuts down (then
+//! it is not committed, so it is redelivered); when false (Deimos' default), the error is
+//! logged with its topic, partition and offset, and consumption moves on.
 //!
 //! # Metrics and tracing
 //! Deimos' consumer metrics, through the `metrics` facade, per delivery attempt: the counter
@@ -51,6 +53,50 @@
 mod runner;
 
 pub(crate) use runner::run_consumer;
+
+use std::sync::{Arc, RwLock};
+
+use crate::error::Error;
+
+/// A fatal-error predicate (see [`set_fatal_error`]).
+type FatalErrorFn = Arc<dyn Fn(&Error) -> bool + Send + Sync>;
+
+static FATAL_ERROR: RwLock<Option<FatalErrorFn>> = RwLock::new(None);
+
+/// Sets Deimos' global `consumers.fatal_error` predicate for this process, replacing any
+/// earlier one: it is asked about every handler error and every message that cannot be
+/// decoded ([`Error::Handler`], or a decode error naming topic, partition and offset), in
+/// any consumer. When it returns true, the error is fatal: the consumer does not retry or
+/// skip the message and does not commit its offset; it stops, every other consumer is
+/// stopped gracefully, and [`run`](crate::run) / [`App::run`](crate::App::run) returns the
+/// error. On restart the message is delivered again. A panicking predicate counts as false
+/// (the panic is logged). Without a predicate no error is fatal (Deimos' default).
+pub fn set_fatal_error(predicate: impl Fn(&Error) -> bool + Send + Sync + 'static) {
+    *FATAL_ERROR.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(predicate));
+}
+
+/// Removes the predicate [`set_fatal_error`] set: no error is fatal any more.
+pub fn clear_fatal_error() {
+    *FATAL_ERROR.write().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
+/// Whether the [`set_fatal_error`] predicate calls `error` fatal (false without one, or when
+/// it panics).
+pub(crate) fn is_fatal(error: &Error) -> bool {
+    let predicate = FATAL_ERROR
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let Some(predicate) = predicate else {
+        return false;
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| predicate(error))).unwrap_or_else(
+        |_| {
+            tracing::error!(error = %error, "the fatal_error predicate panicked; not fatal");
+            false
+        },
+    )
+}
 
 use std::future::Future;
 use std::pin::Pin;

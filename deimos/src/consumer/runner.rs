@@ -39,6 +39,7 @@ pub(crate) async fn run_consumer(
 
     let threshold = app.config.consumers.offset_commit_threshold;
     let mut since_commit = 0u64;
+    let mut fatal = None;
     loop {
         let message = tokio::select! {
             biased;
@@ -58,9 +59,19 @@ pub(crate) async fn run_consumer(
                 continue;
             }
         };
-        if !handle_with_policy(app, reg, &message, &mut shutdown).await {
+        match handle_with_policy(app, reg, &message, &mut shutdown).await {
+            Handled::Done => {}
             // Shut down while retrying: the message stays uncommitted and is redelivered.
-            break;
+            Handled::Interrupted => break,
+            Handled::Fatal(error) => {
+                // Not stored: the fatal message is delivered again after a restart. What was
+                // handled before it is committed below, after the loop: closing the consumer
+                // while this iteration's message is still alive blocks librdkafka's close.
+                error!(consumer = reg.name, error = %error_chain(&error),
+                       "fatal error; stopping the consumer");
+                fatal = Some(error);
+                break;
+            }
         }
         if let Err(e) = consumer.store_offset_from_message(&message) {
             // The partition was revoked meanwhile; its new owner will see the message again.
@@ -77,7 +88,7 @@ pub(crate) async fn run_consumer(
     consumer.unsubscribe();
     drop(consumer); // rd_kafka_consumer_close: leaves the group
     info!(consumer = reg.name, "consumer stopped");
-    Ok(())
+    fatal.map_or(Ok(()), Err)
 }
 
 fn commit(consumer: &StreamConsumer, reg: &ConsumerRegistration, mode: CommitMode) {
@@ -88,14 +99,23 @@ fn commit(consumer: &StreamConsumer, reg: &ConsumerRegistration, mode: CommitMod
     }
 }
 
-/// Handles one message under the error policy. Returns false when shutdown interrupted a retry
-/// (the message was not handled and must not be committed).
+/// How [`handle_with_policy`] left a message.
+enum Handled {
+    /// Handled, or its error skipped: store its offset.
+    Done,
+    /// Shutdown interrupted a retry: the message was not handled and must not be committed.
+    Interrupted,
+    /// A fatal error ([`super::set_fatal_error`]): stop, without committing the message.
+    Fatal(Error),
+}
+
+/// Handles one message under the error policy.
 async fn handle_with_policy(
     app: &AppInner,
     reg: &'static ConsumerRegistration,
     message: &BorrowedMessage<'_>,
     shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+) -> Handled {
     let reraise = app.config.consumers.reraise_errors;
     let mut delays = backon::ExponentialBuilder::default()
         .with_min_delay(app.config.consumers.backoff.min)
@@ -105,14 +125,17 @@ async fn handle_with_policy(
     let mut attempt = 1u32;
     loop {
         let err = match consume_instrumented(app, reg, message, attempt).await {
-            Ok(()) => return true,
+            Ok(()) => return Handled::Done,
             Err(e) => e,
         };
+        if super::is_fatal(&err) {
+            return Handled::Fatal(err);
+        }
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         if !reraise {
             error!(consumer = reg.name, topic, partition, offset, error = %error_chain(&err),
                    "handler failed; skipping message (consumers.reraise_errors = false)");
-            return true;
+            return Handled::Done;
         }
         let delay = delays.next().unwrap_or(app.config.consumers.backoff.max);
         warn!(consumer = reg.name, topic, partition, offset, attempt, retry_in = ?delay,
@@ -120,7 +143,7 @@ async fn handle_with_policy(
         attempt += 1;
         tokio::select! {
             biased;
-            _ = shutdown.wait_for(|stop| *stop) => return false,
+            _ = shutdown.wait_for(|stop| *stop) => return Handled::Interrupted,
             _ = tokio::time::sleep(delay) => {}
         }
     }

@@ -82,6 +82,26 @@ pub async fn run() -> Result<()> {
     global()?.run().await
 }
 
+/// Set once consumers started running in this process (see [`in_consumer_process`]).
+static CONSUMER_PROCESS: AtomicBool = AtomicBool::new(false);
+
+/// Environment variable that marks a process as the consumer process from its start (see
+/// [`in_consumer_process`]); any non-empty value.
+pub const DEIMOS_TASK_ENV: &str = "DEIMOS_TASK";
+
+/// Whether this is the consumer process: true once [`run`] / [`App::run`] (or
+/// [`App::run_consumers_until`]) started in this process, and from the start when the
+/// environment variable `DEIMOS_TASK` is set to a non-empty value. Application code asks it
+/// where Deimos apps check `ENV['DEIMOS_RAKE_TASK']`, which Deimos' `deimos:start` rake task
+/// sets, e.g. to start process-wide work only where consumers run. Set `DEIMOS_TASK` in the
+/// launcher (service unit, container command) when code must know before `run` is called:
+/// deimos does not set environment variables itself (changing the environment of a running,
+/// threaded process is unsound on most platforms).
+pub fn in_consumer_process() -> bool {
+    CONSUMER_PROCESS.load(Ordering::SeqCst)
+        || std::env::var_os(DEIMOS_TASK_ENV).is_some_and(|v| !v.is_empty())
+}
+
 static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 static STOP: Notify = Notify::const_new();
 
@@ -525,6 +545,7 @@ impl App {
         registrations: impl IntoIterator<Item = &'static ConsumerRegistration>,
         shutdown: F,
     ) -> Result<()> {
+        CONSUMER_PROCESS.store(true, Ordering::SeqCst);
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for reg in registrations {
