@@ -1305,12 +1305,10 @@ impl Prepared {
         buf.reserve(self.run_bytes(1));
         let mut config = serde_avro_fast::ser::SerializerConfig::new(&plan.fast);
         start_datum(buf, &plan.prefix, &plan.last_len);
-        if serde_avro_fast::to_datum(payload, (&mut *buf).writer(), &mut config).is_err() {
-            buf.clear();
+        let written = serde_avro_fast::to_datum(payload, (&mut *buf).writer(), &mut config).is_ok();
+        let Some(bytes) = take_datum(buf, written, &plan.prefix, &plan.last_len) else {
             return Ok(FastEncode::Failed);
-        }
-        let bytes = buf.split().freeze();
-        remember_len(&plan.last_len, bytes.len() - plan.prefix.len());
+        };
         let key = match &plan.key {
             FastKey::None => None,
             FastKey::Plain => {
@@ -1355,13 +1353,8 @@ impl AvroKey {
                 .copy_key(datum, buf, |_, v| values.push(v))
                 .map(|()| Value::Record(self.names.iter().cloned().zip(values).collect()))
         };
-        let Some(decoded) = decoded else {
-            buf.clear();
-            return None;
-        };
-        let bytes = buf.split().freeze();
-        remember_len(&self.last_len, bytes.len() - self.prefix.len());
-        Some((decoded, bytes))
+        let bytes = take_datum(buf, decoded.is_some(), &self.prefix, &self.last_len)?;
+        Some((decoded?, bytes))
     }
 
     /// The key of `payload`: its decoded form (as [`Codec::encode_key`] makes it: the field's
@@ -1377,15 +1370,10 @@ impl AvroKey {
         let fields = super::extract::KeyFields::new(payload, &self.names);
         let mut config = serde_avro_fast::ser::SerializerConfig::new(&self.fast);
         start_datum(buf, &self.prefix, &self.last_len);
-        let written = serde_avro_fast::to_datum(&fields, (&mut *buf).writer(), &mut config);
-        let decoded = written.ok().and_then(|_| self.decoded(fields));
-        let Some(decoded) = decoded else {
-            buf.clear();
-            return None;
-        };
-        let bytes = buf.split().freeze();
-        remember_len(&self.last_len, bytes.len() - self.prefix.len());
-        Some((decoded, bytes))
+        let written = serde_avro_fast::to_datum(&fields, (&mut *buf).writer(), &mut config).is_ok();
+        let decoded = written.then(|| self.decoded(fields)).flatten();
+        let bytes = take_datum(buf, decoded.is_some(), &self.prefix, &self.last_len)?;
+        Some((decoded?, bytes))
     }
 
     /// The key's decoded form from the key fields' values, resolved against the key schema as
@@ -1485,7 +1473,25 @@ where
     }
 }
 
-/// Keeps `len` as the last datum length for [`buffer`], writing only when it changed: threads
+/// Ends the datum [`start_datum`] began in `buf`: when it was written (`ok`), splits it off
+/// and remembers its length (without `prefix`) in `last_len`; otherwise drops what was
+/// written and gives `None`.
+fn take_datum(
+    buf: &mut BytesMut,
+    ok: bool,
+    prefix: &[u8],
+    last_len: &AtomicUsize,
+) -> Option<Bytes> {
+    if !ok {
+        buf.clear();
+        return None;
+    }
+    let bytes = buf.split().freeze();
+    remember_len(last_len, bytes.len() - prefix.len());
+    Some(bytes)
+}
+
+/// Keeps `len` as the last datum length for [`start_datum`], writing only when it changed: threads
 /// encoding one run in parallel ([`Codec::encode_payloads`]) mostly read it, so its cache
 /// line is not passed back and forth between cores on every message.
 fn remember_len(last_len: &AtomicUsize, len: usize) {
