@@ -44,7 +44,10 @@ pub(super) fn create_producer(config: &Config, tracker: Arc<Tracker>) -> Result<
     }
     client
         .create_with_context(DeliveryContext { tracker })
-        .map_err(|e| Error::kafka("creating the kafka producer", e))
+        .map_err(|e| {
+            let e = crate::config::secret::redact_client_error(e, &client);
+            Error::kafka("creating the kafka producer", e)
+        })
 }
 
 /// How long a flush waits for the queue: a message's delivery report comes at most

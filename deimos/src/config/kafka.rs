@@ -516,6 +516,46 @@ mod tests {
         );
     }
 
+    /// librdkafka's errors quote the values it rejects; creating a client with a bad secret
+    /// value gives an error that names the property but shows none of the value. Built
+    /// without the `ssl` feature only: without OpenSSL librdkafka refuses these properties
+    /// when the client is created (quoting them); with it, it reads them only later.
+    #[cfg(not(feature = "ssl"))]
+    #[test]
+    fn client_errors_do_not_quote_secrets() {
+        let cases = [
+            // OAUTHBEARER's unsecured JWT config.
+            r#"
+            [kafka.sasl]
+            enabled = true
+            mechanism = "oauthbearer"
+            [kafka.sasl.oauthbearer]
+            method = "unsecured_jwt"
+            unsecured_jwt_config = "principal=alice MARKERJWT-SECRET-1 scope=MARKERJWT-2"
+            "#,
+            r#"
+            [kafka.ssl]
+            enabled = true
+            client_cert = "-----BEGIN CERTIFICATE-----\nMARKERCERT\n-----END CERTIFICATE-----"
+            client_cert_key = "-----BEGIN PRIVATE KEY-----\nMARKERKEY-PEM-LINE\n-----END PRIVATE KEY-----"
+            "#,
+        ];
+        // librdkafka reports the first property it refuses, and properties reach it in a
+        // `HashMap`'s order, new for each client: 20 clients see each property refused.
+        for toml in cases.iter().flat_map(|case| std::iter::repeat_n(case, 20)) {
+            let config = Config::from_toml(toml).unwrap();
+            let err = crate::backends::KafkaBackend::from_config(&config)
+                .expect_err("librdkafka refuses this configuration");
+            let mut shown = format!("{err} | {err:?}");
+            let mut source = std::error::Error::source(&err);
+            while let Some(s) = source {
+                shown.push_str(&format!(" | {s} | {s:?}"));
+                source = s.source();
+            }
+            assert!(!shown.contains("MARKER"), "{shown}");
+        }
+    }
+
     /// Every secret set to its own marker: none shows in `Debug`, all reach librdkafka.
     #[test]
     fn secrets_are_used_but_never_printed() {

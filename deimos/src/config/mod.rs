@@ -90,7 +90,7 @@
 
 pub(crate) mod duration;
 mod kafka;
-mod secret;
+pub(crate) mod secret;
 mod security;
 
 pub use secret::Secret;

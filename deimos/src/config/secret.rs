@@ -155,6 +155,54 @@ pub(crate) fn is_sensitive_property(key: &str) -> bool {
         .any(|part| key.contains(part))
 }
 
+/// `error`, from creating a librdkafka client with `config`, with every piece of a sensitive
+/// property's value (see [`is_sensitive_property`]) replaced by `<redacted>`. librdkafka's
+/// configuration and client-creation errors quote the values they reject, whole
+/// (`KafkaError::ClientConfig`'s value) or in part ("Unrecognized sasl.oauthbearer.config
+/// beginning at: ..."), so each whitespace-, `=`- or `,`-separated piece of four characters or
+/// more of every secret value is replaced wherever it appears, as is a rejected sensitive
+/// property's whole value.
+pub(crate) fn redact_client_error(
+    error: rdkafka::error::KafkaError,
+    config: &rdkafka::ClientConfig,
+) -> rdkafka::error::KafkaError {
+    use rdkafka::error::KafkaError;
+    let mut pieces: Vec<String> = config
+        .config_map()
+        .keys()
+        .filter(|key| is_sensitive_property(key))
+        // `config_map` sanitizes some values; `get` gives what librdkafka saw.
+        .filter_map(|key| config.get(key))
+        .flat_map(|value| {
+            std::iter::once(value.trim().to_owned()).chain(
+                value
+                    .split(|c: char| c.is_whitespace() || c == '=' || c == ',')
+                    .map(str::to_owned),
+            )
+        })
+        .filter(|piece| piece.chars().count() >= 4)
+        .collect();
+    // Longest first, so that a piece inside a longer one does not split it.
+    pieces.sort_by_key(|piece| std::cmp::Reverse(piece.len()));
+    let scrub = |text: String| -> String {
+        pieces
+            .iter()
+            .fold(text, |t, p| t.replace(p.as_str(), "<redacted>"))
+    };
+    match error {
+        KafkaError::ClientConfig(result, description, key, value) => {
+            let value = if is_sensitive_property(&key) {
+                "<redacted>".to_owned()
+            } else {
+                scrub(value)
+            };
+            KafkaError::ClientConfig(result, scrub(description), key, value)
+        }
+        KafkaError::ClientCreation(text) => KafkaError::ClientCreation(scrub(text)),
+        other => other,
+    }
+}
+
 /// `Debug` for an `extra` map: every key, and every value except the sensitive ones.
 pub(crate) struct RedactedProperties<'a>(pub(crate) &'a BTreeMap<String, String>);
 

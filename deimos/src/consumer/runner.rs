@@ -19,11 +19,11 @@ pub(crate) async fn run_consumer(
     reg: &'static ConsumerRegistration,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let consumer: StreamConsumer = app
-        .config
-        .consumer_client_config(reg.group_id)
-        .create()
-        .map_err(|e| Error::kafka(format!("creating consumer `{}`", reg.name), e))?;
+    let client = app.config.consumer_client_config(reg.group_id);
+    let consumer: StreamConsumer = client.create().map_err(|e| {
+        let e = crate::config::secret::redact_client_error(e, &client);
+        Error::kafka(format!("creating consumer `{}`", reg.name), e)
+    })?;
     consumer.subscribe(&[reg.topic]).map_err(|e| {
         Error::kafka(
             format!("subscribing `{}` to topic `{}`", reg.name, reg.topic),

@@ -594,12 +594,11 @@ impl App {
     /// # Errors
     /// [`Error::Kafka`] when the admin request fails for another reason than "already exists".
     pub async fn create_topics(&self, topics: &[(&str, i32)]) -> Result<()> {
-        let admin: AdminClient<DefaultClientContext> = self
-            .inner
-            .config
-            .kafka_client_config()
-            .create()
-            .map_err(|e| Error::kafka("creating the admin client", e))?;
+        let client = self.inner.config.kafka_client_config();
+        let admin: AdminClient<DefaultClientContext> = client.create().map_err(|e| {
+            let e = crate::config::secret::redact_client_error(e, &client);
+            Error::kafka("creating the admin client", e)
+        })?;
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(-1)))
