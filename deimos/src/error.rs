@@ -92,13 +92,16 @@ pub enum Error {
     #[error(
         "producer queue full while producing to topic `{topic}`: {queued} message(s) of this \
          call were queued, the rest were not; the queue holds at most {max_buffer_size} \
-         messages (`producers.max_buffer_size`) and {max_buffer_bytesize} bytes \
-         (`producers.max_buffer_bytesize`) until the broker acknowledges them"
+         messages (`producers.max_buffer_size`, or `max_queue_size` with kafka_async when \
+         smaller) and {max_buffer_bytesize} bytes (`producers.max_buffer_bytesize`) until the \
+         broker acknowledges them"
     )]
     BufferOverflow {
         /// Topic of the message that did not fit.
         topic: String,
-        /// `producers.max_buffer_size`: messages the queue holds.
+        /// Messages the queue holds: `producers.max_buffer_size`, or with `kafka_async`
+        /// `producers.max_queue_size` when that is smaller (see
+        /// [`ProducersConfig::effective_max_messages`](crate::config::ProducersConfig::effective_max_messages)).
         max_buffer_size: u32,
         /// `producers.max_buffer_bytesize`: bytes the queue holds.
         max_buffer_bytesize: u64,

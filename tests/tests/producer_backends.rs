@@ -318,14 +318,27 @@ async fn kafka_async_run_end_delivers_everything_tansu() {
 // ---------------------------------------------------------------------------------------------
 // kafka_async: a full queue
 
-/// With the broker down and `max_buffer_size = 10`, a call of 15 messages queues 10 and gets
-/// `BufferOverflow` at once; the 10 queued ones time out and the flush counts them.
-async fn async_buffer_overflow(mut broker: Outage) {
+/// Which setting bounds the queue at 10 messages in [`async_buffer_overflow`].
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// `max_buffer_size = 10`.
+    BufferSize,
+    /// `max_queue_size = 10` (`max_buffer_size` stays 10 000): Deimos' async queue bound.
+    QueueSize,
+}
+
+/// With the broker down and the queue bounded at 10 messages (by `limit`), a call of 15
+/// messages queues 10 and gets `BufferOverflow` at once; the 10 queued ones time out and the
+/// flush counts them.
+async fn async_buffer_overflow(mut broker: Outage, limit: Limit) {
     let prefix = prefix("overflow");
     let topic = widgets_topic(&prefix);
     broker.broker.create_topics(&[&topic], PARTITIONS).await;
     let mut config = config_for(&broker.broker, ProducerBackendKind::KafkaAsync, &prefix);
-    config.producers.max_buffer_size = 10;
+    match limit {
+        Limit::BufferSize => config.producers.max_buffer_size = 10,
+        Limit::QueueSize => config.producers.max_queue_size = 10,
+    }
     config.producers.delivery_timeout = Some(DELIVERY_TIMEOUT);
     let app = App::from_config(config).unwrap();
     app.publish(&Widget::new(0, "before the outage"))
@@ -350,7 +363,7 @@ async fn async_buffer_overflow(mut broker: Outage) {
     for part in [
         topic.as_str(),
         "10 message(s) of this call were queued",
-        "at most 10 messages (`producers.max_buffer_size`)",
+        "at most 10 messages (`producers.max_buffer_size`, or `max_queue_size`",
         "`producers.max_buffer_bytesize`",
     ] {
         assert!(text.contains(part), "{part:?} not in {text:?}");
@@ -389,14 +402,15 @@ async fn async_buffer_overflow(mut broker: Outage) {
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_async_full_queue_is_buffer_overflow_embedded() {
     snapshotter();
-    async_buffer_overflow(Outage::embedded()).await;
+    async_buffer_overflow(Outage::embedded(), Limit::BufferSize).await;
+    async_buffer_overflow(Outage::embedded(), Limit::QueueSize).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs tansu (TANSU_BIN); run by .ci/run"]
 async fn kafka_async_full_queue_is_buffer_overflow_tansu() {
     snapshotter();
-    async_buffer_overflow(Outage::tansu().await).await;
+    async_buffer_overflow(Outage::tansu().await, Limit::QueueSize).await;
 }
 
 // ---------------------------------------------------------------------------------------------

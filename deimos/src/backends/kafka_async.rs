@@ -71,7 +71,7 @@ impl KafkaAsyncBackend {
         Ok(KafkaAsyncBackend {
             producer: librdkafka::create_producer(config, tracker.clone())?,
             tracker,
-            max_buffer_size: config.producers.max_buffer_size,
+            max_buffer_size: config.producers.effective_max_messages(),
             max_buffer_bytesize: config.producers.max_buffer_bytesize,
             flush_timeout: librdkafka::flush_bound(config),
             partitions: PartitionKeys::from_config(config),

@@ -179,11 +179,16 @@ impl Config {
             .set("message.timeout.ms", ms(p.effective_delivery_timeout()))
             .set(
                 "queue.buffering.max.messages",
-                p.max_buffer_size.to_string(),
+                p.effective_max_messages().to_string(),
             )
             .set(
                 "queue.buffering.max.kbytes",
-                p.max_buffer_bytesize.div_ceil(1024).max(1).to_string(),
+                match p.max_buffer_bytesize {
+                    // librdkafka has no "no limit" value: its largest.
+                    0 => i32::MAX as u64,
+                    bytes => bytes.div_ceil(1024),
+                }
+                .to_string(),
             )
             .set("batch.num.messages", p.delivery_threshold.to_string())
             .set("linger.ms", ms_fraction(p.delivery_interval))
@@ -301,6 +306,28 @@ mod tests {
             ("compression.codec", "none"),
         ] {
             assert_eq!(defaults.get(property), Some(want), "{property}");
+        }
+
+        // `max_queue_size` bounds the one librdkafka queue with `kafka_async` only, with
+        // `max_buffer_size` (0 = no limit for either); `max_buffer_bytesize = 0` is no limit.
+        for (backend, buffer, queue, want) in [
+            ("kafka_async", 100, 40, "40"),
+            ("kafka_async", 30, 40, "30"),
+            ("kafka_async", 0, 40, "40"),
+            ("kafka_async", 100, 0, "100"),
+            ("kafka", 100, 40, "100"),
+        ] {
+            let toml = format!(
+                "[producers]\nbackend = \"{backend}\"\nmax_buffer_size = {buffer}\n\
+                 max_queue_size = {queue}\nmax_buffer_bytesize = 0\n"
+            );
+            let p = Config::from_toml(&toml).unwrap().producer_client_config();
+            assert_eq!(
+                p.get("queue.buffering.max.messages"),
+                Some(want),
+                "{backend}, {buffer}, {queue}"
+            );
+            assert_eq!(p.get("queue.buffering.max.kbytes"), Some("2147483647"));
         }
 
         let idempotent = Config::from_toml("[producers]\nidempotence = true\n").unwrap();

@@ -68,7 +68,8 @@
 //! | `producers.retry_backoff` | `retry.backoff.ms` and `retry.backoff.max.ms` (ms) | 1 s | |
 //! | `producers.delivery_timeout` | `message.timeout.ms` (ms) | (ack_timeout + retry_backoff) × (max_retries + 1) | not in Deimos |
 //! | `producers.max_buffer_size` | `queue.buffering.max.messages` (messages) | 10 000 | |
-//! | `producers.max_buffer_bytesize` | `queue.buffering.max.kbytes` (bytes, rounded up to KiB) | 10 000 000 | |
+//! | `producers.max_queue_size` | `queue.buffering.max.messages` with `kafka_async`: the smaller of it and `max_buffer_size` (messages) | 10 000 | ruby-kafka's async queue |
+//! | `producers.max_buffer_bytesize` | `queue.buffering.max.kbytes` (bytes, rounded up to KiB; 0 = no limit) | 10 000 000 | |
 //! | `producers.delivery_threshold` | `batch.num.messages` (messages) | 10 000 | ruby-kafka `delivery_threshold` |
 //! | `producers.delivery_interval` | `linger.ms` (ms, fractional) | 5 ms | ruby-kafka `delivery_interval` |
 //! | `producers.compression_codec` | `compression.codec` (`none`, `gzip`, `snappy`, `lz4`, `zstd`) | `none` | |
@@ -480,8 +481,16 @@ pub struct ProducersConfig {
     /// Messages the local queue holds (`queue.buffering.max.messages`; 0 = no limit, at most
     /// 2 147 483 647). Default 10 000, as in Deimos. A full queue makes `publish` wait.
     pub max_buffer_size: u32,
+    /// Messages the `kafka_async` backend may have queued (Deimos' `max_queue_size`, the queue
+    /// of ruby-kafka's async producer; 0 = no limit, at most 2 147 483 647). Default 10 000, as
+    /// in Deimos. librdkafka has one local queue where ruby-kafka had two (the async queue in
+    /// front of the buffer), so with `kafka_async` that queue holds the smaller of this and
+    /// `max_buffer_size` (see [`ProducersConfig::effective_max_messages`]); the other backends
+    /// do not use it.
+    pub max_queue_size: u32,
     /// Bytes the local queue holds (`queue.buffering.max.kbytes`: this many bytes rounded up
-    /// to whole KiB). Default 10 000 000, as in Deimos (9 766 KiB).
+    /// to whole KiB; 0 = no limit, i.e. librdkafka's largest, 2 147 483 647 KiB). Default
+    /// 10 000 000, as in Deimos (9 766 KiB).
     pub max_buffer_bytesize: u64,
     /// Most messages in one batch (`batch.num.messages`, 1 to 1 000 000). Default 10 000
     /// (librdkafka's). Deimos/ruby-kafka's `delivery_threshold` counted buffered messages before
@@ -525,6 +534,7 @@ impl std::fmt::Debug for ProducersConfig {
             retry_backoff,
             delivery_timeout,
             max_buffer_size,
+            max_queue_size,
             max_buffer_bytesize,
             delivery_threshold,
             delivery_interval,
@@ -542,6 +552,7 @@ impl std::fmt::Debug for ProducersConfig {
             .field("retry_backoff", retry_backoff)
             .field("delivery_timeout", delivery_timeout)
             .field("max_buffer_size", max_buffer_size)
+            .field("max_queue_size", max_queue_size)
             .field("max_buffer_bytesize", max_buffer_bytesize)
             .field("delivery_threshold", delivery_threshold)
             .field("delivery_interval", delivery_interval)
@@ -556,6 +567,20 @@ impl std::fmt::Debug for ProducersConfig {
 }
 
 impl ProducersConfig {
+    /// The most messages librdkafka's local queue holds (`queue.buffering.max.messages`; 0 =
+    /// no limit): `max_buffer_size`, and with the `kafka_async` backend the smaller of it and
+    /// `max_queue_size` (0 counting as no limit).
+    pub fn effective_max_messages(&self) -> u32 {
+        if self.backend != ProducerBackendKind::KafkaAsync {
+            return self.max_buffer_size;
+        }
+        match (self.max_buffer_size, self.max_queue_size) {
+            (0, queue) => queue,
+            (buffer, 0) => buffer,
+            (buffer, queue) => buffer.min(queue),
+        }
+    }
+
     /// `delivery_timeout`, or the default derived from the ack timeout and retries.
     pub fn effective_delivery_timeout(&self) -> Duration {
         self.delivery_timeout.unwrap_or_else(|| {
@@ -594,7 +619,8 @@ impl ProducersConfig {
             return Err(Error::config(
                 "producers.delivery_interval",
                 format!(
-                    "must be shorter than `producers.delivery_timeout` ({timeout:?}), found {:?}                      (librdkafka: `message.timeout.ms` must be greater than `linger.ms`)",
+                    "must be shorter than `producers.delivery_timeout` ({timeout:?}), found {:?} \
+                     (librdkafka: `message.timeout.ms` must be greater than `linger.ms`)",
                     self.delivery_interval
                 ),
             ));
@@ -614,15 +640,16 @@ impl ProducersConfig {
                 format!("must be at most {}, found {}", i32::MAX, self.max_retries),
             ));
         }
-        if self.max_buffer_size > i32::MAX as u32 {
-            return Err(Error::config(
-                "producers.max_buffer_size",
-                format!(
-                    "must be at most {}, found {}",
-                    i32::MAX,
-                    self.max_buffer_size
-                ),
-            ));
+        for (key, value) in [
+            ("producers.max_buffer_size", self.max_buffer_size),
+            ("producers.max_queue_size", self.max_queue_size),
+        ] {
+            if value > i32::MAX as u32 {
+                return Err(Error::config(
+                    key,
+                    format!("must be at most {}, found {value}", i32::MAX),
+                ));
+            }
         }
         if self.max_buffer_bytesize.div_ceil(1024) > i32::MAX as u64 {
             return Err(Error::config(
@@ -679,6 +706,7 @@ impl Default for ProducersConfig {
             retry_backoff: Duration::from_secs(1),
             delivery_timeout: None,
             max_buffer_size: 10_000,
+            max_queue_size: 10_000,
             max_buffer_bytesize: 10_000_000,
             delivery_threshold: 10_000,
             delivery_interval: Duration::from_millis(5),
