@@ -61,8 +61,9 @@ enum Command {
         /// Bootstrap servers (`host:port,...`); an embedded broker when absent.
         #[arg(long)]
         brokers: Option<String>,
-        /// Messages per side (per round).
-        #[arg(long, default_value_t = 100_000)]
+        /// Messages per side (per round), at least 1.
+        #[arg(long, default_value_t = 100_000,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         messages: usize,
         /// Messages per `publish_list` call (and per awaited group on the raw side).
         #[arg(long, default_value_t = 10_000)]
@@ -212,11 +213,14 @@ async fn produce(
         .create()
         .context("raw producer")?;
     let warm = WARM_UP.min(messages);
+    let bound = config.producers.effective_delivery_timeout()
+        + config.producers.ack_timeout
+        + Duration::from_secs(5);
     // Warm-up: connections, metadata, schema caches.
     app.publish_list(&payloads[..warm])
         .await
         .context("deimos warm-up")?;
-    send_raw(&raw, topic, &encoded[..warm], batch)
+    send_raw(&raw, topic, &encoded[..warm], batch, bound)
         .await
         .context("raw warm-up")?;
 
@@ -244,7 +248,7 @@ async fn produce(
                 }
                 deimos = Side::measured(messages, started, cpu_before);
             } else {
-                send_raw(&raw, topic, &encoded, batch).await?;
+                send_raw(&raw, topic, &encoded, batch, bound).await?;
                 raw_side = Side::measured(messages, started, cpu_before);
             }
         }
@@ -319,15 +323,19 @@ fn cpu_time() -> Option<Duration> {
 /// delivery reports, as the `kafka` backend does for one `publish_list`.
 ///
 /// # Errors
-/// When a message cannot be enqueued or is not delivered.
+/// When a message cannot be enqueued or is not delivered, or a group takes longer than
+/// `bound` to enqueue and get its delivery reports (deimos' own flush bound: a report is due
+/// within `producers.delivery_timeout` plus one `ack_timeout`; librdkafka may take far longer
+/// to time out messages for a broker that died, and the bench must end).
 async fn send_raw(
     raw: &FutureProducer,
     topic: &str,
     messages: &[(Vec<u8>, Vec<u8>)],
     batch: usize,
+    bound: Duration,
 ) -> anyhow::Result<()> {
-    let mut failed = 0usize;
     for group in messages.chunks(batch) {
+        let deadline = tokio::time::Instant::now() + bound;
         let mut deliveries = Vec::with_capacity(group.len());
         for (key, value) in group {
             let mut record = FutureRecord::to(topic)
@@ -337,6 +345,9 @@ async fn send_raw(
                 match raw.send_result(record) {
                     Ok(delivery) => break deliveries.push(delivery),
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        if tokio::time::Instant::now() >= deadline {
+                            anyhow::bail!("raw enqueue: the queue is still full after {bound:?}");
+                        }
                         record = back;
                         tokio::time::sleep(Duration::from_millis(5)).await;
                     }
@@ -344,12 +355,20 @@ async fn send_raw(
                 }
             }
         }
-        for delivery in deliveries {
-            failed += usize::from(!matches!(delivery.await, Ok(Ok(_))));
+        let reports = async {
+            let mut failed = 0usize;
+            for delivery in deliveries {
+                failed += usize::from(!matches!(delivery.await, Ok(Ok(_))));
+            }
+            failed
+        };
+        let failed = tokio::time::timeout_at(deadline, reports)
+            .await
+            .map_err(|_| anyhow::anyhow!("raw delivery reports still missing after {bound:?}"))?;
+        // As deimos' `publish_list` returns its error: stop at the first group with failures.
+        if failed > 0 {
+            anyhow::bail!("{failed} raw messages failed");
         }
-    }
-    if failed > 0 {
-        anyhow::bail!("{failed} raw messages failed");
     }
     Ok(())
 }
