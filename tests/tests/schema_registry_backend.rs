@@ -746,3 +746,20 @@ async fn hostile_registry_answers_are_errors_not_panics() {
         task.abort();
     }
 }
+
+/// `schema.user` / `schema.password` reach the registry as HTTP basic auth (the password is a
+/// `Secret`: used here, never printed by `Debug`).
+#[tokio::test]
+async fn basic_auth_reaches_the_registry() {
+    let server = SchemaRegistryServer::start().await.unwrap();
+    let mut config = config(&server, &schema_dir());
+    config.user = Some("alice".into());
+    config.password = Some(deimos::config::Secret::new("s3cret"));
+    assert!(!format!("{config:?}").contains("s3cret"));
+    round_trip(&codec(&config), "auth-widgets", 1).await;
+    assert_eq!(
+        server.last_authorization().as_deref(),
+        Some("Basic YWxpY2U6czNjcmV0"),
+        "base64 of alice:s3cret"
+    );
+}

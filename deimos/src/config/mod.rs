@@ -769,8 +769,8 @@ pub struct SchemaConfig {
     pub registry_url: String,
     /// Registry basic-auth user (sent with `password`).
     pub user: Option<String>,
-    /// Registry basic-auth password. Never printed by `Debug`.
-    pub password: Option<String>,
+    /// Registry basic-auth password: a [`Secret`], never printed by `Debug`.
+    pub password: Option<Secret>,
     /// Timeout of one registry HTTP request, connect included. Default 10 s.
     #[serde(with = "duration")]
     pub registry_timeout: Duration,
@@ -789,7 +789,7 @@ impl std::fmt::Debug for SchemaConfig {
             .field("path", &self.path)
             .field("registry_url", &self.registry_url)
             .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password)
             .field("registry_timeout", &self.registry_timeout)
             .field("subject_name_strategy", &self.subject_name_strategy)
             .field("auto_register", &self.auto_register)

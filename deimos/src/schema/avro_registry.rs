@@ -17,6 +17,7 @@ use schema_registry_converter::schema_registry_common::{
 };
 
 use super::{AvroLocal, MessageField, SchemaBackend, SchemaRef, SerializationContext};
+use crate::config::Secret;
 use crate::config::{SchemaBackendKind, SchemaConfig, SubjectNameStrategy};
 use crate::error::{BoxError, Error, Result};
 
@@ -258,7 +259,7 @@ impl AvroSchemaRegistry {
         let mut builder = SrSettings::new_builder(url.clone());
         builder.set_timeout(config.registry_timeout);
         if let Some(user) = &config.user {
-            builder.set_basic_authorization(user, config.password.as_deref());
+            builder.set_basic_authorization(user, config.password.as_ref().map(Secret::expose));
         }
         let settings = builder.build().map_err(|e| {
             Error::config(

@@ -95,6 +95,8 @@ struct Shared {
     state: Mutex<RegistryState>,
     failing: AtomicBool,
     requests: AtomicU64,
+    /// The `Authorization` header of the latest request that had one.
+    authorization: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -632,6 +634,13 @@ async fn check_compatibility(
 /// Counts every request, and answers 500 for all of them while failing.
 async fn count_and_fail(State(shared): AppState, request: Request, next: Next) -> Response {
     shared.requests.fetch_add(1, Ordering::SeqCst);
+    if let Some(value) = request.headers().get(axum::http::header::AUTHORIZATION) {
+        *shared
+            .authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            Some(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
     if shared.failing.load(Ordering::SeqCst) {
         return ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -755,6 +764,17 @@ impl SchemaRegistryServer {
     /// failed ones included, across restarts). Tests use it to prove that clients cache.
     pub fn request_count(&self) -> u64 {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// The `Authorization` header of the latest request that sent one (e.g. `Basic <base64 of
+    /// user:password>` for `schema.user` / `schema.password`); `None` if none did. The server
+    /// does not check it.
+    pub fn last_authorization(&self) -> Option<String> {
+        self.shared
+            .authorization
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The registered subjects, sorted (what `GET /subjects` answers), read without a request.
