@@ -105,7 +105,12 @@ impl Harness {
 
     /// The `id`s of the widgets sent since the start, in order.
     async fn widget_ids(&self) -> Vec<i64> {
-        let handle = self.app.schema_backend("com.example.Widget", "");
+        self.ids("widgets", "com.example.Widget").await
+    }
+
+    /// The `id`s of the `schema` payloads sent to `topic` since the start, in order.
+    async fn ids(&self, topic: &str, schema: &str) -> Vec<i64> {
+        let handle = self.app.schema_backend(schema, "");
         let payloads: Vec<(String, Vec<u8>)> = match &self.broker {
             None => self
                 .app
@@ -113,11 +118,11 @@ impl Harness {
                 .unwrap()
                 .sent_messages()
                 .into_iter()
-                .filter(|m| &*m.topic == "widgets")
+                .filter(|m| &*m.topic == topic)
                 .map(|m| (m.topic.to_string(), m.payload.unwrap().to_vec()))
                 .collect(),
             Some((broker, prefix)) => {
-                let topic = format!("{prefix}widgets");
+                let topic = format!("{prefix}{topic}");
                 read_topic(broker, &topic)
                     .await
                     .into_iter()
@@ -279,6 +284,61 @@ async fn scope_confined_to_its_task(target: Target) {
     );
 }
 
+/// Publishes widget `widget` and event `event` from inside a `producers` scope, opened while
+/// another task's scope is open too (`barrier`, two parties).
+async fn publish_in_scope(
+    app: App,
+    producers: ProducerSet,
+    widget: i64,
+    event: i64,
+    barrier: Arc<tokio::sync::Barrier>,
+) {
+    disable_producers(producers, async move {
+        barrier.wait().await; // both scopes are open
+        app.publish(&Widget::new(widget, "w")).await.unwrap();
+        app.publish(&Event {
+            id: event,
+            kind: "e".into(),
+        })
+        .await
+        .unwrap();
+        barrier.wait().await; // neither closes before both published
+    })
+    .await;
+}
+
+/// Two tasks in different scopes at the same time: each scope holds in its own task only.
+async fn concurrent_scopes(target: Target) {
+    let h = Harness::new(target, false).await;
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let widgets_off = tokio::spawn(publish_in_scope(
+        h.app.clone(),
+        ProducerSet::none().with::<Widget>(),
+        10,
+        11,
+        barrier.clone(),
+    ));
+    let events_off = tokio::spawn(publish_in_scope(
+        h.app.clone(),
+        ProducerSet::none().with::<Event>(),
+        20,
+        21,
+        barrier,
+    ));
+    widgets_off.await.unwrap();
+    events_off.await.unwrap();
+    assert_eq!(
+        h.widget_ids().await,
+        [20],
+        "only the events-off task's widget"
+    );
+    assert_eq!(
+        h.ids("events", "com.example.Event").await,
+        [11],
+        "only the widgets-off task's event"
+    );
+}
+
 macro_rules! on_every_target {
     ($($name:ident => $case:ident;)*) => {
         mod test_backend {
@@ -318,4 +378,5 @@ on_every_target! {
     scopes_nest_and_unwind_one_level_at_a_time => nested_scopes;
     a_scope_ends_on_error_and_on_panic => scope_ends_on_error_and_panic;
     a_scope_never_disables_another_task => scope_confined_to_its_task;
+    concurrent_tasks_hold_different_scopes_at_once => concurrent_scopes;
 }
