@@ -6,7 +6,9 @@ use std::borrow::Cow;
 pub use inventory;
 pub use serde;
 
-pub use crate::consumer::{ConsumerRegistration, HandlerFuture};
+pub use crate::consumer::{
+    BatchMetadata, ConsumerRegistration, ConsumerSettings, Delivery, Handler, HandlerFuture,
+};
 pub use crate::schema::{Incoming, KeyConfig, SchemaRef};
 pub use apache_avro::types::Value as AvroValue;
 

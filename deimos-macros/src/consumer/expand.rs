@@ -68,7 +68,10 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
                     schema: #schema_ref,
                     group_id: #group_id,
                     key_config: #key_config,
-                    handler: __deimos_handler,
+                    delivery: ::deimos::__private::Delivery::Message,
+                    settings: ::deimos::__private::ConsumerSettings::NONE,
+                    fatal_error: ::core::option::Option::None,
+                    handler: ::deimos::__private::Handler::Message(__deimos_handler),
                 }
             }
         };

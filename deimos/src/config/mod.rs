@@ -89,12 +89,16 @@
 //! `ClientConfig`s do carry them; deimos never logs one. Serializing a `Config` writes them
 //! (so a config can be written back to a file).
 
+mod consumer;
 pub(crate) mod duration;
 mod kafka;
 pub(crate) mod secret;
 mod security;
 
+pub use consumer::ConsumerOverride;
 pub use secret::Secret;
+
+use crate::consumer::Delivery;
 pub use security::{OAuthBearerConfig, OAuthBearerMethod, SaslConfig, SaslMechanism, SslConfig};
 
 use std::collections::BTreeMap;
@@ -125,6 +129,10 @@ pub struct Config {
     pub producers: ProducersConfig,
     /// Where schemas come from (`schema.*`).
     pub schema: SchemaConfig,
+    /// Per-consumer settings by consumer name (`[consumer.<name>]`, Deimos' `consumer` blocks):
+    /// the handler's function name (or its full `module::path::name`), overriding the
+    /// `#[consumer]` attribute and `consumers.*`.
+    pub consumer: BTreeMap<String, ConsumerOverride>,
 }
 
 /// `kafka.*`: connection settings shared by every client.
@@ -231,6 +239,36 @@ pub struct ConsumersConfig {
     /// Start a new group at the earliest offset (`auto.offset.reset=earliest`) rather than the
     /// latest. Default true (Phobos' `start_from_beginning`).
     pub start_from_beginning: bool,
+    /// How consumers receive messages unless their attribute or `[consumer.<name>]` says
+    /// otherwise. Default `message`.
+    pub delivery: Delivery,
+    /// Independent consumers (librdkafka clients) per registration, all in its group, each
+    /// taking a share of the partitions (Deimos' `max_concurrency`). Default 1.
+    pub max_concurrency: u32,
+    /// Most messages in one batch for `batch` and `inline_batch` delivery. Default 1000.
+    pub max_batch_size: usize,
+    /// For `batch` and `inline_batch` delivery, how long a batch waits to fill after its first
+    /// message; also the broker's longest wait for `min_bytes` (`fetch.wait.max.ms`,
+    /// milliseconds). Default 1 s.
+    #[serde(with = "duration")]
+    pub max_wait_time: Duration,
+    /// Least data the broker gathers before answering a fetch (`fetch.min.bytes`, bytes).
+    /// Default 1.
+    pub min_bytes: u32,
+    /// Most data fetched per partition per request (`max.partition.fetch.bytes`, bytes).
+    /// Default 512 KiB (Phobos' default).
+    pub max_bytes_per_partition: u32,
+    /// Report a `consumer_lag` gauge per partition (Deimos' `report_lag`), every
+    /// `heartbeat_interval`, from librdkafka's statistics. Default false.
+    pub report_lag: bool,
+    /// Retries of a failing message before it goes to the consumer's dead-letter topic (only
+    /// for consumers with `dead_letter_topic`). Default 3.
+    pub dead_letter_max_retries: u32,
+    /// Phobos' `offset_retention_time`. Refused when set: librdkafka does not send the
+    /// retention time in OffsetCommit (KIP-211 removed it from the protocol in Kafka 2.1);
+    /// set the broker's `offsets.retention.minutes` instead.
+    #[serde(default, with = "duration::option")]
+    pub offset_retention_time: Option<Duration>,
     /// Raw librdkafka properties for every consumer, applied last: after `kafka.extra` and the
     /// typed consumer keys (see [`KafkaConfig::extra`] for the whole order).
     pub extra: BTreeMap<String, String>,
@@ -247,6 +285,15 @@ impl std::fmt::Debug for ConsumersConfig {
             backoff,
             reraise_errors,
             start_from_beginning,
+            delivery,
+            max_concurrency,
+            max_batch_size,
+            max_wait_time,
+            min_bytes,
+            max_bytes_per_partition,
+            report_lag,
+            dead_letter_max_retries,
+            offset_retention_time,
             extra,
         } = self;
         f.debug_struct("ConsumersConfig")
@@ -257,6 +304,15 @@ impl std::fmt::Debug for ConsumersConfig {
             .field("backoff", backoff)
             .field("reraise_errors", reraise_errors)
             .field("start_from_beginning", start_from_beginning)
+            .field("delivery", delivery)
+            .field("max_concurrency", max_concurrency)
+            .field("max_batch_size", max_batch_size)
+            .field("max_wait_time", max_wait_time)
+            .field("min_bytes", min_bytes)
+            .field("max_bytes_per_partition", max_bytes_per_partition)
+            .field("report_lag", report_lag)
+            .field("dead_letter_max_retries", dead_letter_max_retries)
+            .field("offset_retention_time", offset_retention_time)
             .field("extra", &secret::RedactedProperties(extra))
             .finish()
     }
@@ -272,6 +328,15 @@ impl Default for ConsumersConfig {
             backoff: BackoffConfig::default(),
             reraise_errors: false,
             start_from_beginning: true,
+            delivery: Delivery::Message,
+            max_concurrency: 1,
+            max_batch_size: 1000,
+            max_wait_time: Duration::from_secs(1),
+            min_bytes: 1,
+            max_bytes_per_partition: 512 * 1024,
+            report_lag: false,
+            dead_letter_max_retries: 3,
+            offset_retention_time: None,
             extra: BTreeMap::new(),
         }
     }
@@ -917,6 +982,44 @@ impl Config {
             return Err(Error::config(
                 "consumers.heartbeat_interval",
                 "must be shorter than consumers.session_timeout",
+            ));
+        }
+        self.consumers.validate()
+    }
+}
+
+impl ConsumersConfig {
+    fn validate(&self) -> Result<()> {
+        if self.max_concurrency == 0 {
+            return Err(Error::config(
+                "consumers.max_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.max_batch_size == 0 {
+            return Err(Error::config(
+                "consumers.max_batch_size",
+                "must be at least 1",
+            ));
+        }
+        check_millis("consumers.max_wait_time", self.max_wait_time, 0, 300_000)?;
+        if self.min_bytes == 0 {
+            return Err(Error::config(
+                "consumers.min_bytes",
+                "must be at least 1 (`fetch.min.bytes`)",
+            ));
+        }
+        if self.max_bytes_per_partition == 0 {
+            return Err(Error::config(
+                "consumers.max_bytes_per_partition",
+                "must be at least 1 (`max.partition.fetch.bytes`)",
+            ));
+        }
+        if self.offset_retention_time.is_some() {
+            return Err(Error::config(
+                "consumers.offset_retention_time",
+                "is not supported: librdkafka does not send a retention time in OffsetCommit \
+                 (KIP-211 removed it in Kafka 2.1); set the broker's `offsets.retention.minutes`",
             ));
         }
         Ok(())

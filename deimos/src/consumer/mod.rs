@@ -51,8 +51,11 @@
 //! redelivered to the new owner (at-least-once).
 
 mod runner;
+mod settings;
 
 pub(crate) use runner::run_consumer;
+pub(crate) use settings::check_override_names;
+pub use settings::ResolvedConsumer;
 
 use std::sync::{Arc, RwLock};
 
@@ -100,6 +103,7 @@ pub(crate) fn is_fatal(error: &Error) -> bool {
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 use apache_avro::types::Value;
 
@@ -162,6 +166,161 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Sen
 /// handler's result out.
 pub type HandlerFn = fn(crate::schema::Incoming, Metadata) -> HandlerFuture;
 
+/// An `inline_batch` handler as registered by `#[consumer(delivery = "inline_batch")]`: the
+/// decoded values of one partition's batch, in offset order, and the batch's metadata.
+pub type BatchHandlerFn = fn(Vec<crate::schema::Incoming>, BatchMetadata) -> HandlerFuture;
+
+/// The two handler shapes.
+#[derive(Debug, Clone, Copy)]
+pub enum Handler {
+    /// Called once per message (`message` and `batch` delivery).
+    Message(HandlerFn),
+    /// Called once per batch (`inline_batch` delivery).
+    Batch(BatchHandlerFn),
+}
+
+/// How a consumer receives messages (Phobos' and Deimos' `delivery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// One message at a time; each offset is stored once its handler returned.
+    Message,
+    /// Messages are gathered into batches per partition (up to `max_batch_size`, waiting at
+    /// most `max_wait_time`), and the handler is called per message (Phobos' `batch`). Offsets
+    /// are stored per message, as in `message`.
+    Batch,
+    /// The handler receives one partition's batch at once: a `Vec` of payloads and a
+    /// [`BatchMetadata`] (Deimos' `consume_batch`). The batch's offsets are stored after the
+    /// handler returned; a failure retries, skips or dead-letters the whole batch.
+    InlineBatch,
+}
+
+impl Delivery {
+    /// The configuration name: `message`, `batch` or `inline_batch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Delivery::Message => "message",
+            Delivery::Batch => "batch",
+            Delivery::InlineBatch => "inline_batch",
+        }
+    }
+}
+
+/// What an `inline_batch` handler is told about its batch (Deimos' batch metadata): every
+/// message comes from one partition of one topic, in offset order.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct BatchMetadata {
+    /// Topic the batch came from.
+    pub topic: String,
+    /// Partition (Kafka `int32`).
+    pub partition: i32,
+    /// Offset of the first message.
+    pub first_offset: i64,
+    /// Offset of the last message.
+    pub last_offset: i64,
+    /// The decoded keys, one per payload, in the same order (see [`Metadata::key`]).
+    pub keys: Vec<Option<Value>>,
+    /// The offsets, one per payload (not always contiguous: compaction and transaction markers
+    /// leave gaps).
+    pub offsets: Vec<i64>,
+    /// Message timestamps (milliseconds since the Unix epoch), one per payload.
+    pub timestamps: Vec<Option<i64>>,
+    /// Record headers, one list per payload.
+    pub headers: Vec<Vec<(String, Option<Vec<u8>>)>>,
+}
+
+impl BatchMetadata {
+    /// Number of messages in the batch.
+    pub fn batch_size(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// The metadata of message `index` alone, as a per-message handler would see it.
+    pub fn message(&self, index: usize) -> Option<Metadata> {
+        Some(Metadata {
+            key: self.keys.get(index)?.clone(),
+            topic: self.topic.clone(),
+            partition: self.partition,
+            offset: *self.offsets.get(index)?,
+            timestamp: *self.timestamps.get(index)?,
+            headers: self.headers.get(index)?.clone(),
+        })
+    }
+}
+
+/// A per-consumer fatal-error hook (`#[consumer(fatal_error = path)]`, Deimos' consumer
+/// `fatal_error?`): true makes the error fatal, as the global [`set_fatal_error`] predicate.
+pub type FatalErrorHook = fn(&Error) -> bool;
+
+/// Settings given in the `#[consumer]` attribute; `None` leaves the setting to `consumers.*`.
+/// `[consumer.<name>]` in the configuration overrides each (see
+/// [`ConsumerOverride`](crate::config::ConsumerOverride)). Built by the macro; the fields
+/// mean what the configuration keys of the same names mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ConsumerSettings {
+    /// Independent consumers in the group.
+    pub max_concurrency: Option<u32>,
+    /// `auto.offset.reset`.
+    pub start_from_beginning: Option<bool>,
+    /// `session.timeout.ms`.
+    pub session_timeout: Option<Duration>,
+    /// `heartbeat.interval.ms`.
+    pub heartbeat_interval: Option<Duration>,
+    /// `auto.commit.interval.ms`.
+    pub offset_commit_interval: Option<Duration>,
+    /// Commit after this many handled messages as well.
+    pub offset_commit_threshold: Option<u64>,
+    /// Refused when set (librdkafka cannot send it).
+    pub offset_retention_time: Option<Duration>,
+    /// Smallest retry delay.
+    pub backoff_min: Option<Duration>,
+    /// Largest retry delay.
+    pub backoff_max: Option<Duration>,
+    /// Retry failing messages instead of skipping them.
+    pub reraise_errors: Option<bool>,
+    /// Do not start this consumer.
+    pub disabled: Option<bool>,
+    /// Most messages per batch.
+    pub max_batch_size: Option<usize>,
+    /// Longest wait to fill a batch.
+    pub max_wait_time: Option<Duration>,
+    /// `fetch.min.bytes`.
+    pub min_bytes: Option<u32>,
+    /// `max.partition.fetch.bytes`.
+    pub max_bytes_per_partition: Option<u32>,
+    /// Report the `consumer_lag` gauge.
+    pub report_lag: Option<bool>,
+    /// Dead-letter topic.
+    pub dead_letter_topic: Option<&'static str>,
+    /// Retries before the dead-letter topic.
+    pub dead_letter_max_retries: Option<u32>,
+}
+
+impl ConsumerSettings {
+    /// Nothing set (usable in `const` contexts, unlike `Default`).
+    pub const NONE: ConsumerSettings = ConsumerSettings {
+        max_concurrency: None,
+        start_from_beginning: None,
+        session_timeout: None,
+        heartbeat_interval: None,
+        offset_commit_interval: None,
+        offset_commit_threshold: None,
+        offset_retention_time: None,
+        backoff_min: None,
+        backoff_max: None,
+        reraise_errors: None,
+        disabled: None,
+        max_batch_size: None,
+        max_wait_time: None,
+        min_bytes: None,
+        max_bytes_per_partition: None,
+        report_lag: None,
+        dead_letter_topic: None,
+        dead_letter_max_retries: None,
+    };
+}
+
 /// One `#[consumer]` registration, collected at link time with `inventory`.
 #[derive(Debug)]
 pub struct ConsumerRegistration {
@@ -175,8 +334,15 @@ pub struct ConsumerRegistration {
     pub group_id: &'static str,
     /// How keys are decoded.
     pub key_config: KeyConfig,
+    /// How messages are delivered (`Delivery::InlineBatch` exactly when `handler` is
+    /// [`Handler::Batch`]).
+    pub delivery: Delivery,
+    /// The attribute's other settings.
+    pub settings: ConsumerSettings,
+    /// The per-consumer fatal-error hook, if any.
+    pub fatal_error: Option<FatalErrorHook>,
     /// The handler.
-    pub handler: HandlerFn,
+    pub handler: Handler,
 }
 
 inventory::collect!(ConsumerRegistration);

@@ -8,7 +8,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn, Instrument as _};
 
-use super::{ConsumerRegistration, Metadata};
+use super::{ConsumerRegistration, Metadata, ResolvedConsumer};
 use crate::error::{Error, Result};
 use crate::runtime::AppInner;
 
@@ -17,19 +17,24 @@ use crate::runtime::AppInner;
 pub(crate) async fn run_consumer(
     app: &AppInner,
     reg: &'static ConsumerRegistration,
+    settings: &ResolvedConsumer,
+    instance: u32,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let client = app.config.consumer_client_config(reg.group_id);
+    let _ = instance;
+    let client = settings.client_config(&app.config);
     let consumer: StreamConsumer = client.create().map_err(|e| {
         let e = crate::config::secret::redact_client_error(e, &client);
         Error::kafka(format!("creating consumer `{}`", reg.name), e)
     })?;
-    consumer.subscribe(&[reg.topic]).map_err(|e| {
-        Error::kafka(
-            format!("subscribing `{}` to topic `{}`", reg.name, reg.topic),
-            e,
-        )
-    })?;
+    consumer
+        .subscribe(&[settings.topic.as_str()])
+        .map_err(|e| {
+            Error::kafka(
+                format!("subscribing `{}` to topic `{}`", reg.name, reg.topic),
+                e,
+            )
+        })?;
     info!(
         consumer = reg.name,
         topic = reg.topic,
@@ -283,7 +288,15 @@ async fn handle_once(
     );
     // A panicking handler is an error like any other (retried or skipped per policy); it does
     // not take the consumer down.
-    let outcome = std::panic::AssertUnwindSafe((reg.handler)(value, metadata))
+    let super::Handler::Message(handler) = reg.handler else {
+        return Err(Error::Runtime {
+            reason: format!(
+                "`{}`: inline_batch delivery is not implemented yet",
+                reg.name
+            ),
+        });
+    };
+    let outcome = std::panic::AssertUnwindSafe(handler(value, metadata))
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {

@@ -546,12 +546,28 @@ impl App {
         shutdown: F,
     ) -> Result<()> {
         CONSUMER_PROCESS.store(true, Ordering::SeqCst);
+        consumer::check_override_names(&self.inner.config, &consumer::registered())?;
+        // Resolve every consumer's settings first: a bad one starts nothing.
+        let mut resolved = Vec::new();
+        for reg in registrations {
+            let settings = consumer::ResolvedConsumer::resolve(&self.inner.config, reg)?;
+            if settings.disabled {
+                tracing::info!(consumer = reg.name, "consumer disabled; not started");
+                continue;
+            }
+            resolved.push((reg, Arc::new(settings)));
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        for reg in registrations {
-            let inner = self.inner.clone();
-            let rx = stop_rx.clone();
-            tasks.spawn(async move { consumer::run_consumer(&inner, reg, rx).await });
+        for (reg, settings) in resolved {
+            for instance in 0..settings.max_concurrency {
+                let inner = self.inner.clone();
+                let rx = stop_rx.clone();
+                let settings = settings.clone();
+                tasks.spawn(async move {
+                    consumer::run_consumer(&inner, reg, &settings, instance, rx).await
+                });
+            }
         }
         tokio::pin!(shutdown);
         let mut result = Ok(());
