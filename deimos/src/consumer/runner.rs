@@ -1,29 +1,198 @@
-//! The per-registration consume loop.
+//! The per-consumer loop: receive, gather batches, handle under the error policy, store
+//! offsets, retry failing work by pausing only its partition, dead-letter, and let go of
+//! revoked partitions.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use backon::BackoffBuilder;
+use bytes::Bytes;
 use futures::FutureExt as _;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Headers as _, Message as _};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer as _, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{BorrowedMessage, Headers as _, Message, OwnedMessage};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, TopicPartitionList};
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tracing::{debug, error, info, warn, Instrument as _};
 
-use super::{ConsumerRegistration, Metadata, ResolvedConsumer};
+use super::{BatchMetadata, ConsumerRegistration, Delivery, Handler, Metadata, ResolvedConsumer};
+use crate::backends::{ProducedMessage, ProducerBackend as _};
 use crate::error::{Error, Result};
 use crate::runtime::AppInner;
+use crate::schema::Incoming;
 
-/// Runs one registration until `shutdown` turns true; then finishes the message in flight,
-/// commits what was handled and closes the consumer (leaving the group).
+/// Header names on a dead-letter message (values are UTF-8 text; numbers in decimal).
+pub mod dead_letter_headers {
+    /// The error chain of the last failure.
+    pub const ERROR: &str = "deimos.error";
+    /// Topic the message was consumed from.
+    pub const ORIGINAL_TOPIC: &str = "deimos.original_topic";
+    /// Partition it was consumed from.
+    pub const ORIGINAL_PARTITION: &str = "deimos.original_partition";
+    /// Its offset there.
+    pub const ORIGINAL_OFFSET: &str = "deimos.original_offset";
+    /// Its timestamp there (milliseconds since the Unix epoch), when it had one.
+    pub const ORIGINAL_TIMESTAMP: &str = "deimos.original_timestamp";
+    /// The consumer (handler name, `module::path::fn_name`).
+    pub const CONSUMER: &str = "deimos.consumer";
+    /// The consumer group.
+    pub const CONSUMER_GROUP: &str = "deimos.consumer_group";
+    /// Delivery attempts made before giving up.
+    pub const ATTEMPTS: &str = "deimos.attempts";
+}
+
+/// The consumer's librdkafka context: commits on revocation, remembers which partitions were
+/// revoked (so the loop drops work it holds for them), reports lag from statistics. A
+/// consumer subscribes to one topic, so partitions are keyed by number.
+struct Ctx {
+    name: &'static str,
+    group: String,
+    report_lag: bool,
+    /// Incremented on every revocation.
+    generation: AtomicU64,
+    /// Partition → generation of its latest revocation.
+    revoked: Mutex<HashMap<i32, u64>>,
+}
+
+impl Ctx {
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Whether work on `partition` received at `generation` may still be handled: the
+    /// partition was not revoked since.
+    fn still_ours(&self, partition: i32, generation: u64) -> bool {
+        let revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+        revoked.get(&partition).is_none_or(|&g| g <= generation)
+    }
+}
+
+impl ClientContext for Ctx {
+    fn stats(&self, stats: Statistics) {
+        if !self.report_lag {
+            return;
+        }
+        for (topic, t) in &stats.topics {
+            for (partition, p) in &t.partitions {
+                if *partition < 0 || p.fetch_state != "active" {
+                    continue; // the internal UA partition, or not fetched here
+                }
+                let lag = if p.consumer_lag_stored >= 0 {
+                    p.consumer_lag_stored
+                } else {
+                    p.consumer_lag
+                };
+                if lag < 0 {
+                    continue; // nothing known yet
+                }
+                metrics::gauge!("consumer_lag", "topic" => topic.clone(),
+                    "partition" => partition.to_string(), "consumer_group" => self.group.clone())
+                .set(lag as f64);
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                // Nothing is in flight here: librdkafka calls this from inside `recv`, between
+                // messages. Commit what was handled before the partitions go.
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) => {}
+                    Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
+                    Err(e) => warn!(consumer = self.name, error = %e,
+                                    "offset commit on revocation failed"),
+                }
+                let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+                let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+                for e in tpl.elements() {
+                    revoked.insert(e.partition(), generation);
+                }
+                info!(consumer = self.name, partitions = %partition_list(tpl), "partitions revoked");
+            }
+            Rebalance::Assign(tpl) => {
+                info!(consumer = self.name, partitions = %partition_list(tpl), "partitions assigned");
+            }
+            Rebalance::Error(e) => warn!(consumer = self.name, error = %e, "rebalance error"),
+        }
+    }
+}
+
+fn partition_list(tpl: &TopicPartitionList) -> String {
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}/{}", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Work held for a paused partition: the failing message (or inline batch) and what followed.
+struct Pending {
+    messages: VecDeque<OwnedMessage>,
+    /// Generation (see [`Ctx`]) when the work was received.
+    generation: u64,
+    /// Failed attempts of the first message (or the batch) so far.
+    attempt: u32,
+    delays: backon::ExponentialBackoff,
+    next_at: Instant,
+    /// The handler gave up and the dead-letter send failed: only that send is retried, with
+    /// this error text.
+    dead_letter_error: Option<String>,
+}
+
+/// What the policy makes of a failed attempt.
+enum Decision {
+    /// Log, count, store the offset, move on (`reraise_errors = false`).
+    Skip,
+    /// Retry after a backoff, pausing the partition.
+    Retry,
+    /// Give up and send the message(s) to the dead-letter topic.
+    DeadLetter,
+    /// Stop the consumer and return the error from `run`.
+    Fatal,
+}
+
+/// How a unit of work ended when it did not end well.
+enum Failure {
+    /// Fatal: stop.
+    Fatal(Error),
+    /// Message `index` (0 for an inline batch) needs another try after `attempt` failures;
+    /// with `dead_letter_error`, only its dead-letter send.
+    Retry {
+        index: usize,
+        attempt: u32,
+        error: String,
+        dead_letter_error: Option<String>,
+    },
+    /// Shutdown came between messages: the rest is neither handled nor committed.
+    Interrupted,
+}
+
+/// Runs one consumer instance of `reg` until `shutdown` turns true; then finishes the
+/// message in flight, commits what was handled and closes the consumer (leaving the group).
 pub(crate) async fn run_consumer(
     app: &AppInner,
     reg: &'static ConsumerRegistration,
     settings: &ResolvedConsumer,
     instance: u32,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let _ = instance;
     let client = settings.client_config(&app.config);
-    let consumer: StreamConsumer = client.create().map_err(|e| {
+    let ctx = Ctx {
+        name: reg.name,
+        group: settings.group_id.clone(),
+        report_lag: settings.report_lag,
+        generation: AtomicU64::new(0),
+        revoked: Mutex::new(HashMap::new()),
+    };
+    let consumer: StreamConsumer<Ctx> = client.create_with_context(ctx).map_err(|e| {
         let e = crate::config::secret::redact_client_error(e, &client);
         Error::kafka(format!("creating consumer `{}`", reg.name), e)
     })?;
@@ -31,72 +200,41 @@ pub(crate) async fn run_consumer(
         .subscribe(&[settings.topic.as_str()])
         .map_err(|e| {
             Error::kafka(
-                format!("subscribing `{}` to topic `{}`", reg.name, reg.topic),
+                format!("subscribing `{}` to topic `{}`", reg.name, settings.topic),
                 e,
             )
         })?;
     info!(
         consumer = reg.name,
-        topic = reg.topic,
-        group_id = reg.group_id,
+        instance,
+        topic = settings.topic,
+        group_id = settings.group_id,
+        delivery = settings.delivery.as_str(),
         "consumer started"
     );
-
-    let threshold = app.config.consumers.offset_commit_threshold;
-    let mut since_commit = 0u64;
-    let mut fatal = None;
-    loop {
-        let message = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|stop| *stop) => break,
-            received = consumer.recv() => received,
-        };
-        let message = match message {
-            Ok(m) => m,
-            Err(e) => {
-                // librdkafka reports transient broker errors here and keeps retrying itself.
-                warn!(consumer = reg.name, error = %e, "consumer error");
-                if let Some(code) = e.rdkafka_error_code() {
-                    if code == RDKafkaErrorCode::Fatal {
-                        return Err(Error::kafka(format!("consuming `{}`", reg.topic), e));
-                    }
-                }
-                continue;
-            }
-        };
-        match handle_with_policy(app, reg, &message, &mut shutdown).await {
-            Handled::Done => {}
-            // Shut down while retrying: the message stays uncommitted and is redelivered.
-            Handled::Interrupted => break,
-            Handled::Fatal(error) => {
-                // Not stored: the fatal message is delivered again after a restart. What was
-                // handled before it is committed below, after the loop: closing the consumer
-                // while this iteration's message is still alive blocks librdkafka's close.
-                error!(consumer = reg.name, error = %error_chain(&error),
-                       "fatal error; stopping the consumer");
-                fatal = Some(error);
-                break;
-            }
-        }
-        if let Err(e) = consumer.store_offset_from_message(&message) {
-            // The partition was revoked meanwhile; its new owner will see the message again.
-            warn!(consumer = reg.name, topic = message.topic(), partition = message.partition(),
-                  offset = message.offset(), error = %e, "could not store offset");
-        }
-        since_commit += 1;
-        if threshold > 0 && since_commit >= threshold {
-            since_commit = 0;
-            commit(&consumer, reg, CommitMode::Async);
-        }
+    let mut runner = Runner {
+        app,
+        reg,
+        settings,
+        consumer: &consumer,
+        since_commit: 0,
+        shutdown,
+        pending: HashMap::new(),
+    };
+    let outcome = runner.run().await;
+    if let Err(e) = &outcome {
+        error!(consumer = reg.name, error = %error_chain(e), "fatal error; stopping the consumer");
     }
+    // Held work is dropped unstored: it is delivered again after a restart.
+    drop(runner);
     commit(&consumer, reg, CommitMode::Sync);
     consumer.unsubscribe();
     drop(consumer); // rd_kafka_consumer_close: leaves the group
-    info!(consumer = reg.name, "consumer stopped");
-    fatal.map_or(Ok(()), Err)
+    info!(consumer = reg.name, instance, "consumer stopped");
+    outcome
 }
 
-fn commit(consumer: &StreamConsumer, reg: &ConsumerRegistration, mode: CommitMode) {
+fn commit(consumer: &StreamConsumer<Ctx>, reg: &ConsumerRegistration, mode: CommitMode) {
     match consumer.commit_consumer_state(mode) {
         Ok(()) => {}
         Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
@@ -104,53 +242,494 @@ fn commit(consumer: &StreamConsumer, reg: &ConsumerRegistration, mode: CommitMod
     }
 }
 
-/// How [`handle_with_policy`] left a message.
-enum Handled {
-    /// Handled, or its error skipped: store its offset.
-    Done,
-    /// Shutdown interrupted a retry: the message was not handled and must not be committed.
-    Interrupted,
-    /// A fatal error ([`super::set_fatal_error`]): stop, without committing the message.
-    Fatal(Error),
+struct Runner<'a> {
+    app: &'a AppInner,
+    reg: &'static ConsumerRegistration,
+    settings: &'a ResolvedConsumer,
+    consumer: &'a StreamConsumer<Ctx>,
+    since_commit: u64,
+    shutdown: watch::Receiver<bool>,
+    /// Held work per paused partition.
+    pending: HashMap<i32, Pending>,
 }
 
-/// Handles one message under the error policy.
-async fn handle_with_policy(
-    app: &AppInner,
-    reg: &'static ConsumerRegistration,
-    message: &BorrowedMessage<'_>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> Handled {
-    let reraise = app.config.consumers.reraise_errors;
-    let mut delays = backon::ExponentialBuilder::default()
-        .with_min_delay(app.config.consumers.backoff.min)
-        .with_max_delay(app.config.consumers.backoff.max)
-        .without_max_times()
-        .build();
-    let mut attempt = 1u32;
-    loop {
-        let err = match consume_instrumented(app, reg, message, attempt).await {
-            Ok(()) => return Handled::Done,
-            Err(e) => e,
+impl<'a> Runner<'a> {
+    fn ctx(&self) -> &'a Ctx {
+        self.consumer.context()
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// The loop: returns `Ok` on shutdown, the error on a fatal one.
+    async fn run(&mut self) -> Result<()> {
+        let consumer = self.consumer;
+        loop {
+            self.drop_revoked();
+            let next_retry = self
+                .pending
+                .iter()
+                .min_by_key(|(_, p)| p.next_at)
+                .map(|(partition, p)| (*partition, p.next_at));
+            let due = async {
+                match next_retry {
+                    Some((_, at)) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            let received = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stop| *stop) => return Ok(()),
+                () = due => None,
+                received = consumer.recv() => Some(received),
+            };
+            let Some(received) = received else {
+                if let Some((partition, _)) = next_retry {
+                    self.retry(partition).await?;
+                }
+                continue;
+            };
+            let first = match received {
+                Ok(m) => m,
+                Err(e) => {
+                    // librdkafka reports transient broker errors here and keeps retrying.
+                    warn!(consumer = self.reg.name, error = %e, "consumer error");
+                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+                        return Err(Error::kafka(
+                            format!("consuming `{}`", self.settings.topic),
+                            e,
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if self.settings.delivery == Delivery::Message {
+                self.run_fresh(std::slice::from_ref(&first), self.ctx().generation())
+                    .await?;
+                continue;
+            }
+            let batch = self.gather(first).await;
+            // Partitions revoked while the batch was gathered belong to someone else now.
+            let mut groups: Vec<(i32, Vec<BorrowedMessage<'a>>)> = Vec::new();
+            for (m, generation) in batch {
+                if !self.ctx().still_ours(m.partition(), generation) {
+                    continue;
+                }
+                match groups.iter_mut().find(|(p, _)| *p == m.partition()) {
+                    Some((_, group)) => group.push(m),
+                    None => groups.push((m.partition(), vec![m])),
+                }
+            }
+            let generation = self.ctx().generation();
+            for (_, group) in groups {
+                if self.stopping() {
+                    break; // not handled, not stored: delivered again
+                }
+                self.run_fresh(&group, generation).await?;
+            }
+        }
+    }
+
+    /// More messages after `first`, up to `max_batch_size`, waiting at most `max_wait_time`
+    /// after the first; each with the generation it was received in.
+    async fn gather(&mut self, first: BorrowedMessage<'a>) -> Vec<(BorrowedMessage<'a>, u64)> {
+        let consumer = self.consumer;
+        let mut batch = vec![(first, self.ctx().generation())];
+        let deadline = Instant::now() + self.settings.max_wait_time;
+        while batch.len() < self.settings.max_batch_size {
+            let next = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stop| *stop) => break,
+                () = tokio::time::sleep_until(deadline) => break,
+                next = consumer.recv() => next,
+            };
+            match next {
+                Ok(m) => batch.push((m, self.ctx().generation())),
+                Err(e) => {
+                    warn!(consumer = self.reg.name, error = %e, "consumer error");
+                    break;
+                }
+            }
+        }
+        batch
+    }
+
+    /// Handles freshly received messages of one partition; when they need a retry, pauses the
+    /// partition and holds the rest as [`Pending`].
+    async fn run_fresh(&mut self, messages: &[BorrowedMessage<'a>], generation: u64) -> Result<()> {
+        let Some(head) = messages.first() else {
+            return Ok(());
         };
-        if super::is_fatal(&err) {
-            return Handled::Fatal(err);
+        let partition = head.partition();
+        if let Some(p) = self.pending.get_mut(&partition) {
+            // The partition is paused, so librdkafka should not return its messages; one that
+            // slips through queues behind the held work rather than being skipped.
+            p.messages
+                .extend(messages.iter().map(BorrowedMessage::detach));
+            return Ok(());
         }
-        let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
-        if !reraise {
-            error!(consumer = reg.name, topic, partition, offset, error = %error_chain(&err),
-                   "handler failed; skipping message (consumers.reraise_errors = false)");
-            return Handled::Done;
+        match self.run_unit(messages, 1).await {
+            Ok(()) | Err(Failure::Interrupted) => Ok(()),
+            Err(Failure::Fatal(e)) => Err(e),
+            Err(Failure::Retry {
+                index,
+                attempt,
+                error,
+                dead_letter_error,
+            }) => {
+                self.pause(partition);
+                let mut delays = self.delays();
+                let delay = delays.next().unwrap_or(self.settings.backoff.max);
+                warn!(consumer = self.reg.name, topic = self.settings.topic, partition,
+                      offset = messages[index].offset(), attempt, retry_in = ?delay, error,
+                      "handling failed; pausing the partition to retry");
+                self.pending.insert(
+                    partition,
+                    Pending {
+                        messages: messages[index..]
+                            .iter()
+                            .map(BorrowedMessage::detach)
+                            .collect(),
+                        generation,
+                        attempt,
+                        delays,
+                        next_at: Instant::now() + delay,
+                        dead_letter_error,
+                    },
+                );
+                Ok(())
+            }
         }
-        let delay = delays.next().unwrap_or(app.config.consumers.backoff.max);
-        warn!(consumer = reg.name, topic, partition, offset, attempt, retry_in = ?delay,
-              error = %error_chain(&err), "handler failed; retrying the same message");
-        attempt += 1;
-        tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|stop| *stop) => return Handled::Interrupted,
-            _ = tokio::time::sleep(delay) => {}
+    }
+
+    /// Retries the held work of `partition`; resumes the partition once all of it is done.
+    async fn retry(&mut self, partition: i32) -> Result<()> {
+        let Some(mut p) = self.pending.remove(&partition) else {
+            return Ok(());
+        };
+        if let Some(error) = p.dead_letter_error.take() {
+            let count = match self.settings.delivery {
+                Delivery::InlineBatch => p.messages.len(),
+                _ => 1,
+            };
+            let unit: Vec<OwnedMessage> = p.messages.drain(..count).collect();
+            if let Err(e) = self.dead_letter(&unit, &error, p.attempt).await {
+                let delay = p.delays.next().unwrap_or(self.settings.backoff.max);
+                warn!(consumer = self.reg.name, error = %error_chain(&e), retry_in = ?delay,
+                      "dead-letter send failed again; retrying it");
+                for m in unit.into_iter().rev() {
+                    p.messages.push_front(m);
+                }
+                p.dead_letter_error = Some(error);
+                p.next_at = Instant::now() + delay;
+                self.pending.insert(partition, p);
+                return Ok(());
+            }
+            for m in &unit {
+                self.store(m);
+            }
+            p.attempt = 0;
         }
+        let messages: Vec<OwnedMessage> = p.messages.drain(..).collect();
+        if messages.is_empty() {
+            self.resume(partition);
+            return Ok(());
+        }
+        match self.run_unit(&messages, p.attempt + 1).await {
+            Ok(()) => {
+                debug!(
+                    consumer = self.reg.name,
+                    partition, "held messages handled; resuming the partition"
+                );
+                self.resume(partition);
+                Ok(())
+            }
+            Err(Failure::Fatal(e)) => Err(e),
+            Err(Failure::Interrupted) => Ok(()),
+            Err(Failure::Retry {
+                index,
+                attempt,
+                error,
+                dead_letter_error,
+            }) => {
+                if index > 0 {
+                    p.delays = self.delays();
+                }
+                let delay = p.delays.next().unwrap_or(self.settings.backoff.max);
+                warn!(consumer = self.reg.name, topic = self.settings.topic, partition,
+                      offset = messages[index].offset(), attempt, retry_in = ?delay, error,
+                      "handling failed again; retrying");
+                p.messages = messages.into_iter().skip(index).collect();
+                p.attempt = attempt;
+                p.dead_letter_error = dead_letter_error;
+                p.next_at = Instant::now() + delay;
+                self.pending.insert(partition, p);
+                Ok(())
+            }
+        }
+    }
+
+    fn delays(&self) -> backon::ExponentialBackoff {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.settings.backoff.min)
+            .with_max_delay(self.settings.backoff.max)
+            .without_max_times()
+            .build()
+    }
+
+    /// Drops held work of partitions revoked since it was received (its offsets were not
+    /// stored, so the partition's new owner gets it), and un-pauses them.
+    fn drop_revoked(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let ctx = self.ctx();
+        let gone: Vec<i32> = self
+            .pending
+            .iter()
+            .filter(|(partition, p)| !ctx.still_ours(**partition, p.generation))
+            .map(|(partition, _)| *partition)
+            .collect();
+        for partition in gone {
+            if let Some(p) = self.pending.remove(&partition) {
+                info!(
+                    consumer = self.reg.name,
+                    partition,
+                    held = p.messages.len(),
+                    "partition revoked while retrying; its new owner gets the held messages"
+                );
+            }
+            self.resume(partition);
+        }
+    }
+
+    fn one_partition(&self, partition: i32) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&self.settings.topic, partition);
+        tpl
+    }
+
+    fn pause(&self, partition: i32) {
+        if let Err(e) = self.consumer.pause(&self.one_partition(partition)) {
+            warn!(consumer = self.reg.name, partition, error = %e, "could not pause the partition");
+        }
+    }
+
+    fn resume(&self, partition: i32) {
+        if let Err(e) = self.consumer.resume(&self.one_partition(partition)) {
+            debug!(consumer = self.reg.name, partition, error = %e, "could not resume the partition");
+        }
+    }
+
+    /// Stores `message`'s offset (librdkafka commits `offset + 1`, the next to consume),
+    /// committing early at `offset_commit_threshold`.
+    fn store<M: Message>(&mut self, message: &M) {
+        if let Err(e) =
+            self.consumer
+                .store_offset(message.topic(), message.partition(), message.offset())
+        {
+            // The partition was revoked meanwhile; its new owner will see the message again.
+            warn!(consumer = self.reg.name, topic = message.topic(), partition = message.partition(),
+                  offset = message.offset(), error = %e, "could not store offset");
+            return;
+        }
+        self.since_commit += 1;
+        let threshold = self.settings.offset_commit_threshold;
+        if threshold > 0 && self.since_commit >= threshold {
+            self.since_commit = 0;
+            commit(self.consumer, self.reg, CommitMode::Async);
+        }
+    }
+
+    /// What the policy makes of `error` after `attempt` failed attempts.
+    fn decide(&self, error: &Error, attempt: u32) -> Decision {
+        if super::is_fatal(error) || self.hook_says_fatal(error) {
+            return Decision::Fatal;
+        }
+        if self.settings.dead_letter_topic.is_some() {
+            if attempt > self.settings.dead_letter_max_retries {
+                Decision::DeadLetter
+            } else {
+                Decision::Retry
+            }
+        } else if self.settings.reraise_errors {
+            Decision::Retry
+        } else {
+            Decision::Skip
+        }
+    }
+
+    fn hook_says_fatal(&self, error: &Error) -> bool {
+        let Some(hook) = self.reg.fatal_error else {
+            return false;
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(error))).unwrap_or_else(
+            |_| {
+                error!(consumer = self.reg.name, error = %error,
+                   "the consumer's fatal_error hook panicked; not fatal");
+                false
+            },
+        )
+    }
+
+    /// Handles `messages` (one partition, in order) from the first, which failed
+    /// `first_attempt - 1` times before; stores each offset once its message is done.
+    async fn run_unit<M: Message>(
+        &mut self,
+        messages: &[M],
+        first_attempt: u32,
+    ) -> std::result::Result<(), Failure> {
+        if self.settings.delivery == Delivery::InlineBatch {
+            return match consume_batch_instrumented(
+                self.app,
+                self.reg,
+                self.settings,
+                messages,
+                first_attempt,
+            )
+            .await
+            {
+                Ok(()) => {
+                    for m in messages {
+                        self.store(m);
+                    }
+                    Ok(())
+                }
+                Err(error) => self.settle(messages, 0, error, first_attempt).await,
+            };
+        }
+        for (index, message) in messages.iter().enumerate() {
+            if index > 0 && self.stopping() {
+                return Err(Failure::Interrupted);
+            }
+            let attempt = if index == 0 { first_attempt } else { 1 };
+            match consume_instrumented(self.app, self.reg, self.settings, message, attempt).await {
+                Ok(()) => self.store(message),
+                Err(error) => {
+                    self.settle(std::slice::from_ref(message), index, error, attempt)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the error policy to a failed unit: the failing message, or a whole inline
+    /// batch; `index` is where it starts in the run being handled.
+    async fn settle<M: Message>(
+        &mut self,
+        unit: &[M],
+        index: usize,
+        error: Error,
+        attempt: u32,
+    ) -> std::result::Result<(), Failure> {
+        let head = &unit[0];
+        let (topic, partition, offset) = (head.topic(), head.partition(), head.offset());
+        match self.decide(&error, attempt) {
+            Decision::Fatal => Err(Failure::Fatal(error)),
+            Decision::Retry => Err(Failure::Retry {
+                index,
+                attempt,
+                error: error_chain(&error),
+                dead_letter_error: None,
+            }),
+            Decision::Skip => {
+                error!(consumer = self.reg.name, topic, partition, offset, messages = unit.len(),
+                       error = %error_chain(&error),
+                       "handling failed; skipping (reraise_errors = false)");
+                for m in unit {
+                    self.store(m);
+                }
+                Ok(())
+            }
+            Decision::DeadLetter => {
+                let text = error_chain(&error);
+                match self.dead_letter(unit, &text, attempt).await {
+                    Ok(()) => {
+                        for m in unit {
+                            self.store(m);
+                        }
+                        Ok(())
+                    }
+                    Err(e) => {
+                        warn!(consumer = self.reg.name, topic, partition, offset,
+                              error = %error_chain(&e), "dead-letter send failed; will retry it");
+                        Err(Failure::Retry {
+                            index,
+                            attempt,
+                            error: text.clone(),
+                            dead_letter_error: Some(text),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends `unit` to the dead-letter topic with its original key, value and headers plus
+    /// the failure in [`dead_letter_headers`], awaiting delivery (the synchronous `kafka`
+    /// producer, whatever `producers.backend` is).
+    async fn dead_letter<M: Message>(&self, unit: &[M], error: &str, attempts: u32) -> Result<()> {
+        use dead_letter_headers as h;
+        let Some(dlq) = &self.settings.dead_letter_topic else {
+            return Ok(());
+        };
+        let topic: Arc<str> = Arc::from(dlq.as_str());
+        let messages: Vec<ProducedMessage> = unit
+            .iter()
+            .map(|m| {
+                let mut headers: Vec<(String, Vec<u8>)> = m
+                    .headers()
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut add =
+                    |name: &str, value: String| headers.push((name.to_owned(), value.into_bytes()));
+                add(h::ERROR, error.to_owned());
+                add(h::ORIGINAL_TOPIC, m.topic().to_owned());
+                add(h::ORIGINAL_PARTITION, m.partition().to_string());
+                add(h::ORIGINAL_OFFSET, m.offset().to_string());
+                if let Some(ts) = m.timestamp().to_millis() {
+                    add(h::ORIGINAL_TIMESTAMP, ts.to_string());
+                }
+                add(h::CONSUMER, self.reg.name.to_owned());
+                add(h::CONSUMER_GROUP, self.settings.group_id.clone());
+                add(h::ATTEMPTS, attempts.to_string());
+                ProducedMessage {
+                    topic: topic.clone(),
+                    key: m.key().map(Bytes::copy_from_slice),
+                    payload: m.payload().map(Bytes::copy_from_slice),
+                    decoded_key: None,
+                    decoded_payload: None,
+                    headers,
+                    partition_key: None,
+                }
+            })
+            .collect();
+        self.app
+            .kafka_backend()?
+            .produce_from(self.reg.name, &messages)
+            .await?;
+        metrics::counter!("dead_letter", "topic" => self.settings.topic.clone(),
+                          "dead_letter_topic" => dlq.clone())
+        .increment(messages.len() as u64);
+        let head = &unit[0];
+        warn!(
+            consumer = self.reg.name,
+            topic = head.topic(),
+            partition = head.partition(),
+            offset = head.offset(),
+            messages = unit.len(),
+            dead_letter_topic = dlq.as_str(),
+            attempts,
+            error,
+            "sent to the dead-letter topic"
+        );
+        Ok(())
     }
 }
 
@@ -161,7 +740,9 @@ async fn handle_with_policy(
 ///   then `status:success` or `status:error` (a decode failure counts as an error without
 ///   `received`, as in Deimos, where decoding happens inside `around_consume`);
 /// - on success, the histogram `handler` tagged `topic` and `time:consume`: the seconds from
-///   the start of decoding to the handler's return.
+///   the start of decoding to the handler's return; and, when the payload has a `timestamp`
+///   field, the histogram `handler` tagged `topic` and `time:time_delayed`: the seconds from
+///   that timestamp to the handler's return (Deimos' `_report_time_delayed`).
 ///
 /// The span (`tracing`, info level) carries OpenTelemetry's messaging attributes:
 /// `messaging.system = "kafka"`, `messaging.destination.name` (topic),
@@ -170,23 +751,25 @@ async fn handle_with_policy(
 /// `deimos.attempt`; a failure is recorded on it as `error` (the error chain) and
 /// `otel.status_code = "ERROR"`. Decoding runs in a child span `deimos.decode` with the same
 /// attributes, which records a decode failure the same way.
-async fn consume_instrumented(
+async fn consume_instrumented<M: Message>(
     app: &AppInner,
     reg: &'static ConsumerRegistration,
-    message: &BorrowedMessage<'_>,
+    settings: &ResolvedConsumer,
+    message: &M,
     attempt: u32,
 ) -> Result<()> {
     let topic = message.topic();
-    let span = message_span("deimos.consume", reg, message);
+    let span = message_span("deimos.consume", reg, settings, message, 1);
     span.record("deimos.attempt", attempt);
     let started = std::time::Instant::now();
-    let outcome = handle_once(app, reg, message)
+    let outcome = handle_once(app, reg, settings, message)
         .instrument(span.clone())
         .await;
     match &outcome {
-        Ok(()) => {
+        Ok(sent_at) => {
             metrics::histogram!("handler", "topic" => topic.to_owned(), "time" => "consume")
                 .record(started.elapsed().as_secs_f64());
+            report_time_delayed(topic, *sent_at);
             metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "success")
                 .increment(1);
         }
@@ -196,15 +779,80 @@ async fn consume_instrumented(
             record_error(&span, e);
         }
     }
-    outcome
+    outcome.map(|_| ())
+}
+
+/// Deimos' `time:time_delayed`: seconds from the payload's `timestamp` to now.
+fn report_time_delayed(topic: &str, sent_at_ms: Option<i64>) {
+    let Some(sent_at_ms) = sent_at_ms else {
+        return;
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let delayed = (now_ms - sent_at_ms).max(0) as f64 / 1000.0;
+    metrics::histogram!("handler", "topic" => topic.to_owned(), "time" => "time_delayed")
+        .record(delayed);
+}
+
+/// One attempt of an `inline_batch` handler on `messages` (one partition, in order), with
+/// Deimos' batch metrics: the counter `handler` tagged `topic` and `status:batch_received`
+/// (+1) and `status:received` (+ batch size) once the batch is decoded; then
+/// `status:batch_success` (+1) and `status:success` (+ batch size) with the histogram
+/// `handler` tagged `time:consume_batch` (seconds), and `time:time_delayed` per payload with
+/// a `timestamp`; or `status:batch_error` (+1). The `deimos.consume` span has the first
+/// offset and `messaging.batch.message_count`.
+async fn consume_batch_instrumented<M: Message>(
+    app: &AppInner,
+    reg: &'static ConsumerRegistration,
+    settings: &ResolvedConsumer,
+    messages: &[M],
+    attempt: u32,
+) -> Result<()> {
+    let topic = messages[0].topic();
+    let span = message_span(
+        "deimos.consume",
+        reg,
+        settings,
+        &messages[0],
+        messages.len(),
+    );
+    span.record("deimos.attempt", attempt);
+    let started = std::time::Instant::now();
+    let outcome = handle_batch_once(app, reg, settings, messages)
+        .instrument(span.clone())
+        .await;
+    let count = messages.len() as u64;
+    match &outcome {
+        Ok(sent_at) => {
+            metrics::histogram!("handler", "topic" => topic.to_owned(), "time" => "consume_batch")
+                .record(started.elapsed().as_secs_f64());
+            for at in sent_at {
+                report_time_delayed(topic, *at);
+            }
+            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "batch_success")
+                .increment(1);
+            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "success")
+                .increment(count);
+        }
+        Err(e) => {
+            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "batch_error")
+                .increment(1);
+            record_error(&span, e);
+        }
+    }
+    outcome.map(|_| ())
 }
 
 /// A span named `name` for `message` consumed by `reg`, with the messaging attributes of
-/// [`consume_instrumented`] (and `error`, `otel.status_code`, `deimos.attempt` to be filled).
-fn message_span(
+/// [`consume_instrumented`] (and `error`, `otel.status_code`, `deimos.attempt` to be filled);
+/// `count` > 1 adds `messaging.batch.message_count`.
+fn message_span<M: Message>(
     name: &'static str,
     reg: &'static ConsumerRegistration,
-    message: &BorrowedMessage<'_>,
+    settings: &ResolvedConsumer,
+    message: &M,
+    count: usize,
 ) -> tracing::Span {
     macro_rules! span_named {
         ($name:literal) => {
@@ -214,7 +862,8 @@ fn message_span(
                 "messaging.destination.name" = message.topic(),
                 "messaging.kafka.destination.partition" = message.partition(),
                 "messaging.kafka.message.offset" = message.offset(),
-                "messaging.kafka.consumer.group" = reg.group_id,
+                "messaging.kafka.consumer.group" = settings.group_id.as_str(),
+                "messaging.batch.message_count" = tracing::field::Empty,
                 "deimos.consumer" = reg.name,
                 "deimos.attempt" = tracing::field::Empty,
                 "error" = tracing::field::Empty,
@@ -223,10 +872,14 @@ fn message_span(
         };
     }
     // `tracing` needs span names as literals.
-    match name {
+    let span = match name {
         "deimos.decode" => span_named!("deimos.decode"),
         _ => span_named!("deimos.consume"),
+    };
+    if count > 1 {
+        span.record("messaging.batch.message_count", count);
     }
+    span
 }
 
 /// Records `error` (its chain) on `span`, with OpenTelemetry's `otel.status_code = "ERROR"`.
@@ -235,13 +888,15 @@ fn record_error(span: &tracing::Span, error: &(dyn std::error::Error + 'static))
     span.record("otel.status_code", "ERROR");
 }
 
-async fn handle_once(
+/// Decodes `message`'s key and value (in a `deimos.decode` span).
+async fn decode<M: Message>(
     app: &AppInner,
     reg: &'static ConsumerRegistration,
-    message: &BorrowedMessage<'_>,
-) -> Result<()> {
+    settings: &ResolvedConsumer,
+    message: &M,
+) -> Result<(Option<apache_avro::types::Value>, Incoming)> {
     let at = (message.topic(), message.partition(), message.offset());
-    let decode_span = message_span("deimos.decode", reg, message);
+    let decode_span = message_span("deimos.decode", reg, settings, message, 1);
     let decoded = async {
         let key = app
             .codec
@@ -255,48 +910,27 @@ async fn handle_once(
     }
     .instrument(decode_span.clone())
     .await;
-    let (key, value) = match decoded {
-        Ok(decoded) => decoded,
-        Err(e) => {
-            record_error(&decode_span, &e);
-            return Err(e);
-        }
-    };
-    drop(decode_span);
-    metrics::counter!("handler", "topic" => at.0.to_owned(), "status" => "received").increment(1);
-    let metadata = Metadata {
-        key,
-        topic: at.0.to_owned(),
-        partition: at.1,
-        offset: at.2,
-        timestamp: message.timestamp().to_millis(),
-        headers: message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
-    debug!(
-        consumer = reg.name,
-        topic = at.0,
-        partition = at.1,
-        offset = at.2,
-        "handling message"
-    );
-    // A panicking handler is an error like any other (retried or skipped per policy); it does
-    // not take the consumer down.
-    let super::Handler::Message(handler) = reg.handler else {
-        return Err(Error::Runtime {
-            reason: format!(
-                "`{}`: inline_batch delivery is not implemented yet",
-                reg.name
-            ),
-        });
-    };
-    let outcome = std::panic::AssertUnwindSafe(handler(value, metadata))
+    if let Err(e) = &decoded {
+        record_error(&decode_span, e);
+    }
+    decoded
+}
+
+fn headers_of<M: Message>(message: &M) -> Vec<(String, Option<Vec<u8>>)> {
+    message
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs a handler future, turning a panic into an error (retried or skipped per policy; it
+/// does not take the consumer down).
+async fn guarded(future: super::HandlerFuture) -> std::result::Result<(), crate::error::BoxError> {
+    std::panic::AssertUnwindSafe(future)
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {
@@ -306,14 +940,114 @@ async fn handle_once(
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".to_owned());
             Err(format!("handler panicked: {what}").into())
-        });
-    outcome.map_err(|source| Error::Handler {
-        handler: reg.name.to_owned(),
+        })
+}
+
+/// Decodes and handles one message; on success returns its payload `timestamp` (for
+/// `time:time_delayed`).
+async fn handle_once<M: Message>(
+    app: &AppInner,
+    reg: &'static ConsumerRegistration,
+    settings: &ResolvedConsumer,
+    message: &M,
+) -> Result<Option<i64>> {
+    let (key, value) = decode(app, reg, settings, message).await?;
+    let at = (message.topic(), message.partition(), message.offset());
+    metrics::counter!("handler", "topic" => at.0.to_owned(), "status" => "received").increment(1);
+    let sent_at = value.payload_timestamp_ms();
+    let metadata = Metadata {
+        key,
         topic: at.0.to_owned(),
         partition: at.1,
         offset: at.2,
-        source,
-    })
+        timestamp: message.timestamp().to_millis(),
+        headers: headers_of(message),
+    };
+    debug!(
+        consumer = reg.name,
+        topic = at.0,
+        partition = at.1,
+        offset = at.2,
+        "handling message"
+    );
+    let Handler::Message(handler) = reg.handler else {
+        return Err(Error::Runtime {
+            reason: format!("`{}` takes batches but is delivered per message", reg.name),
+        });
+    };
+    guarded(handler(value, metadata))
+        .await
+        .map(|()| sent_at)
+        .map_err(|source| Error::Handler {
+            handler: reg.name.to_owned(),
+            topic: at.0.to_owned(),
+            partition: at.1,
+            offset: at.2,
+            source,
+        })
+}
+
+/// Decodes and handles an inline batch; on success returns each payload's `timestamp`.
+async fn handle_batch_once<M: Message>(
+    app: &AppInner,
+    reg: &'static ConsumerRegistration,
+    settings: &ResolvedConsumer,
+    messages: &[M],
+) -> Result<Vec<Option<i64>>> {
+    let first = &messages[0];
+    let (topic, partition) = (first.topic(), first.partition());
+    let mut values = Vec::with_capacity(messages.len());
+    let mut metadata = BatchMetadata {
+        topic: topic.to_owned(),
+        partition,
+        first_offset: first.offset(),
+        last_offset: messages[messages.len() - 1].offset(),
+        keys: Vec::with_capacity(messages.len()),
+        offsets: Vec::with_capacity(messages.len()),
+        timestamps: Vec::with_capacity(messages.len()),
+        headers: Vec::with_capacity(messages.len()),
+    };
+    let mut sent_at = Vec::with_capacity(messages.len());
+    for m in messages {
+        let (key, value) = decode(app, reg, settings, m).await?;
+        sent_at.push(value.payload_timestamp_ms());
+        values.push(value);
+        metadata.keys.push(key);
+        metadata.offsets.push(m.offset());
+        metadata.timestamps.push(m.timestamp().to_millis());
+        metadata.headers.push(headers_of(m));
+    }
+    metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "batch_received")
+        .increment(1);
+    metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "received")
+        .increment(messages.len() as u64);
+    debug!(
+        consumer = reg.name,
+        topic,
+        partition,
+        first_offset = metadata.first_offset,
+        last_offset = metadata.last_offset,
+        "handling batch"
+    );
+    let (first_offset, last_offset) = (metadata.first_offset, metadata.last_offset);
+    let Handler::Batch(handler) = reg.handler else {
+        return Err(Error::Runtime {
+            reason: format!(
+                "`{}` takes single messages but is delivered as inline_batch",
+                reg.name
+            ),
+        });
+    };
+    guarded(handler(values, metadata))
+        .await
+        .map(|()| sent_at)
+        .map_err(|source| Error::Handler {
+            handler: reg.name.to_owned(),
+            topic: topic.to_owned(),
+            partition,
+            offset: first_offset,
+            source: format!("batch of offsets {first_offset}..={last_offset}: {source}").into(),
+        })
 }
 
 /// `error: cause: cause` on one line, for logs.

@@ -42,6 +42,19 @@ pub(crate) struct AppInner {
     kafka: Mutex<Option<Arc<KafkaBackend>>>,
 }
 
+impl AppInner {
+    /// See [`App::kafka_backend`].
+    pub(crate) fn kafka_backend(&self) -> Result<Arc<KafkaBackend>> {
+        let mut slot = self.kafka.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kafka) = slot.as_ref() {
+            return Ok(kafka.clone());
+        }
+        let kafka = Arc::new(KafkaBackend::from_config(&self.config)?);
+        *slot = Some(kafka.clone());
+        Ok(kafka)
+    }
+}
+
 static GLOBAL: RwLock<Option<App>> = RwLock::new(None);
 
 /// Builds an [`App`] from `config` and installs it as the global app that generated `publish`
@@ -217,13 +230,7 @@ impl App {
     /// # Errors
     /// [`Error::Kafka`] when librdkafka rejects the producer configuration.
     pub fn kafka_backend(&self) -> Result<Arc<KafkaBackend>> {
-        let mut slot = self.inner.kafka.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(kafka) = slot.as_ref() {
-            return Ok(kafka.clone());
-        }
-        let kafka = Arc::new(KafkaBackend::from_config(&self.inner.config)?);
-        *slot = Some(kafka.clone());
-        Ok(kafka)
+        self.inner.kafka_backend()
     }
 
     /// Flushes the producer backend, and the [`kafka_backend`](Self::kafka_backend) if one

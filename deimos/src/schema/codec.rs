@@ -1552,6 +1552,87 @@ pub struct Datum {
     avro: Arc<Schema>,
 }
 
+impl Incoming {
+    /// The payload's top-level `timestamp` field as milliseconds since the Unix epoch, for
+    /// Deimos' `time:time_delayed` metric; `None` for a tombstone, a schema without the field,
+    /// or a value that is not a time. Read as Deimos' auto-filled field is written (see
+    /// [`Codec::encode_payload`]): a string in RFC 3339 or Ruby's `Time#to_s` form
+    /// (`2024-01-31 12:00:00 -0500`), a `timestamp-millis` / `-micros` / `-nanos` or plain
+    /// `long` (milliseconds), an `int` (seconds) or a `double` (seconds).
+    pub fn payload_timestamp_ms(&self) -> Option<i64> {
+        match self {
+            Incoming::Value(None) => None,
+            Incoming::Value(Some(Value::Record(fields))) => fields
+                .iter()
+                .find(|(name, _)| name == "timestamp")
+                .and_then(|(_, v)| value_timestamp_ms(v)),
+            Incoming::Value(Some(_)) => None,
+            Incoming::Datum(datum) => {
+                let Schema::Record(record) = datum.avro.as_ref() else {
+                    return None;
+                };
+                if !record.lookup.contains_key("timestamp") {
+                    return None;
+                }
+                #[derive(serde::Deserialize)]
+                struct TimestampOnly {
+                    timestamp: Option<AnyTime>,
+                }
+                #[derive(serde::Deserialize)]
+                #[serde(untagged)]
+                enum AnyTime {
+                    Long(i64),
+                    Double(f64),
+                    Text(String),
+                }
+                let t = datum.deserialize_fast::<TimestampOnly>().ok()?.timestamp?;
+                let field = record
+                    .lookup
+                    .get("timestamp")
+                    .and_then(|i| record.fields.get(*i))?;
+                let value = match t {
+                    AnyTime::Long(n) => match non_null(&field.schema) {
+                        Some(Schema::Int) => Value::Int(i32::try_from(n).ok()?),
+                        Some(Schema::TimestampMicros) => Value::TimestampMicros(n),
+                        Some(Schema::TimestampNanos) => Value::TimestampNanos(n),
+                        _ => Value::Long(n),
+                    },
+                    AnyTime::Double(d) => Value::Double(d),
+                    AnyTime::Text(s) => Value::String(s),
+                };
+                value_timestamp_ms(&value)
+            }
+        }
+    }
+}
+
+/// The one non-null branch of `schema` (itself when it is not a union).
+fn non_null(schema: &Schema) -> Option<&Schema> {
+    match schema {
+        Schema::Union(u) => u.variants().iter().find(|s| !matches!(s, Schema::Null)),
+        other => Some(other),
+    }
+}
+
+fn value_timestamp_ms(value: &Value) -> Option<i64> {
+    match value {
+        Value::Union(_, inner) => value_timestamp_ms(inner),
+        Value::Long(ms) | Value::TimestampMillis(ms) => Some(*ms),
+        Value::TimestampMicros(us) => Some(us.div_euclid(1000)),
+        Value::TimestampNanos(ns) => Some(ns.div_euclid(1_000_000)),
+        Value::Int(secs) => Some(i64::from(*secs) * 1000),
+        Value::Double(secs) if secs.is_finite() => Some((secs * 1000.0) as i64),
+        Value::String(text) => {
+            let text = text.trim();
+            chrono::DateTime::parse_from_rfc3339(text)
+                .or_else(|_| chrono::DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f %z"))
+                .ok()
+                .map(|t| t.timestamp_millis())
+        }
+        _ => None,
+    }
+}
+
 /// Most elements a sequence may declare beyond the datum's size in bytes: only items that
 /// take no bytes (nulls, empty records) can exceed it, and a hostile count must not spin.
 const SEQ_SLACK: usize = 1 << 16;
