@@ -52,6 +52,8 @@ type MetricId = (String, Vec<(String, String)>);
 struct Seen {
     counters: BTreeMap<MetricId, u64>,
     histograms: BTreeMap<MetricId, Vec<f64>>,
+    /// Every value each gauge was seen at, in order.
+    gauges: BTreeMap<MetricId, Vec<f64>>,
 }
 
 /// Folds a new snapshot into the process-wide [`Seen`] (a snapshot drains what it returns).
@@ -76,7 +78,7 @@ fn seen() -> std::sync::MutexGuard<'static, Seen> {
                 .entry(id)
                 .or_default()
                 .extend(values.into_iter().map(|v| v.into_inner())),
-            DebugValue::Gauge(_) => {}
+            DebugValue::Gauge(v) => seen.gauges.entry(id).or_default().push(v.into_inner()),
         }
     }
     seen
@@ -108,5 +110,16 @@ pub fn histogram_with(name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
         .iter()
         .filter(|((n, l), _)| n == name && has_all(l, labels))
         .flat_map(|(_, v)| v.iter().copied())
+        .collect()
+}
+
+/// Every value seen so far for the gauges `name` whose labels hold all of `labels`, per label
+/// set, in the order seen (each snapshot adds the gauge's value at that moment).
+pub fn gauge_with(name: &str, labels: &[(&str, &str)]) -> Vec<(Vec<(String, String)>, Vec<f64>)> {
+    seen()
+        .gauges
+        .iter()
+        .filter(|((n, l), _)| n == name && has_all(l, labels))
+        .map(|((_, l), v)| (l.clone(), v.clone()))
         .collect()
 }

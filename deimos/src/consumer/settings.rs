@@ -327,3 +327,166 @@ pub(crate) fn check_override_names(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::{ConsumerSettings, Handler, HandlerFuture, Metadata};
+    use crate::schema::{Incoming, KeyConfig, SchemaRef};
+
+    fn noop(_: Incoming, _: Metadata) -> HandlerFuture {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn batch_noop(_: Vec<Incoming>, _: crate::consumer::BatchMetadata) -> HandlerFuture {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn registration(settings: ConsumerSettings, delivery: Delivery) -> ConsumerRegistration {
+        ConsumerRegistration {
+            name: "app::consumers::handle_widget",
+            topic: "widgets",
+            schema: SchemaRef::parse("com.example.Widget"),
+            group_id: "widget-group",
+            key_config: KeyConfig::None,
+            delivery,
+            settings,
+            fatal_error: None,
+            handler: match delivery {
+                Delivery::InlineBatch => Handler::Batch(batch_noop),
+                _ => Handler::Message(noop),
+            },
+        }
+    }
+
+    #[test]
+    fn config_overrides_the_attribute_which_overrides_the_defaults() {
+        let config = Config::from_toml(
+            r#"
+            [consumers]
+            max_concurrency = 2
+            session_timeout = 60
+            max_batch_size = 50
+            [consumer.handle_widget]
+            group_id = "from-config"
+            max_wait_time = "250ms"
+            backoff = { min = "10ms", max = "20ms" }
+            "#,
+        )
+        .unwrap();
+        let attribute = ConsumerSettings {
+            max_concurrency: Some(3),
+            max_wait_time: Some(Duration::from_secs(2)),
+            backoff_min: Some(Duration::from_secs(5)),
+            dead_letter_topic: Some("widgets.dead"),
+            ..ConsumerSettings::NONE
+        };
+        let r =
+            ResolvedConsumer::resolve(&config, &registration(attribute, Delivery::Batch)).unwrap();
+        assert_eq!(r.group_id, "from-config", "config over the attribute");
+        assert_eq!(r.topic, "widgets", "the registration's own");
+        assert_eq!(r.max_concurrency, 3, "attribute over consumers.*");
+        assert_eq!(r.session_timeout, Duration::from_secs(60), "consumers.*");
+        assert_eq!(r.max_batch_size, 50);
+        assert_eq!(r.max_wait_time, Duration::from_millis(250));
+        assert_eq!(
+            r.backoff.min,
+            Duration::from_millis(10),
+            "the whole backoff"
+        );
+        assert_eq!(r.dead_letter_topic.as_deref(), Some("widgets.dead"));
+        assert_eq!(r.dead_letter_max_retries, 3);
+        assert_eq!(r.delivery, Delivery::Batch);
+        let c = r.client_config(&config);
+        assert_eq!(c.get("group.id"), Some("from-config"));
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("250"));
+        assert_eq!(c.get("session.timeout.ms"), Some("60000"));
+        assert_eq!(c.get("max.partition.fetch.bytes"), Some("524288"));
+        assert_eq!(c.get("statistics.interval.ms"), None, "report_lag is off");
+    }
+
+    #[test]
+    fn the_full_name_selects_too_and_unknown_names_are_refused() {
+        let config =
+            Config::from_toml("[consumer.\"app::consumers::handle_widget\"]\nreport_lag = true\n")
+                .unwrap();
+        let reg = registration(ConsumerSettings::NONE, Delivery::Message);
+        let r = ResolvedConsumer::resolve(&config, &reg).unwrap();
+        assert!(r.report_lag);
+        assert_eq!(
+            r.client_config(&config).get("statistics.interval.ms"),
+            Some("10000")
+        );
+        let typo = Config::from_toml("[consumer.handle_widgets]\ndisabled = true\n").unwrap();
+        let reg: &'static ConsumerRegistration = Box::leak(Box::new(reg));
+        let err = check_override_names(&typo, &[reg]).unwrap_err().to_string();
+        assert!(
+            err.contains("consumer.handle_widgets") && err.contains("registered: handle_widget"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases: &[(&str, Delivery, &str)] = &[
+            (
+                "max_concurrency = 0",
+                Delivery::Message,
+                "consumer.handle_widget.max_concurrency",
+            ),
+            (
+                "max_batch_size = 0",
+                Delivery::Message,
+                "consumer.handle_widget.max_batch_size",
+            ),
+            (
+                "offset_retention_time = 60",
+                Delivery::Message,
+                "consumer.handle_widget.offset_retention_time",
+            ),
+            (
+                "delivery = \"inline_batch\"",
+                Delivery::Message,
+                "consumer.handle_widget.delivery",
+            ),
+            (
+                "delivery = \"message\"",
+                Delivery::InlineBatch,
+                "consumer.handle_widget.delivery",
+            ),
+            (
+                "dead_letter_topic = \"widgets\"",
+                Delivery::Message,
+                "consumer.handle_widget.dead_letter_topic",
+            ),
+            (
+                "backoff = { min = 5, max = 1 }",
+                Delivery::Message,
+                "consumer.handle_widget.backoff",
+            ),
+            (
+                "heartbeat_interval = 400",
+                Delivery::Message,
+                "consumer.handle_widget.heartbeat_interval",
+            ),
+        ];
+        for (line, delivery, key) in cases {
+            let config = Config::from_toml(&format!("[consumer.handle_widget]\n{line}\n")).unwrap();
+            let err = ResolvedConsumer::resolve(
+                &config,
+                &registration(ConsumerSettings::NONE, *delivery),
+            )
+            .unwrap_err();
+            match err {
+                Error::Config { key: k, .. } => assert_eq!(k, *key, "{line}"),
+                other => panic!("{line}: {other}"),
+            }
+        }
+        let err = Config::from_toml("[consumers]\noffset_retention_time = 60\n").unwrap_err();
+        assert!(
+            err.to_string().contains("consumers.offset_retention_time"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("KIP-211"), "{err}");
+    }
+}

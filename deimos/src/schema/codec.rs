@@ -1785,3 +1785,44 @@ fn uuid_from_bytes(value: Value, schema: &Schema) -> Value {
         (value, _) => value,
     }
 }
+
+#[cfg(test)]
+mod payload_timestamp_tests {
+    use super::*;
+
+    fn record(value: Value) -> Incoming {
+        Incoming::Value(Some(Value::Record(vec![
+            ("id".into(), Value::Long(1)),
+            ("timestamp".into(), value),
+        ])))
+    }
+
+    #[test]
+    fn reads_every_representation_deimos_writes() {
+        let ms = 1_706_720_400_000; // 2024-01-31T17:00:00Z
+        let cases = [
+            Value::String("2024-01-31T17:00:00Z".into()),
+            Value::String("2024-01-31T12:00:00.000-05:00".into()),
+            Value::String("2024-01-31 12:00:00 -0500".into()),
+            Value::TimestampMillis(ms),
+            Value::TimestampMicros(ms * 1000),
+            Value::Long(ms),
+            Value::Int((ms / 1000) as i32),
+            Value::Double(ms as f64 / 1000.0),
+            Value::Union(1, Box::new(Value::TimestampMillis(ms))),
+        ];
+        for value in cases {
+            assert_eq!(
+                record(value.clone()).payload_timestamp_ms(),
+                Some(ms),
+                "{value:?}"
+            );
+        }
+        assert_eq!(
+            record(Value::String("soon".into())).payload_timestamp_ms(),
+            None
+        );
+        assert_eq!(record(Value::Null).payload_timestamp_ms(), None);
+        assert_eq!(Incoming::Value(None).payload_timestamp_ms(), None);
+    }
+}
