@@ -113,13 +113,14 @@ pub fn histogram_with(name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
         .collect()
 }
 
-/// Every value seen so far for the gauges `name` whose labels hold all of `labels`, per label
-/// set, in the order seen (each snapshot adds the gauge's value at that moment).
-pub fn gauge_with(name: &str, labels: &[(&str, &str)]) -> Vec<(Vec<(String, String)>, Vec<f64>)> {
+/// Every value seen so far for the gauges `name` whose labels hold all of `labels`, label set
+/// after label set, each in the order seen (each snapshot adds the gauge's value at that
+/// moment).
+pub fn gauge_with(name: &str, labels: &[(&str, &str)]) -> Vec<f64> {
     seen()
         .gauges
         .iter()
         .filter(|((n, l), _)| n == name && has_all(l, labels))
-        .map(|((_, l), v)| (l.clone(), v.clone()))
+        .flat_map(|(_, v)| v.iter().copied())
         .collect()
 }
