@@ -33,7 +33,8 @@ fn config(broker: &Broker, extra: &str) -> Config {
 }
 
 /// (partition, offset, key, id or None for a tombstone, header "n").
-static BATCHED: Recorder<(i32, i64, Option<i64>, Option<i64>, Option<String>)> = Recorder::new();
+type Seen = (i32, i64, Option<i64>, Option<i64>, Option<String>);
+static BATCHED: Recorder<Seen> = Recorder::new();
 
 #[deimos::consumer(
     topic = "batched-widgets",
