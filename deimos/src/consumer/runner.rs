@@ -405,6 +405,8 @@ impl<'a> Runner<'a> {
 
     /// Retries the held work of `partition`; resumes the partition once all of it is done.
     async fn retry(&mut self, partition: i32) -> Result<()> {
+        // A revocation may have come while `recv` was polled alongside the timer.
+        self.drop_revoked();
         let Some(mut p) = self.pending.remove(&partition) else {
             return Ok(());
         };
