@@ -283,3 +283,70 @@ pub mod kinds {
     impl<T: AvroCompatible<K>, K: ?Sized> AvroCompatible<Map<K>> for HashMap<String, T> {}
     impl<T: AvroCompatible<K>, K: ?Sized> AvroCompatible<Map<K>> for BTreeMap<String, T> {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Widget {
+        id: i64,
+    }
+
+    fn widget(id: i64) -> Incoming {
+        Incoming::Value(Some(AvroValue::Record(vec![(
+            "id".to_owned(),
+            AvroValue::Long(id),
+        )])))
+    }
+
+    fn batch(offsets: Vec<i64>) -> BatchMetadata {
+        let n = offsets.len();
+        BatchMetadata {
+            topic: "widgets".to_owned(),
+            partition: 3,
+            first_offset: offsets[0],
+            last_offset: offsets[n - 1],
+            keys: vec![None; n],
+            offsets,
+            timestamps: vec![None; n],
+            headers: vec![Vec::new(); n],
+        }
+    }
+
+    #[test]
+    fn payloads_in_order_with_tombstones() {
+        let payloads: Vec<Option<Widget>> = payloads_from_incoming(
+            vec![widget(1), Incoming::Value(None), widget(2)],
+            &batch(vec![10, 11, 13]),
+        )
+        .unwrap();
+        assert_eq!(
+            payloads,
+            [Some(Widget { id: 1 }), None, Some(Widget { id: 2 })]
+        );
+    }
+
+    #[test]
+    fn payload_errors_name_the_failing_message() {
+        let bad = Incoming::Value(Some(AvroValue::String("x".to_owned())));
+        let error = payloads_from_incoming::<Vec<Option<Widget>>>(
+            vec![widget(1), bad],
+            &batch(vec![10, 13]),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("payload at widgets/3@13 does not fit the handler's type"),
+            "{error}"
+        );
+        let error =
+            payloads_from_incoming::<Vec<Option<Widget>>>(vec![widget(1)], &batch(vec![10, 11]))
+                .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "batch from widgets/3 has 1 payloads but 2 offsets"
+        );
+    }
+}
