@@ -162,12 +162,38 @@ pub fn producer(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `key_config(...)` (required), how the key is decoded, exactly one of `key_config(none)`,
 ///   `key_config(plain)`, `key_config(field = "id")` or `key_config(schema = "Widget_key")`,
 ///   as for `#[producer]`.
+/// - `delivery = "inline_batch"` (or `"message"`, the default, or `"batch"`): with
+///   `inline_batch` the handler takes one partition's batch,
+///   `async fn(payloads: Vec<Option<T>>, metadata: deimos::BatchMetadata) -> Result<(), E>`.
+///
+/// Optional settings, each the consumer's default for the configuration key of the same name
+/// (`[consumer.<name>]` overrides it; see the `deimos::consumer` docs):
+///
+/// - integers: `max_concurrency = 4`, `offset_commit_threshold = 1000`,
+///   `max_batch_size = 500`, `min_bytes = 1`, `max_bytes_per_partition = 1048576`,
+///   `dead_letter_max_retries = 3` (`max_concurrency`, `max_batch_size`, `min_bytes` and
+///   `max_bytes_per_partition` must be at least 1);
+/// - bools: `start_from_beginning = false`, `reraise_errors = true`, `disabled = true`,
+///   `report_lag = true`;
+/// - durations, whole seconds or a `humantime` string: `session_timeout = 30`,
+///   `heartbeat_interval = "500ms"`, `offset_commit_interval = "10s"`,
+///   `max_wait_time = "250ms"`, and `backoff(min = "100ms", max = "1m")` (either or both;
+///   `min` ≤ `max`);
+/// - `dead_letter_topic = "widgets.dlq"`: a valid topic name other than `topic`;
+/// - `fatal_error = errors::is_fatal`: a `fn(&deimos::Error) -> bool` consulted for this
+///   consumer's errors.
+///
+/// `offset_retention_time` is an error: librdkafka cannot send it (KIP-211).
 ///
 /// # Compile-time checks
 ///
 /// The schema and key schema files exist and parse; the key field is a field of the schema; the
 /// handler is a non-generic `async fn` with two parameters and no `self`; rustc checks the
-/// parameter and return types, on the parameter's type and on the return type.
+/// parameter and return types, on the parameter's type and on the return type, and the
+/// `fatal_error` function's signature, on its path. Durations and integers are parsed, and the
+/// settings checked (limits at least 1, `backoff` min ≤ max, `dead_letter_topic`), at compile
+/// time; settings that depend on the configuration (such as `heartbeat_interval` below
+/// `session_timeout`) are checked when the consumer starts.
 ///
 /// # Limitations
 ///

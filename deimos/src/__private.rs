@@ -7,7 +7,8 @@ pub use inventory;
 pub use serde;
 
 pub use crate::consumer::{
-    BatchMetadata, ConsumerRegistration, ConsumerSettings, Delivery, Handler, HandlerFuture,
+    BatchMetadata, ConsumerRegistration, ConsumerSettings, Delivery, FatalErrorHook, Handler,
+    HandlerFuture,
 };
 pub use crate::schema::{Incoming, KeyConfig, SchemaRef};
 pub use apache_avro::types::Value as AvroValue;
@@ -76,27 +77,84 @@ pub trait FromPayload: Sized {
 
 impl<T: serde::de::DeserializeOwned> FromPayload for Option<T> {
     fn from_payload(value: Incoming, metadata: &Metadata) -> Result<Self, BoxError> {
-        let at = || {
-            format!(
-                "payload at {}/{}@{}",
-                metadata.topic, metadata.partition, metadata.offset
-            )
-        };
-        let value = match value {
-            Incoming::Value(None) => return Ok(None),
-            Incoming::Value(Some(v)) => v,
-            Incoming::Datum(datum) => match datum.deserialize_fast::<T>() {
-                Ok(t) => return Ok(Some(t)),
-                // Not a shape serde_avro_fast reads (or not a valid datum): apache-avro decides.
-                Err(_) => datum.to_value().map_err(|e| -> BoxError {
-                    format!("{} is not a valid Avro datum of its schema: {e}", at()).into()
-                })?,
-            },
-        };
-        crate::schema::from_avro_value::<T>(&value)
-            .map(Some)
-            .map_err(|e| format!("{} does not fit the handler's type: {e}", at()).into())
+        decode_payload(value, &metadata.topic, metadata.partition, metadata.offset)
     }
+}
+
+/// Turns the decoded values of an `inline_batch` into the handler's payloads parameter.
+///
+/// The target type is inferred from the handler's first parameter.
+///
+/// # Errors
+/// The first value that does not fit, naming its topic, partition and offset.
+pub fn payloads_from_incoming<P: FromPayloads>(
+    values: Vec<Incoming>,
+    metadata: &BatchMetadata,
+) -> Result<P, BoxError> {
+    P::from_payloads(values, metadata)
+}
+
+/// The payloads parameter of an `inline_batch` handler: `Vec<Option<T>>` where
+/// `T: serde::de::DeserializeOwned`.
+#[diagnostic::on_unimplemented(
+    message = "`#[consumer(delivery = \"inline_batch\")]` handlers take the payloads as `Vec<Option<T>>` (None for a tombstone), found `{Self}`",
+    note = "`T` must implement `serde::Deserialize`; derive it on your payload struct"
+)]
+pub trait FromPayloads: Sized {
+    /// Converts the decoded values of a batch, in order.
+    fn from_payloads(values: Vec<Incoming>, metadata: &BatchMetadata) -> Result<Self, BoxError>;
+}
+
+impl<T: serde::de::DeserializeOwned> FromPayloads for Vec<Option<T>> {
+    fn from_payloads(values: Vec<Incoming>, metadata: &BatchMetadata) -> Result<Self, BoxError> {
+        if values.len() != metadata.offsets.len() {
+            return Err(format!(
+                "batch from {}/{} has {} payloads but {} offsets",
+                metadata.topic,
+                metadata.partition,
+                values.len(),
+                metadata.offsets.len()
+            )
+            .into());
+        }
+        values
+            .into_iter()
+            .zip(&metadata.offsets)
+            .map(|(value, offset)| {
+                decode_payload(value, &metadata.topic, metadata.partition, *offset)
+            })
+            .collect()
+    }
+}
+
+/// Decodes one message value into `Option<T>`; errors name the message's position.
+fn decode_payload<T: serde::de::DeserializeOwned>(
+    value: Incoming,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+) -> Result<Option<T>, BoxError> {
+    let at = || format!("payload at {topic}/{partition}@{offset}");
+    let value = match value {
+        Incoming::Value(None) => return Ok(None),
+        Incoming::Value(Some(v)) => v,
+        Incoming::Datum(datum) => match datum.deserialize_fast::<T>() {
+            Ok(t) => return Ok(Some(t)),
+            // Not a shape serde_avro_fast reads (or not a valid datum): apache-avro decides.
+            Err(_) => datum.to_value().map_err(|e| -> BoxError {
+                format!("{} is not a valid Avro datum of its schema: {e}", at()).into()
+            })?,
+        },
+    };
+    crate::schema::from_avro_value::<T>(&value)
+        .map(Some)
+        .map_err(|e| format!("{} does not fit the handler's type: {e}", at()).into())
+}
+
+/// `#[consumer(fatal_error = path)]`: coerces `path` to the hook's type, so a function with
+/// another signature is reported on `path`.
+pub const fn fatal_error_hook(hook: FatalErrorHook) -> FatalErrorHook {
+    hook
 }
 
 /// What a `#[consumer]` handler may return: `Result<(), E>` with `E: Into<BoxError>`.
@@ -224,4 +282,71 @@ pub mod kinds {
     pub struct Map<K: ?Sized>(PhantomData<K>);
     impl<T: AvroCompatible<K>, K: ?Sized> AvroCompatible<Map<K>> for HashMap<String, T> {}
     impl<T: AvroCompatible<K>, K: ?Sized> AvroCompatible<Map<K>> for BTreeMap<String, T> {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Widget {
+        id: i64,
+    }
+
+    fn widget(id: i64) -> Incoming {
+        Incoming::Value(Some(AvroValue::Record(vec![(
+            "id".to_owned(),
+            AvroValue::Long(id),
+        )])))
+    }
+
+    fn batch(offsets: Vec<i64>) -> BatchMetadata {
+        let n = offsets.len();
+        BatchMetadata {
+            topic: "widgets".to_owned(),
+            partition: 3,
+            first_offset: offsets[0],
+            last_offset: offsets[n - 1],
+            keys: vec![None; n],
+            offsets,
+            timestamps: vec![None; n],
+            headers: vec![Vec::new(); n],
+        }
+    }
+
+    #[test]
+    fn payloads_in_order_with_tombstones() {
+        let payloads: Vec<Option<Widget>> = payloads_from_incoming(
+            vec![widget(1), Incoming::Value(None), widget(2)],
+            &batch(vec![10, 11, 13]),
+        )
+        .unwrap();
+        assert_eq!(
+            payloads,
+            [Some(Widget { id: 1 }), None, Some(Widget { id: 2 })]
+        );
+    }
+
+    #[test]
+    fn payload_errors_name_the_failing_message() {
+        let bad = Incoming::Value(Some(AvroValue::String("x".to_owned())));
+        let error = payloads_from_incoming::<Vec<Option<Widget>>>(
+            vec![widget(1), bad],
+            &batch(vec![10, 13]),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("payload at widgets/3@13 does not fit the handler's type"),
+            "{error}"
+        );
+        let error =
+            payloads_from_incoming::<Vec<Option<Widget>>>(vec![widget(1)], &batch(vec![10, 11]))
+                .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "batch from widgets/3 has 1 payloads but 2 offsets"
+        );
+    }
 }

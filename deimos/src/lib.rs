@@ -74,7 +74,7 @@ pub mod __private;
 #[doc(inline)]
 pub use config::Config;
 #[doc(inline)]
-pub use consumer::Metadata;
+pub use consumer::{BatchMetadata, Metadata};
 pub use error::{BoxError, Error, Result};
 #[doc(inline)]
 pub use payload::{Payload, PayloadValue};

@@ -2,11 +2,13 @@
 //!
 //! Each argument is kept as `(keyword token, value)` so errors can point at either one.
 
+use std::time::Duration;
+
 use proc_macro2::{Span, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Lookahead1, ParseStream};
-use syn::{Ident, LitStr, Token};
+use syn::{Ident, Lit, LitBool, LitInt, LitStr, Token};
 
 use super::errors::Errors;
 use super::kw;
@@ -15,6 +17,111 @@ use super::kw;
 pub(crate) fn parse_str_value(input: ParseStream<'_>) -> syn::Result<LitStr> {
     input.parse::<Token![=]>()?;
     input.parse()
+}
+
+/// A value parsed from a literal, with the literal's span for errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Spanned<T> {
+    pub(crate) value: T,
+    pub(crate) span: Span,
+}
+
+/// Parses `= 123` into a `T` (`u32`, `u64`, ...). A value out of range is reported on the
+/// literal and gives `None`.
+pub(crate) fn parse_int_value<T>(
+    input: ParseStream<'_>,
+    name: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<Spanned<T>>>
+where
+    T: std::str::FromStr + std::fmt::Display + Bounded,
+    T::Err: std::fmt::Display,
+{
+    input.parse::<Token![=]>()?;
+    let lit: LitInt = input.parse()?;
+    match lit.base10_parse::<T>() {
+        Ok(value) if lit.suffix().is_empty() => Ok(Some(Spanned {
+            value,
+            span: lit.span(),
+        })),
+        _ => {
+            errors.push(
+                lit.span(),
+                format_args!(
+                    "`{name}` must be an unsuffixed integer from 0 to {}, found `{lit}`",
+                    T::MAX
+                ),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// The largest value of an integer type, for [`parse_int_value`]'s error.
+pub(crate) trait Bounded {
+    const MAX: Self;
+}
+
+impl Bounded for u32 {
+    const MAX: Self = u32::MAX;
+}
+
+impl Bounded for u64 {
+    const MAX: Self = u64::MAX;
+}
+
+/// Parses `= true` or `= false`.
+pub(crate) fn parse_bool_value(input: ParseStream<'_>) -> syn::Result<Spanned<bool>> {
+    input.parse::<Token![=]>()?;
+    let lit: LitBool = input.parse()?;
+    Ok(Spanned {
+        value: lit.value,
+        span: lit.span,
+    })
+}
+
+/// Parses `= 30` (seconds, as in the configuration files) or `= "500ms"` (a `humantime`
+/// duration). A malformed value is reported on the literal and gives `None`.
+pub(crate) fn parse_duration_value(
+    input: ParseStream<'_>,
+    name: &str,
+    errors: &mut Errors,
+) -> syn::Result<Option<Spanned<Duration>>> {
+    input.parse::<Token![=]>()?;
+    let lit: Lit = input.parse()?;
+    let value = match &lit {
+        Lit::Int(int) if int.suffix().is_empty() => int
+            .base10_parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| e.to_string()),
+        Lit::Str(text) => humantime::parse_duration(&text.value()).map_err(|e| e.to_string()),
+        _ => {
+            errors.push(
+                lit.span(),
+                format_args!(
+                    "`{name}` takes a duration: whole seconds (`{name} = 30`) or a string such \
+                     as `{name} = \"500ms\"` or `\"2m\"`"
+                ),
+            );
+            return Ok(None);
+        }
+    };
+    match value {
+        Ok(value) => Ok(Some(Spanned {
+            value,
+            span: lit.span(),
+        })),
+        Err(reason) => {
+            errors.push(
+                lit.span(),
+                format_args!(
+                    "invalid `{name}` duration: {reason}; expected whole seconds (`30`) or a \
+                     string such as `\"500ms\"`, `\"30s\"` or `\"2m\"`"
+                ),
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// Stores `(key, value)` in `slot`, or reports the second occurrence of `key`.
@@ -110,7 +217,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Skips token trees up to (not including) the next top-level `,`.
-fn skip_to_comma(input: ParseStream<'_>) -> syn::Result<()> {
+pub(crate) fn skip_to_comma(input: ParseStream<'_>) -> syn::Result<()> {
     input.step(|cursor| {
         let mut rest = *cursor;
         while let Some((tree, next)) = rest.token_tree() {

@@ -1,12 +1,16 @@
 //! `#[consumer]` code generation. No validation here.
 
-use proc_macro2::{Ident, Span, TokenStream};
-use quote::{quote, quote_spanned};
-use syn::ext::IdentExt;
-use syn::spanned::Spanned;
-use syn::{FnArg, ReturnType};
+use std::time::Duration;
 
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned as _;
+use syn::{FnArg, LitBool, ReturnType};
+
+use super::args::{Delivery, SettingsArgs};
 use super::model::Consumer;
+use crate::common::args::Spanned;
 use crate::common::expand::{include_schemas, key_config, schema_ref};
 
 pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
@@ -39,10 +43,35 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
         },
     );
     let args = quote!(#payload, &#metadata);
-    let payload_from_avro =
-        quote_spanned!(param_ty_span(0)=> ::deimos::__private::payload_from_incoming(#args));
     let handler_result =
         quote_spanned!(output.span()=> ::deimos::__private::handler_result(#output));
+    let (incoming, metadata_ty, payload_from_avro, handler_variant) = match model.delivery {
+        Delivery::Message | Delivery::Batch => (
+            quote!(::deimos::__private::Incoming),
+            quote!(::deimos::Metadata),
+            quote_spanned!(param_ty_span(0)=> ::deimos::__private::payload_from_incoming(#args)),
+            quote!(Message),
+        ),
+        Delivery::InlineBatch => (
+            quote!(::std::vec::Vec<::deimos::__private::Incoming>),
+            quote!(::deimos::__private::BatchMetadata),
+            quote_spanned!(param_ty_span(0)=> ::deimos::__private::payloads_from_incoming(#args)),
+            quote!(Batch),
+        ),
+    };
+    let delivery = match model.delivery {
+        Delivery::Message => quote!(Message),
+        Delivery::Batch => quote!(Batch),
+        Delivery::InlineBatch => quote!(InlineBatch),
+    };
+    let settings = settings(&model.settings);
+    // A path that is not a `fn(&deimos::Error) -> bool` is reported on the path.
+    let fatal_error = match &model.settings.fatal_error {
+        Some((_, path)) => quote_spanned! {path.span()=>
+            ::core::option::Option::Some(::deimos::__private::fatal_error_hook(#path))
+        },
+        None => quote!(::core::option::Option::None),
+    };
 
     quote! {
         #handler
@@ -51,8 +80,8 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
             #includes
 
             fn __deimos_handler(
-                #payload: ::deimos::__private::Incoming,
-                #metadata: ::deimos::Metadata,
+                #payload: #incoming,
+                #metadata: #metadata_ty,
             ) -> ::deimos::__private::HandlerFuture {
                 ::std::boxed::Box::pin(async move {
                     let #payload = #payload_from_avro?;
@@ -68,12 +97,142 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
                     schema: #schema_ref,
                     group_id: #group_id,
                     key_config: #key_config,
-                    delivery: ::deimos::__private::Delivery::Message,
-                    settings: ::deimos::__private::ConsumerSettings::NONE,
-                    fatal_error: ::core::option::Option::None,
-                    handler: ::deimos::__private::Handler::Message(__deimos_handler),
+                    delivery: ::deimos::__private::Delivery::#delivery,
+                    settings: #settings,
+                    fatal_error: #fatal_error,
+                    handler: ::deimos::__private::Handler::#handler_variant(__deimos_handler),
                 }
             }
         };
     }
+}
+
+/// The `ConsumerSettings` expression: the given settings over `ConsumerSettings::NONE`.
+/// Integer and bool literals keep the user's span, so rustc reports an integer too large for
+/// the field (`max_batch_size` is a `usize`) on it.
+fn settings(settings: &SettingsArgs) -> TokenStream {
+    let int = |value: Spanned<u64>| {
+        let mut literal = Literal::u64_unsuffixed(value.value);
+        literal.set_span(value.span);
+        literal.into_token_stream()
+    };
+    let int32 = |value: &Spanned<u32>| {
+        int(Spanned {
+            value: u64::from(value.value),
+            span: value.span,
+        })
+    };
+    let boolean = |value: &Spanned<bool>| LitBool::new(value.value, value.span).into_token_stream();
+    let duration = |value: &Spanned<Duration>| duration(value.value);
+    let backoff = settings.backoff.as_ref().map(|(_, backoff)| backoff);
+    let SettingsArgs {
+        delivery: _,
+        max_concurrency,
+        start_from_beginning,
+        session_timeout,
+        heartbeat_interval,
+        offset_commit_interval,
+        offset_commit_threshold,
+        backoff: _,
+        reraise_errors,
+        disabled,
+        max_batch_size,
+        max_wait_time,
+        min_bytes,
+        max_bytes_per_partition,
+        report_lag,
+        dead_letter_topic,
+        dead_letter_max_retries,
+        fatal_error: _,
+    } = settings;
+    let fields = [
+        (
+            "max_concurrency",
+            max_concurrency.as_ref().map(|(_, v)| int32(v)),
+        ),
+        (
+            "start_from_beginning",
+            start_from_beginning.as_ref().map(|(_, v)| boolean(v)),
+        ),
+        (
+            "session_timeout",
+            session_timeout.as_ref().map(|(_, v)| duration(v)),
+        ),
+        (
+            "heartbeat_interval",
+            heartbeat_interval.as_ref().map(|(_, v)| duration(v)),
+        ),
+        (
+            "offset_commit_interval",
+            offset_commit_interval.as_ref().map(|(_, v)| duration(v)),
+        ),
+        (
+            "offset_commit_threshold",
+            offset_commit_threshold.as_ref().map(|(_, v)| int(*v)),
+        ),
+        (
+            "backoff_min",
+            backoff
+                .and_then(|b| b.min.as_ref())
+                .map(|(_, v)| duration(v)),
+        ),
+        (
+            "backoff_max",
+            backoff
+                .and_then(|b| b.max.as_ref())
+                .map(|(_, v)| duration(v)),
+        ),
+        (
+            "reraise_errors",
+            reraise_errors.as_ref().map(|(_, v)| boolean(v)),
+        ),
+        ("disabled", disabled.as_ref().map(|(_, v)| boolean(v))),
+        (
+            "max_batch_size",
+            max_batch_size.as_ref().map(|(_, v)| int(*v)),
+        ),
+        (
+            "max_wait_time",
+            max_wait_time.as_ref().map(|(_, v)| duration(v)),
+        ),
+        ("min_bytes", min_bytes.as_ref().map(|(_, v)| int32(v))),
+        (
+            "max_bytes_per_partition",
+            max_bytes_per_partition.as_ref().map(|(_, v)| int32(v)),
+        ),
+        ("report_lag", report_lag.as_ref().map(|(_, v)| boolean(v))),
+        (
+            "dead_letter_topic",
+            dead_letter_topic
+                .as_ref()
+                .map(|(_, v)| v.into_token_stream()),
+        ),
+        (
+            "dead_letter_max_retries",
+            dead_letter_max_retries.as_ref().map(|(_, v)| int32(v)),
+        ),
+    ];
+    let fields: Vec<TokenStream> = fields
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let name = format_ident!("{name}");
+            value.map(|value| quote!(#name: ::core::option::Option::Some(#value)))
+        })
+        .collect();
+    if fields.is_empty() {
+        return quote!(::deimos::__private::ConsumerSettings::NONE);
+    }
+    quote! {
+        ::deimos::__private::ConsumerSettings {
+            #(#fields,)*
+            ..::deimos::__private::ConsumerSettings::NONE
+        }
+    }
+}
+
+/// A `const` `Duration` expression, exact to the nanosecond.
+fn duration(value: Duration) -> TokenStream {
+    let secs = value.as_secs();
+    let nanos = value.subsec_nanos();
+    quote!(::core::time::Duration::new(#secs, #nanos))
 }

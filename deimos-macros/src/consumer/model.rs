@@ -6,7 +6,7 @@ use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, LitStr, Signature, Visibility};
 
-use super::args::ConsumerArgs;
+use super::args::{ConsumerArgs, Delivery, SettingsArgs};
 use crate::common::key::Key;
 use crate::common::message::Message;
 use crate::common::schema_file::{SchemaDirs, SchemaFile};
@@ -58,6 +58,10 @@ pub(crate) struct Consumer<'a> {
     pub(crate) group_id: LitStr,
     pub(crate) schema: SchemaFile,
     pub(crate) key: Key,
+    /// `delivery`, `Delivery::Message` when not given.
+    pub(crate) delivery: Delivery,
+    /// The optional settings as written (`delivery` included), with their spans.
+    pub(crate) settings: SettingsArgs,
 }
 
 impl<'a> Consumer<'a> {
@@ -75,6 +79,12 @@ impl<'a> Consumer<'a> {
             group_id: args.group_id.1,
             schema: message.schema,
             key: message.key,
+            delivery: args
+                .settings
+                .delivery
+                .as_ref()
+                .map_or(Delivery::Message, |(_, delivery)| delivery.value),
+            settings: args.settings,
         })
     }
 }

@@ -3,7 +3,9 @@
 
 use syn::FnArg;
 
+use super::args::{Delivery, SettingsArgs};
 use super::model::Consumer;
+use crate::common::args::Spanned;
 use crate::common::errors::Errors;
 use crate::common::validate::{check_key_field_in_schema, check_not_empty, check_topic};
 
@@ -14,6 +16,7 @@ impl Consumer<'_> {
         check_topic(&self.topic, &mut errors);
         check_not_empty("group_id", &self.group_id, &mut errors);
         check_key_field_in_schema(&self.key, &self.schema, &mut errors);
+        self.check_settings(&mut errors);
         self.check_signature(&mut errors);
         errors.finish()
     }
@@ -52,14 +55,95 @@ impl Consumer<'_> {
                 "`#[consumer]` handlers are free functions; remove the `self` parameter",
             );
         } else if sig.inputs.len() != 2 {
+            let (handlers, parameters) = match self.delivery {
+                Delivery::Message | Delivery::Batch => (
+                    "`#[consumer]` handlers",
+                    "`payload: Option<T>` and `metadata: deimos::Metadata`",
+                ),
+                Delivery::InlineBatch => (
+                    "`#[consumer(delivery = \"inline_batch\")]` handlers",
+                    "`payloads: Vec<Option<T>>` and `metadata: deimos::BatchMetadata`",
+                ),
+            };
             errors.push(
                 sig.paren_token.span.join(),
                 format_args!(
-                    "`#[consumer]` handlers take 2 parameters, `payload: Option<T>` and \
-                     `metadata: deimos::Metadata`; found {}",
+                    "{handlers} take 2 parameters, {parameters}; found {}",
                     sig.inputs.len()
                 ),
             );
+        }
+    }
+
+    /// The checks `consumer::settings` makes at startup that the attribute alone can fail:
+    /// zero limits, `backoff` min above max, the dead-letter topic.
+    fn check_settings(&self, errors: &mut Errors) {
+        let SettingsArgs {
+            max_concurrency,
+            max_batch_size,
+            min_bytes,
+            max_bytes_per_partition,
+            backoff,
+            dead_letter_topic,
+            ..
+        } = &self.settings;
+        let at_least_one = |name: &str, value: Option<Spanned<u64>>, errors: &mut Errors| {
+            if let Some(Spanned { value: 0, span }) = value {
+                errors.push(span, format_args!("`{name}` must be at least 1, found 0"));
+            }
+        };
+        let widen = |value: Spanned<u32>| Spanned {
+            value: u64::from(value.value),
+            span: value.span,
+        };
+        at_least_one(
+            "max_concurrency",
+            max_concurrency.as_ref().map(|(_, v)| widen(*v)),
+            errors,
+        );
+        at_least_one(
+            "max_batch_size",
+            max_batch_size.as_ref().map(|(_, v)| *v),
+            errors,
+        );
+        at_least_one(
+            "min_bytes",
+            min_bytes.as_ref().map(|(_, v)| widen(*v)),
+            errors,
+        );
+        at_least_one(
+            "max_bytes_per_partition",
+            max_bytes_per_partition.as_ref().map(|(_, v)| widen(*v)),
+            errors,
+        );
+        if let Some((key, backoff)) = backoff {
+            if let (Some((_, min)), Some((_, max))) = (&backoff.min, &backoff.max) {
+                if min.value > max.value {
+                    errors.push(
+                        key.span,
+                        format_args!(
+                            "`backoff` min ({}) is greater than max ({})",
+                            humantime::format_duration(min.value),
+                            humantime::format_duration(max.value)
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some((_, dlq)) = dead_letter_topic {
+            if dlq.value().is_empty() {
+                errors.push(dlq.span(), "`dead_letter_topic` must not be empty");
+            } else if dlq.value() == self.topic.value() {
+                errors.push(
+                    dlq.span(),
+                    format_args!(
+                        "`dead_letter_topic` must differ from the consumed topic `{}`",
+                        self.topic.value()
+                    ),
+                );
+            } else {
+                check_topic(dlq, errors);
+            }
         }
     }
 }

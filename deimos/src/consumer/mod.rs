@@ -13,8 +13,60 @@
 //!     }
 //!     Ok(())
 //! }
+//!
+//! // One call per partition batch, with per-consumer settings (see "Settings" below).
+//! #[deimos::consumer(topic = "widgets", schema = "com.example.Widget",
+//!                    group_id = "widget-archive", key_config(field = "id"),
+//!                    delivery = "inline_batch", max_batch_size = 500, max_wait_time = "250ms",
+//!                    backoff(min = "100ms", max = 60), reraise_errors = true,
+//!                    dead_letter_topic = "widgets.dlq", fatal_error = is_fatal)]
+//! async fn archive(
+//!     widgets: Vec<Option<Widget>>,
+//!     metadata: deimos::BatchMetadata,
+//! ) -> Result<(), deimos::BoxError> {
+//!     println!("{} widgets from {}/{}", widgets.len(), metadata.topic, metadata.partition);
+//!     Ok(())
+//! }
+//!
+//! fn is_fatal(error: &deimos::Error) -> bool {
+//!     matches!(error, deimos::Error::Config { .. })
+//! }
 //! # fn main() {}
 //! ```
+//!
+//! # Settings
+//! Besides `topic`, `schema`, `namespace`, `group_id` and `key_config`, `#[consumer]` takes
+//! these optional arguments, each at most once. Each one is the consumer's default for the
+//! configuration key of the same name: `[consumer.<name>]` in the configuration overrides it,
+//! and it overrides `consumers.*` (see [`ResolvedConsumer`]). Durations are whole seconds
+//! (`session_timeout = 30`, as in the configuration files) or a
+//! [`humantime`](https://docs.rs/humantime) string (`"500ms"`, `"2m"`, `"1s 500ms"`), checked at
+//! compile time.
+//!
+//! | Argument | Value | Meaning |
+//! |---|---|---|
+//! | `delivery` | `"message"` (default), `"batch"`, `"inline_batch"` | see [`Delivery`]; `inline_batch` handlers take `(Vec<Option<T>>, BatchMetadata)` |
+//! | `max_concurrency` | integer ≥ 1 | independent consumers in the group |
+//! | `start_from_beginning` | bool | `auto.offset.reset` earliest (true) or latest for a new group |
+//! | `session_timeout` | duration | `session.timeout.ms` |
+//! | `heartbeat_interval` | duration | `heartbeat.interval.ms` |
+//! | `offset_commit_interval` | duration | `auto.commit.interval.ms` |
+//! | `offset_commit_threshold` | integer | also commit after this many handled messages (0: interval only) |
+//! | `backoff(min = .., max = ..)` | durations, `min` ≤ `max` | retry delays when `reraise_errors` is true |
+//! | `reraise_errors` | bool | retry a failing message instead of logging and skipping it |
+//! | `disabled` | bool | do not start this consumer |
+//! | `max_batch_size` | integer ≥ 1 | most messages per batch (`batch`, `inline_batch`) |
+//! | `max_wait_time` | duration | longest wait to fill a batch |
+//! | `min_bytes` | integer ≥ 1 | `fetch.min.bytes` |
+//! | `max_bytes_per_partition` | integer ≥ 1 | `max.partition.fetch.bytes` |
+//! | `report_lag` | bool | report the `consumer_lag` gauge |
+//! | `dead_letter_topic` | topic name, not `topic` | where failing messages go |
+//! | `dead_letter_max_retries` | integer | retries before the dead-letter topic |
+//! | `fatal_error` | path to a `fn(&deimos::Error) -> bool` | per-consumer fatal-error hook, asked besides [`set_fatal_error`]'s predicate |
+//!
+//! `offset_retention_time` is refused at compile time: librdkafka does not send a retention
+//! time in OffsetCommit (KIP-211 removed it in Kafka 2.1); set the broker's
+//! `offsets.retention.minutes` instead.
 //!
 //! # Delivery and offsets
 //! Each registration gets its own librdkafka consumer in group `group_id`, subscribed to

@@ -1,0 +1,18 @@
+use deimos::{consumer, Metadata};
+
+#[derive(serde::Deserialize)]
+struct Widget {}
+
+#[consumer(
+    topic = "widgets",
+    schema = "com.example.Widget",
+    group_id = "widget-consumer",
+    key_config(none),
+    max_wait_time = 1.5,
+)]
+async fn handle(payload: Option<Widget>, metadata: Metadata) -> Result<(), deimos::BoxError> {
+    let _ = (payload, metadata);
+    Ok(())
+}
+
+fn main() {}
