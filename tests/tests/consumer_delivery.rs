@@ -352,3 +352,121 @@ async fn time_delayed_measures_from_the_payload_timestamp() {
     assert!((30.0..50.0).contains(&delays[0]), "{delays:?}");
     assert!((120.0..140.0).contains(&delays[1]), "{delays:?}");
 }
+
+/// One inline batch as the handler saw it.
+#[derive(Debug, Clone)]
+struct InlineBatch {
+    partition: i32,
+    first: i64,
+    last: i64,
+    offsets: Vec<i64>,
+    keys: Vec<Option<i64>>,
+    ids: Vec<Option<i64>>,
+}
+
+static INLINE: Recorder<InlineBatch> = Recorder::new();
+
+#[deimos::consumer(
+    topic = "inline-widgets",
+    schema = "com.example.Widget",
+    group_id = "inline",
+    key_config(field = "id"),
+    delivery = "inline_batch",
+    max_batch_size = 8,
+    max_wait_time = "100ms"
+)]
+async fn on_inline(
+    widgets: Vec<Option<Widget>>,
+    metadata: deimos::BatchMetadata,
+) -> Result<(), deimos::BoxError> {
+    let keys = (0..metadata.batch_size())
+        .map(|i| metadata.message(i).and_then(|m| m.key_as::<i64>().ok()))
+        .collect();
+    INLINE.push(InlineBatch {
+        partition: metadata.partition,
+        first: metadata.first_offset,
+        last: metadata.last_offset,
+        offsets: metadata.offsets.clone(),
+        keys,
+        ids: widgets.iter().map(|w| w.as_ref().map(|w| w.id)).collect(),
+    });
+    Ok(())
+}
+
+/// `delivery = "inline_batch"`: the handler gets one partition's messages at a time, at most
+/// `max_batch_size`, with the decoded keys lined up with the payloads (tombstones as `None`
+/// with their key), the offsets from first to last; Deimos' batch metrics count each batch.
+#[tokio::test(flavor = "multi_thread")]
+async fn inline_batches_line_keys_up_with_payloads() {
+    deimos_tests::metrics::snapshotter();
+    let broker = Broker::embedded();
+    broker.create_topics(&["inline-widgets"], 2).await;
+    let app = App::from_config(config(&broker, "")).unwrap();
+    let to_topic = PublishOptions::new().topic("inline-widgets");
+    let sent: Vec<Widget> = (1..=30).map(|id| Widget::new(id, "i")).collect();
+    app.publish_list_with::<Widget, _>(&sent, &to_topic)
+        .await
+        .unwrap();
+    for id in [5, 6] {
+        app.tombstone_with::<Widget, _>(&id, &to_topic)
+            .await
+            .unwrap();
+    }
+    let running = Running::start(&app, &["on_inline"]);
+    let batches = INLINE
+        .wait_until(Duration::from_secs(30), "32 messages in batches", |b| {
+            b.iter().map(|b| b.offsets.len()).sum::<usize>() >= 32
+        })
+        .await;
+    running.stop().await;
+
+    let mut ids = Vec::new();
+    let mut tombstone_keys = Vec::new();
+    let mut last_offset: HashMap<i32, i64> = HashMap::new();
+    for b in &batches {
+        assert!((1..=8).contains(&b.offsets.len()), "batch size: {b:?}");
+        assert_eq!(b.keys.len(), b.offsets.len());
+        assert_eq!(b.ids.len(), b.offsets.len());
+        assert_eq!(
+            (b.first, b.last),
+            (b.offsets[0], *b.offsets.last().unwrap())
+        );
+        assert!(b.offsets.windows(2).all(|w| w[0] < w[1]), "{b:?}");
+        if let Some(previous) = last_offset.insert(b.partition, b.last) {
+            assert!(b.first > previous, "batches follow each other: {batches:?}");
+        }
+        for (key, id) in b.keys.iter().zip(&b.ids) {
+            assert!(key.is_some(), "every message has its key: {b:?}");
+            match id {
+                Some(id) => {
+                    assert_eq!(key, &Some(*id), "the key lines up with its payload: {b:?}");
+                    ids.push(*id);
+                }
+                None => tombstone_keys.push(key.unwrap()),
+            }
+        }
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=30).collect::<Vec<_>>(), "each payload once");
+    tombstone_keys.sort_unstable();
+    assert_eq!(tombstone_keys, vec![5, 6]);
+    assert!(
+        batches.iter().any(|b| b.offsets.len() > 1),
+        "messages were batched: {batches:?}"
+    );
+    let count = |status: &str| {
+        deimos_tests::metrics::counter_with(
+            "handler",
+            &[("topic", "inline-widgets"), ("status", status)],
+        )
+    };
+    assert_eq!(count("batch_received"), batches.len() as u64);
+    assert_eq!(count("batch_success"), batches.len() as u64);
+    assert_eq!(count("received"), 32);
+    assert_eq!(count("success"), 32);
+    let timings = histogram_with(
+        "handler",
+        &[("topic", "inline-widgets"), ("time", "consume_batch")],
+    );
+    assert_eq!(timings.len(), batches.len());
+}

@@ -60,12 +60,22 @@ async fn reraise_pauses_only_the_failing_partition() {
     config.consumers.backoff.min = Duration::from_millis(150);
     config.consumers.backoff.max = Duration::from_secs(5);
     let app = App::from_config(config).unwrap();
-    let sent: Vec<Widget> = (1..=60).map(|id| Widget::new(id, "w")).collect();
-    app.publish_list_with::<Widget, _>(&sent, &PublishOptions::new().topic("paused-widgets"))
+    let to_topic = PublishOptions::new().topic("paused-widgets");
+    app.publish_list_with::<Widget, _>(&[Widget::new(1, "w")], &to_topic)
         .await
         .unwrap();
-
     let running = Running::start(&app, &["on_paused"]);
+    PAUSED
+        .wait_until(Duration::from_secs(30), "widget 1's first failure", |a| {
+            !a.is_empty()
+        })
+        .await;
+    // Sent while widget 1 waits for its retries (about 1 s in all): they spread over all
+    // three partitions.
+    let sent: Vec<Widget> = (2..=60).map(|id| Widget::new(id, "w")).collect();
+    app.publish_list_with::<Widget, _>(&sent, &to_topic)
+        .await
+        .unwrap();
     let seen = PAUSED
         .wait_until(Duration::from_secs(30), "all 60 widgets handled", |a| {
             (1..=60).all(|id| a.iter().any(|(i, _, _, _, ok)| *i == id && *ok))
@@ -347,4 +357,128 @@ async fn an_undecodable_message_can_be_fatal() {
         other => panic!("expected a decode error, got {other:?}"),
     }
     assert_eq!(UNDECODABLE.items(), vec![1]);
+}
+
+static HOOKED: Recorder<i64> = Recorder::new();
+
+/// The per-consumer hook: only errors that mention "poison" are fatal.
+fn poison_is_fatal(error: &Error) -> bool {
+    deimos_tests::avro_gen::chain(error).contains("poison")
+}
+
+#[deimos::consumer(
+    topic = "hooked-widgets",
+    schema = "com.example.Widget",
+    group_id = "hooked",
+    key_config(field = "id"),
+    fatal_error = poison_is_fatal
+)]
+async fn on_hooked(
+    widget: Option<Widget>,
+    _metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
+    let w = widget.ok_or("tombstone")?;
+    HOOKED.push(w.id);
+    match w.name.as_str() {
+        "bad" => Err("just bad".into()),
+        "poison" => Err("poison pill".into()),
+        _ => Ok(()),
+    }
+}
+
+/// `fatal_error = path`: the consumer's own hook makes the poison pill fatal (the plain bad
+/// widget before it is skipped as usual) and `run` returns the handler's error.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_consumers_own_fatal_hook_stops_run() {
+    let broker = Broker::embedded();
+    broker.create_topics(&["hooked-widgets"], 1).await;
+    let app = App::from_config(test_config(&broker)).unwrap();
+    let sent = [
+        Widget::new(1, "bad"),
+        Widget::new(2, "ok"),
+        Widget::new(3, "poison"),
+        Widget::new(4, "ok"),
+    ];
+    app.publish_list_with::<Widget, _>(&sent, &PublishOptions::new().topic("hooked-widgets"))
+        .await
+        .unwrap();
+    let registration = deimos::consumer::registration("on_hooked").unwrap();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        app.run_consumers_until([registration], std::future::pending()),
+    )
+    .await
+    .expect("run returns on the fatal error");
+    match outcome {
+        Err(Error::Handler { offset, .. }) => assert_eq!(offset, 2),
+        other => panic!("expected the poison pill's handler error, got {other:?}"),
+    }
+    assert_eq!(HOOKED.items(), vec![1, 2, 3]);
+}
+
+/// Attempts of inline batches: (first offset, ids, succeeded).
+static INLINE_RETRIES: Recorder<(i64, Vec<i64>, bool)> = Recorder::new();
+static INLINE_FAILURES: AtomicU32 = AtomicU32::new(2);
+
+#[deimos::consumer(
+    topic = "retried-batches",
+    schema = "com.example.Widget",
+    group_id = "retried-batches",
+    key_config(field = "id"),
+    delivery = "inline_batch",
+    reraise_errors = true,
+    backoff(min = "20ms", max = "100ms")
+)]
+async fn on_retried_batch(
+    widgets: Vec<Option<Widget>>,
+    metadata: deimos::BatchMetadata,
+) -> Result<(), deimos::BoxError> {
+    let ids: Vec<i64> = widgets.iter().flatten().map(|w| w.id).collect();
+    let fail = ids.contains(&3)
+        && INLINE_FAILURES
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    INLINE_RETRIES.push((metadata.first_offset, ids, !fail));
+    if fail {
+        return Err("the batch with widget 3 fails twice".into());
+    }
+    Ok(())
+}
+
+/// An inline batch that fails is retried whole (same first offset, same messages) until it
+/// succeeds; `status:batch_error` counts the failures.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_inline_batch_is_retried_whole() {
+    deimos_tests::metrics::snapshotter();
+    let broker = Broker::embedded();
+    broker.create_topics(&["retried-batches"], 1).await;
+    let app = App::from_config(test_config(&broker)).unwrap();
+    let sent: Vec<Widget> = (1..=10).map(|id| Widget::new(id, "b")).collect();
+    app.publish_list_with::<Widget, _>(&sent, &PublishOptions::new().topic("retried-batches"))
+        .await
+        .unwrap();
+    let running = Running::start(&app, &["on_retried_batch"]);
+    let attempts = INLINE_RETRIES
+        .wait_until(Duration::from_secs(30), "all 10 handled", |a| {
+            let mut ok: Vec<i64> = a.iter().filter(|x| x.2).flat_map(|x| x.1.clone()).collect();
+            ok.sort_unstable();
+            ok == (1..=10).collect::<Vec<_>>()
+        })
+        .await;
+    running.stop().await;
+    let with_three: Vec<_> = attempts.iter().filter(|a| a.1.contains(&3)).collect();
+    assert_eq!(with_three.len(), 3, "2 failures then success: {attempts:?}");
+    assert!(
+        with_three
+            .iter()
+            .all(|a| a.0 == with_three[0].0 && a.1 == with_three[0].1),
+        "the same batch each time: {with_three:?}"
+    );
+    assert_eq!(
+        deimos_tests::metrics::counter_with(
+            "handler",
+            &[("topic", "retried-batches"), ("status", "batch_error")]
+        ),
+        2
+    );
 }
