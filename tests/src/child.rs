@@ -32,11 +32,14 @@ pub struct ChildConsumer {
     pub commit_interval: Duration,
     /// The handler of message `stall_after + 1` never returns (see the binary's docs).
     pub stall_after: Option<u64>,
+    /// Each handler first sleeps this long (slows consumption down so that kills land between
+    /// commits).
+    pub delay: Option<Duration>,
 }
 
 impl ChildConsumer {
     /// A child from `bin` for `topic`/`group` writing to `out`, committing every 200 ms, never
-    /// stalling.
+    /// stalling or pausing.
     pub fn new(bin: &str, topic: &str, group: &str, out: &Path) -> ChildConsumer {
         ChildConsumer {
             bin: PathBuf::from(bin),
@@ -45,6 +48,7 @@ impl ChildConsumer {
             out: out.to_owned(),
             commit_interval: Duration::from_millis(200),
             stall_after: None,
+            delay: None,
         }
     }
 
@@ -56,6 +60,9 @@ impl ChildConsumer {
         let mut command = Command::new(&self.bin);
         if let Some(n) = self.stall_after {
             command.env("KILL_TEST_STALL_AFTER", n.to_string());
+        }
+        if let Some(delay) = self.delay {
+            command.env("KILL_TEST_DELAY_US", delay.as_micros().to_string());
         }
         command
             .env("DEIMOS_KAFKA_BROKERS", broker.bootstrap())

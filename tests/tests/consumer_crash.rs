@@ -20,7 +20,10 @@ const PARTITIONS: i32 = 4;
 const KILL_AT: [usize; 3] = [1_500, 7_000, 13_000];
 /// Short enough that the group commits several times between kills, long enough that each
 /// kill leaves an uncommitted window behind.
-const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
+/// Per message in the handler: 20 000 messages take seconds, not a fraction of one, so kills
+/// land between commits.
+const HANDLE_DELAY: Duration = Duration::from_micros(200);
 
 /// The state at one kill.
 #[derive(Debug)]
@@ -37,6 +40,7 @@ struct Kill {
 fn spawn(broker: &Broker, topic: &str, group: &str, out: &Path) -> Child {
     let mut child = ChildConsumer::new(env!("CARGO_BIN_EXE_kill_consumer"), topic, group, out);
     child.commit_interval = COMMIT_INTERVAL;
+    child.delay = Some(HANDLE_DELAY);
     child.spawn(broker)
 }
 
@@ -67,12 +71,31 @@ async fn crash_three_times(broker: Broker) {
     let mut child = spawn(&broker, &topic, &group, &out);
     let mut kills = Vec::new();
     for at in KILL_AT {
-        wait_for(
-            &format!("{at} handled lines before a kill"),
-            Duration::from_secs(60),
-            || read_handled(&out).len() >= at,
-        )
-        .await;
+        // The first kill lands wherever the count is reached; each later one also waits for
+        // the restarted process to have committed something, so its window starts past the
+        // previous kill's.
+        let previous = kills.last().map(|k: &Kill| k.committed.clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if read_handled(&out).len() >= at {
+                let Some(previous) = &previous else { break };
+                let now = committed_offsets(&broker, &group, &topic, PARTITIONS).await;
+                if now
+                    .iter()
+                    .any(|(p, c)| *c > previous.get(p).copied().flatten())
+                {
+                    break;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {at} handled lines and a commit since the last kill: \
+                 {} lines, committed {:?}",
+                read_handled(&out).len(),
+                committed_offsets(&broker, &group, &topic, PARTITIONS).await
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         child.start_kill().expect("SIGKILL"); // tokio's start_kill sends SIGKILL on Unix
         let status = child.wait().await.unwrap();
         assert!(
@@ -81,6 +104,11 @@ async fn crash_three_times(broker: Broker) {
         );
         let committed = committed_offsets(&broker, &group, &topic, PARTITIONS).await;
         let handled = read_handled(&out);
+        let distinct: HashSet<i64> = handled.iter().map(|h| h.id).collect();
+        assert!(
+            distinct.len() < COUNT as usize,
+            "killed too late to test anything: every id was handled"
+        );
         let mut end = BTreeMap::new();
         for h in &handled {
             let e = end.entry(h.partition).or_insert(0);

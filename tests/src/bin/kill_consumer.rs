@@ -9,6 +9,9 @@
 //! nothing), so a SIGKILL always lands while a message is in flight: had its offset been
 //! committed before the handler finished, that message would be lost.
 //!
+//! With `KILL_TEST_DELAY_US=N`, each handler first sleeps N microseconds, so a test can
+//! kill the process while it consumes, between offset commits.
+//!
 //! Configured by `DEIMOS_*` environment variables like any deimos service.
 
 use std::io::Write as _;
@@ -33,6 +36,11 @@ async fn on_kill_widget(
         if STARTED.fetch_add(1, Ordering::SeqCst) >= stall_after.parse::<u64>()? {
             std::future::pending::<()>().await;
         }
+    }
+    if let Ok(micros) = std::env::var("KILL_TEST_DELAY_US") {
+        // Blocking on purpose: a precise, short pause (tokio's timer has millisecond
+        // granularity); this process runs nothing else that could starve.
+        std::thread::sleep(std::time::Duration::from_micros(micros.parse()?));
     }
     let path = std::env::var("KILL_TEST_OUT")?;
     let mut f = std::fs::OpenOptions::new()
