@@ -5,12 +5,15 @@
 //! - [`test_config`]: a [`Config`] with short timeouts, the workspace's `schemas/`, and the
 //!   given brokers.
 //! - [`Recorder`]: a static, thread-safe log that handlers append to and tests wait on.
+//! - [`child`]: consumer child processes (the `kill_consumer` binary), what they handled,
+//!   and a group's committed offsets.
 //! - [`tansu::TansuProcess`]: a tansu broker of the test's own (binary from `TANSU_BIN`) that
 //!   the test can stop and restart.
 //!
 //! Environment variables here never start with `DEIMOS_`: those are configuration keys.
 
 pub mod avro_gen;
+pub mod child;
 pub mod hostile;
 pub mod metrics;
 pub mod read;

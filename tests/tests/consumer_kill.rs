@@ -3,53 +3,31 @@
 
 use std::collections::HashSet;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use deimos::App;
+use deimos_tests::child::{read_handled, wait_for, ChildConsumer};
 use deimos_tests::{test_config, Broker, Widget};
 use tokio::process::{Child, Command};
 
 const COUNT: i64 = 400;
 
-/// Starts the consumer process; with `stall_after`, its handler hangs on message
-/// `stall_after + 1` (see `tests/src/bin/kill_consumer.rs`).
+/// Starts the consumer process on `widgets`, group `kill-test`; with `stall_after`, its
+/// handler hangs on message `stall_after + 1` (see `tests/src/bin/kill_consumer.rs`).
 fn spawn_consumer(broker: &Broker, out: &Path, stall_after: Option<u64>) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kill_consumer"));
-    if let Some(n) = stall_after {
-        command.env("KILL_TEST_STALL_AFTER", n.to_string());
-    }
-    command
-        .env("DEIMOS_KAFKA_BROKERS", broker.bootstrap())
-        .env("DEIMOS_SCHEMA_PATH", deimos_tests::schema_dir())
-        .env("DEIMOS_CONSUMERS_SESSION_TIMEOUT", "6")
-        .env("DEIMOS_CONSUMERS_HEARTBEAT_INTERVAL", "500ms")
-        .env("DEIMOS_CONSUMERS_OFFSET_COMMIT_INTERVAL", "100ms")
-        .env("KILL_TEST_OUT", out)
-        .env_remove("DEIMOS_CONFIG")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn kill_consumer")
+    let mut child = ChildConsumer::new(
+        env!("CARGO_BIN_EXE_kill_consumer"),
+        "widgets",
+        "kill-test",
+        out,
+    );
+    child.commit_interval = Duration::from_millis(100);
+    child.stall_after = stall_after;
+    child.spawn(broker)
 }
 
 fn handled(out: &Path) -> Vec<i64> {
-    std::fs::read_to_string(out)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .collect()
-}
-
-async fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    read_handled(out).into_iter().map(|h| h.id).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
