@@ -32,19 +32,47 @@
 //! ratio is the median of the per-round ratios). `--only deimos` or `--only raw` runs one side
 //! (to profile it, e.g. under `perf record`) and prints only its rate. It exits non-zero if
 //! any message failed.
-//! Later issues add subcommands.
+//!
+//! ```text
+//! cargo run --release --example bench -- consume --rounds 5            # embedded broker
+//! ```
+//!
+//! `consume` takes the same flags (`--batch` is the `publish_list` size that fills the topic).
+//! It fills a fresh 3-partition topic with N widgets through deimos' `publish_list` (not
+//! timed), then reads it whole on each side, each time in a fresh consumer group from the
+//! beginning: deimos runs the no-op `#[consumer]` `on_bench_widget` (typed payload: the
+//! `Widget` struct) through `App::run_consumers_until` and stops it once it has seen N
+//! messages; the raw side is an rdkafka `StreamConsumer` on a tokio task, built from the same
+//! librdkafka properties (`ResolvedConsumer::client_config`, as deimos builds its own), that
+//! decodes each payload into a `Widget` with `serde_avro_fast` (deimos' typed decoder;
+//! `avro_local` writes bare datums, so there is no framing to strip) and stores its offset
+//! (`store_offset_from_message`) as deimos does. The clock on each side runs from the first
+//! decoded message to the Nth, so group join, the first fetch and deimos' schema loading are
+//! left out on both sides alike, and the rate is the N-1 messages after the first over that
+//! time; `cpu` is the process CPU over the same span. It prints `cpu:` and
+//! `consume: deimos=<msgs/s> raw=<msgs/s> ratio=<deimos/raw>` (and `round` lines) as
+//! `produce` does. Deimos also decodes each key (`key_config(field = "id")`) and builds the
+//! handler's `Metadata`; the raw side reads the payload only.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use deimos::config::{ConsumerOverride, ProducerBackendKind};
+use deimos::consumer::ResolvedConsumer;
+use deimos::producer::PublishOptions;
 use deimos::testing::EmbeddedKafka;
 use deimos::{App, Config, Producer};
+use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// Throughput of deimos against raw rdkafka.
 #[derive(Debug, Parser)]
@@ -66,6 +94,27 @@ enum Command {
               value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
         messages: usize,
         /// Messages per `publish_list` call (and per awaited group on the raw side).
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
+        /// Rounds: each side runs this many times, taking turns; medians are printed.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Run one side only (for profiling it, e.g. under `perf record`); the ratio is
+        /// then not printed.
+        #[arg(long, value_enum)]
+        only: Option<OnlySide>,
+    },
+    /// Fill a topic with N Widget messages, then consume them through a no-op `#[consumer]`
+    /// and through a raw rdkafka loop that decodes the same payloads.
+    Consume {
+        /// Bootstrap servers (`host:port,...`); an embedded broker when absent.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Messages in the topic, consumed by each side (per round), at least 2.
+        #[arg(long, default_value_t = 100_000,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(2..))]
+        messages: usize,
+        /// Messages per `publish_list` call filling the topic (not timed).
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
         /// Rounds: each side runs this many times, taking turns; medians are printed.
@@ -114,6 +163,113 @@ fn widget(id: i64) -> Widget {
     }
 }
 
+/// How far one side of a `consume` round got: messages seen, and the moments the first and
+/// the last (`target`th) of them had been decoded.
+#[derive(Debug)]
+struct Progress {
+    seen: AtomicU64,
+    target: AtomicU64,
+    first: Mutex<Option<Mark>>,
+    last: Mutex<Option<Mark>>,
+    done: Notify,
+}
+
+/// A moment: wall clock and process CPU time.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    at: Instant,
+    cpu: Option<Duration>,
+}
+
+impl Mark {
+    fn now() -> Mark {
+        Mark {
+            at: Instant::now(),
+            cpu: cpu_time(),
+        }
+    }
+}
+
+impl Progress {
+    const fn new() -> Progress {
+        Progress {
+            seen: AtomicU64::new(0),
+            target: AtomicU64::new(u64::MAX),
+            first: Mutex::new(None),
+            last: Mutex::new(None),
+            done: Notify::const_new(),
+        }
+    }
+
+    /// Starts a round that ends at the `target`th message.
+    fn reset(&self, target: usize) {
+        self.seen.store(0, Ordering::SeqCst);
+        self.target.store(target as u64, Ordering::SeqCst);
+        *self.first.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// One more message decoded: marks the first and the last, and wakes [`Progress::wait`]
+    /// at the last. Both sides call it at the same point: the payload is decoded, its offset
+    /// not stored yet.
+    fn record(&self) {
+        let seen = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        if seen == 1 {
+            *self.first.lock().unwrap_or_else(|e| e.into_inner()) = Some(Mark::now());
+        }
+        if seen == self.target.load(Ordering::Relaxed) {
+            *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(Mark::now());
+            self.done.notify_one();
+        }
+    }
+
+    /// Completes once the `target`th message was recorded.
+    async fn wait(&self) {
+        self.done.notified().await;
+    }
+
+    /// The rate and CPU per message between the first and the last message: the messages
+    /// after the first, over the time they took.
+    fn measured(&self, messages: usize) -> anyhow::Result<Side> {
+        let first = *self.first.lock().unwrap_or_else(|e| e.into_inner());
+        let last = *self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let (Some(first), Some(last)) = (first, last) else {
+            anyhow::bail!("the round ended before its last message");
+        };
+        let counted = (messages - 1) as f64;
+        Ok(Side {
+            rate: counted / (last.at - first.at).as_secs_f64(),
+            cpu_us: first
+                .cpu
+                .zip(last.cpu)
+                .map(|(before, after)| (after - before).as_secs_f64() * 1e6 / counted),
+        })
+    }
+}
+
+/// The deimos side of the current `consume` round.
+static CONSUMED: Progress = Progress::new();
+
+/// The `consume` bench's no-op handler: the payload arrives decoded (deimos' typed path), and
+/// is only counted.
+#[deimos::consumer(
+    topic = "bench-widgets",
+    schema = "com.example.Widget",
+    group_id = "bench-consume",
+    key_config(field = "id")
+)]
+async fn on_bench_widget(
+    widget: Option<Widget>,
+    _metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
+    std::hint::black_box(&widget);
+    CONSUMED.record();
+    Ok(())
+}
+
+/// `on_bench_widget`'s name, for [`deimos::consumer::registration`] and `[consumer.<name>]`.
+const CONSUMER: &str = "on_bench_widget";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -131,6 +287,13 @@ async fn main() -> ExitCode {
             rounds,
             only,
         } => produce(brokers, messages, batch.max(1), rounds.max(1), only).await,
+        Command::Consume {
+            brokers,
+            messages,
+            batch,
+            rounds,
+            only,
+        } => consume(brokers, messages, batch.max(1), rounds.max(1), only).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -253,20 +416,32 @@ async fn produce(
             }
         }
         if rounds > 1 && only.is_none() {
-            println!(
-                "round {}: deimos={:.0} raw={:.0} ratio={:.3}{}",
-                round + 1,
-                deimos.rate,
-                raw_side.rate,
-                deimos.rate / raw_side.rate,
-                match (deimos.cpu_us, raw_side.cpu_us) {
-                    (Some(d), Some(r)) => format!(" cpu: deimos={d:.2} raw={r:.2}"),
-                    _ => String::new(),
-                }
-            );
+            print_round(round, deimos, raw_side);
         }
         results.push((deimos, raw_side));
     }
+    print_summary("produce", &results, only);
+    Ok(())
+}
+
+/// Prints one round's line: both rates, their ratio and, where measured, CPU µs per message.
+fn print_round(round: usize, deimos: Side, raw: Side) {
+    println!(
+        "round {}: deimos={:.0} raw={:.0} ratio={:.3}{}",
+        round + 1,
+        deimos.rate,
+        raw.rate,
+        deimos.rate / raw.rate,
+        match (deimos.cpu_us, raw.cpu_us) {
+            (Some(d), Some(r)) => format!(" cpu: deimos={d:.2} raw={r:.2}"),
+            _ => String::new(),
+        }
+    );
+}
+
+/// Prints the medians over the rounds: the `cpu` line (when every round measured CPU time)
+/// and `<kind>: deimos=… raw=… ratio=…` (only the side kept, with `--only`).
+fn print_summary(kind: &str, results: &[(Side, Side)], only: Option<OnlySide>) {
     let deimos_rate = median(results.iter().map(|r| r.0.rate));
     let raw_rate = median(results.iter().map(|r| r.1.rate));
     let ratio = median(results.iter().map(|r| r.0.rate / r.1.rate));
@@ -282,11 +457,214 @@ async fn produce(
         );
     }
     match only {
-        None => println!("produce: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={ratio:.3}"),
-        Some(OnlySide::Deimos) => println!("produce: deimos={deimos_rate:.0}"),
-        Some(OnlySide::Raw) => println!("produce: raw={raw_rate:.0}"),
+        None => println!("{kind}: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={ratio:.3}"),
+        Some(OnlySide::Deimos) => println!("{kind}: deimos={deimos_rate:.0}"),
+        Some(OnlySide::Raw) => println!("{kind}: raw={raw_rate:.0}"),
     }
+}
+
+/// Fills a fresh topic (3 partitions) with `messages` widgets through deimos' `publish_list`
+/// (not timed), then consumes it whole, each side in a fresh consumer group per round.
+async fn consume(
+    brokers: Option<String>,
+    messages: usize,
+    batch: usize,
+    rounds: usize,
+    only: Option<OnlySide>,
+) -> anyhow::Result<()> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let run_id = format!("{}-{nanos}", std::process::id());
+    let topic = format!("bench-consume-{run_id}");
+    let mut config = Config::default();
+    config.schema.path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas").into();
+    // Kept alive until the end of the run.
+    let _embedded = match &brokers {
+        Some(b) => {
+            config.kafka.brokers = b.split(',').map(str::to_owned).collect();
+            None
+        }
+        None => {
+            let embedded = EmbeddedKafka::start()?;
+            embedded.create_topic(&topic, 3)?;
+            config.kafka.brokers = embedded.brokers();
+            Some(embedded)
+        }
+    };
+    {
+        // Dropped after filling: its producer does not run beside the timed sides.
+        let filler = App::from_config(config.clone())?;
+        if brokers.is_some() {
+            filler.create_topics(&[(topic.as_str(), 3)]).await?;
+        }
+        let payloads: Vec<Widget> = (0..messages as i64).map(widget).collect();
+        let options = PublishOptions::new().topic(topic.clone());
+        for chunk in payloads.chunks(batch) {
+            filler
+                .publish_list_with::<Widget, _>(chunk, &options)
+                .await
+                .context("filling the topic")?;
+        }
+    }
+    // The consumers' side of the configuration: the `publish_list` producer is not needed.
+    config.producers.backend = ProducerBackendKind::Test;
+    let reg = deimos::consumer::registration(CONSUMER)
+        .with_context(|| format!("`{CONSUMER}` is not registered"))?;
+    // The raw side's decoder: `serde_avro_fast` (deimos' typed path) over the same `.avsc`.
+    let schema_json = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/com/example/Widget.avsc"
+    ))
+    .context("reading Widget.avsc")?;
+    let schema: Arc<serde_avro_fast::Schema> = Arc::new(
+        schema_json
+            .parse()
+            .context("serde_avro_fast cannot read Widget.avsc")?,
+    );
+    // Joining a group on the embedded broker takes a few seconds; each message well under
+    // a millisecond.
+    let bound = Duration::from_secs(60) + Duration::from_micros(500) * messages as u32;
+
+    let mut results = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let mut deimos = Side::default();
+        let mut raw_side = Side::default();
+        // Alternate which side goes first, so neither always meets a fresher broker.
+        for side in [round % 2, 1 - round % 2] {
+            let skip = match only {
+                Some(OnlySide::Deimos) => side != 0,
+                Some(OnlySide::Raw) => side != 1,
+                None => false,
+            };
+            if skip {
+                continue;
+            }
+            let group = format!("bench-consume-{run_id}-{round}-{side}");
+            let config = consumer_config(&config, &topic, group);
+            if side == 0 {
+                deimos = consume_deimos(config, reg, messages, bound).await?;
+            } else {
+                let settings = ResolvedConsumer::resolve(&config, reg)?;
+                raw_side = consume_raw(&config, &settings, &schema, messages, bound).await?;
+            }
+        }
+        if rounds > 1 && only.is_none() {
+            print_round(round, deimos, raw_side);
+        }
+        results.push((deimos, raw_side));
+    }
+    print_summary("consume", &results, only);
     Ok(())
+}
+
+/// `config` with `[consumer.on_bench_widget]` set to read `topic` from the beginning in
+/// `group`: both sides build their librdkafka consumer from it.
+fn consumer_config(config: &Config, topic: &str, group: String) -> Config {
+    let mut config = config.clone();
+    let mut over = ConsumerOverride::default();
+    over.topic = Some(topic.to_owned());
+    over.group_id = Some(group);
+    over.start_from_beginning = Some(true);
+    config.consumer.insert(CONSUMER.to_owned(), over);
+    config
+}
+
+/// Runs `on_bench_widget` through `App::run_consumers_until` until it has seen `messages`
+/// messages, then shuts it down (committing and leaving the group, not timed).
+///
+/// # Errors
+/// When the consumer fails, or has not seen every message within `bound`.
+async fn consume_deimos(
+    config: Config,
+    reg: &'static deimos::consumer::ConsumerRegistration,
+    messages: usize,
+    bound: Duration,
+) -> anyhow::Result<Side> {
+    let app = App::from_config(config)?;
+    CONSUMED.reset(messages);
+    let run = app.run_consumers_until(std::iter::once(reg), CONSUMED.wait());
+    tokio::time::timeout(bound, run)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "deimos saw {} of {messages} messages in {bound:?}",
+                CONSUMED.seen.load(Ordering::SeqCst)
+            )
+        })?
+        .context("deimos consumer")?;
+    CONSUMED.measured(messages)
+}
+
+/// The raw side: a `StreamConsumer` with the client properties deimos' consumer gets
+/// (`ResolvedConsumer::client_config`), on a tokio task as deimos' consumer runs, that
+/// decodes each payload into a `Widget` with `serde_avro_fast` and stores its offset, as
+/// deimos does after its handler returned; commits like deimos' loop (after every
+/// `offset_commit_threshold` messages when set, and when done).
+///
+/// # Errors
+/// When the consumer cannot be created or subscribed, a payload does not decode, or the loop
+/// has not seen every message within `bound`.
+async fn consume_raw(
+    config: &Config,
+    settings: &ResolvedConsumer,
+    schema: &Arc<serde_avro_fast::Schema>,
+    messages: usize,
+    bound: Duration,
+) -> anyhow::Result<Side> {
+    let consumer: StreamConsumer = settings
+        .client_config(config)
+        .create()
+        .context("raw consumer")?;
+    consumer
+        .subscribe(&[settings.topic.as_str()])
+        .context("raw subscribe")?;
+    let progress = Arc::new(Progress::new());
+    progress.reset(messages);
+    let threshold = settings.offset_commit_threshold;
+    let (task_progress, schema) = (progress.clone(), schema.clone());
+    let task = tokio::spawn(async move {
+        let mut since_commit = 0u64;
+        for _ in 0..messages {
+            let message = loop {
+                match consumer.recv().await {
+                    Ok(m) => break m,
+                    Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) => {
+                        anyhow::bail!("raw consumer: {e}")
+                    }
+                    // Transient, as deimos' loop treats them: librdkafka retries.
+                    Err(e) => tracing::warn!(error = %e, "raw consumer error"),
+                }
+            };
+            let widget: Widget =
+                serde_avro_fast::from_datum_slice(message.payload().unwrap_or_default(), &schema)
+                    .with_context(|| format!("raw decode at offset {}", message.offset()))?;
+            std::hint::black_box(&widget);
+            task_progress.record();
+            if let Err(e) = consumer.store_offset_from_message(&message) {
+                tracing::warn!(error = %e, "raw: could not store offset");
+            }
+            since_commit += 1;
+            if threshold > 0 && since_commit >= threshold {
+                since_commit = 0;
+                let _ = consumer.commit_consumer_state(CommitMode::Async);
+            }
+        }
+        let _ = consumer.commit_consumer_state(CommitMode::Sync);
+        consumer.unsubscribe();
+        Ok(())
+    });
+    tokio::time::timeout(bound, task)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "raw saw {} of {messages} messages in {bound:?}",
+                progress.seen.load(Ordering::SeqCst)
+            )
+        })?
+        .context("raw consumer task")??;
+    progress.measured(messages)
 }
 
 /// One side's run: messages per second (wall clock) and process CPU µs per message.
