@@ -175,6 +175,64 @@ enum Failure {
     Interrupted,
 }
 
+/// Deimos' consumer metrics for one topic, registered once (building a metric key per message
+/// costs allocations).
+struct Meters {
+    received: metrics::Counter,
+    success: metrics::Counter,
+    error: metrics::Counter,
+    batch_received: metrics::Counter,
+    batch_success: metrics::Counter,
+    batch_error: metrics::Counter,
+    consume: metrics::Histogram,
+    consume_batch: metrics::Histogram,
+    time_delayed: metrics::Histogram,
+}
+
+impl Meters {
+    fn new(topic: &str) -> Meters {
+        let status = |s: &'static str| metrics::counter!("handler", "topic" => topic.to_owned(), "status" => s);
+        let time = |t: &'static str| metrics::histogram!("handler", "topic" => topic.to_owned(), "time" => t);
+        Meters {
+            received: status("received"),
+            success: status("success"),
+            error: status("error"),
+            batch_received: status("batch_received"),
+            batch_success: status("batch_success"),
+            batch_error: status("batch_error"),
+            consume: time("consume"),
+            consume_batch: time("consume_batch"),
+            time_delayed: time("time_delayed"),
+        }
+    }
+}
+
+/// What one consumer needs to decode and handle: registration, settings, metrics, and the
+/// decoder once the schemas are loaded.
+struct Work<'a> {
+    app: &'a AppInner,
+    reg: &'static ConsumerRegistration,
+    settings: &'a ResolvedConsumer,
+    meters: Meters,
+    decoder: Option<crate::schema::Decoder>,
+}
+
+impl Work<'_> {
+    /// The decoder, prepared on first use (a schema that cannot be loaded fails the message
+    /// at hand, under the error policy, and is tried again for the next).
+    async fn decoder(&mut self) -> Result<&crate::schema::Decoder> {
+        if self.decoder.is_none() {
+            let decoder = self
+                .app
+                .codec
+                .decoder(&self.reg.schema, &self.reg.key_config)
+                .await?;
+            self.decoder = Some(decoder);
+        }
+        Ok(self.decoder.as_ref().expect("just prepared"))
+    }
+}
+
 /// Runs one consumer instance of `reg` until `shutdown` turns true; then finishes the
 /// message in flight, commits what was handled and closes the consumer (leaving the group).
 pub(crate) async fn run_consumer(
@@ -216,6 +274,13 @@ pub(crate) async fn run_consumer(
         app,
         reg,
         settings,
+        work: Work {
+            app,
+            reg,
+            settings,
+            meters: Meters::new(&settings.topic),
+            decoder: None,
+        },
         consumer: &consumer,
         since_commit: 0,
         shutdown,
@@ -246,6 +311,7 @@ struct Runner<'a> {
     app: &'a AppInner,
     reg: &'static ConsumerRegistration,
     settings: &'a ResolvedConsumer,
+    work: Work<'a>,
     consumer: &'a StreamConsumer<Ctx>,
     since_commit: u64,
     shutdown: watch::Receiver<bool>,
@@ -583,15 +649,7 @@ impl<'a> Runner<'a> {
         first_attempt: u32,
     ) -> std::result::Result<(), Failure> {
         if self.settings.delivery == Delivery::InlineBatch {
-            return match consume_batch_instrumented(
-                self.app,
-                self.reg,
-                self.settings,
-                messages,
-                first_attempt,
-            )
-            .await
-            {
+            return match consume_batch_instrumented(&mut self.work, messages, first_attempt).await {
                 Ok(()) => {
                     for m in messages {
                         self.store(m);
@@ -606,7 +664,7 @@ impl<'a> Runner<'a> {
                 return Err(Failure::Interrupted);
             }
             let attempt = if index == 0 { first_attempt } else { 1 };
-            match consume_instrumented(self.app, self.reg, self.settings, message, attempt).await {
+            match consume_instrumented(&mut self.work, message, attempt).await {
                 Ok(()) => self.store(message),
                 Err(error) => {
                     self.settle(std::slice::from_ref(message), index, error, attempt)
@@ -754,30 +812,24 @@ impl<'a> Runner<'a> {
 /// `otel.status_code = "ERROR"`. Decoding runs in a child span `deimos.decode` with the same
 /// attributes, which records a decode failure the same way.
 async fn consume_instrumented<M: Message>(
-    app: &AppInner,
-    reg: &'static ConsumerRegistration,
-    settings: &ResolvedConsumer,
+    work: &mut Work<'_>,
     message: &M,
     attempt: u32,
 ) -> Result<()> {
-    let topic = message.topic();
-    let span = message_span("deimos.consume", reg, settings, message, 1);
-    span.record("deimos.attempt", attempt);
+    let span = message_span("deimos.consume", work.reg, work.settings, message, 1);
+    if !span.is_disabled() {
+        span.record("deimos.attempt", attempt);
+    }
     let started = std::time::Instant::now();
-    let outcome = handle_once(app, reg, settings, message)
-        .instrument(span.clone())
-        .await;
+    let outcome = handle_once(work, message).instrument(span.clone()).await;
     match &outcome {
         Ok(sent_at) => {
-            metrics::histogram!("handler", "topic" => topic.to_owned(), "time" => "consume")
-                .record(started.elapsed().as_secs_f64());
-            report_time_delayed(topic, *sent_at);
-            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "success")
-                .increment(1);
+            work.meters.consume.record(started.elapsed().as_secs_f64());
+            report_time_delayed(&work.meters, *sent_at);
+            work.meters.success.increment(1);
         }
         Err(e) => {
-            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "error")
-                .increment(1);
+            work.meters.error.increment(1);
             record_error(&span, e);
         }
     }
@@ -785,7 +837,7 @@ async fn consume_instrumented<M: Message>(
 }
 
 /// Deimos' `time:time_delayed`: seconds from the payload's `timestamp` to now.
-fn report_time_delayed(topic: &str, sent_at_ms: Option<i64>) {
+fn report_time_delayed(meters: &Meters, sent_at_ms: Option<i64>) {
     let Some(sent_at_ms) = sent_at_ms else {
         return;
     };
@@ -793,8 +845,7 @@ fn report_time_delayed(topic: &str, sent_at_ms: Option<i64>) {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
     let delayed = (now_ms - sent_at_ms).max(0) as f64 / 1000.0;
-    metrics::histogram!("handler", "topic" => topic.to_owned(), "time" => "time_delayed")
-        .record(delayed);
+    meters.time_delayed.record(delayed);
 }
 
 /// One attempt of an `inline_batch` handler on `messages` (one partition, in order), with
@@ -805,41 +856,36 @@ fn report_time_delayed(topic: &str, sent_at_ms: Option<i64>) {
 /// a `timestamp`; or `status:batch_error` (+1). The `deimos.consume` span has the first
 /// offset and `messaging.batch.message_count`.
 async fn consume_batch_instrumented<M: Message>(
-    app: &AppInner,
-    reg: &'static ConsumerRegistration,
-    settings: &ResolvedConsumer,
+    work: &mut Work<'_>,
     messages: &[M],
     attempt: u32,
 ) -> Result<()> {
-    let topic = messages[0].topic();
     let span = message_span(
         "deimos.consume",
-        reg,
-        settings,
+        work.reg,
+        work.settings,
         &messages[0],
         messages.len(),
     );
     span.record("deimos.attempt", attempt);
     let started = std::time::Instant::now();
-    let outcome = handle_batch_once(app, reg, settings, messages)
+    let outcome = handle_batch_once(work, messages)
         .instrument(span.clone())
         .await;
     let count = messages.len() as u64;
     match &outcome {
         Ok(sent_at) => {
-            metrics::histogram!("handler", "topic" => topic.to_owned(), "time" => "consume_batch")
+            work.meters
+                .consume_batch
                 .record(started.elapsed().as_secs_f64());
             for at in sent_at {
-                report_time_delayed(topic, *at);
+                report_time_delayed(&work.meters, *at);
             }
-            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "batch_success")
-                .increment(1);
-            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "success")
-                .increment(count);
+            work.meters.batch_success.increment(1);
+            work.meters.success.increment(count);
         }
         Err(e) => {
-            metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "batch_error")
-                .increment(1);
+            work.meters.batch_error.increment(1);
             record_error(&span, e);
         }
     }
@@ -892,23 +938,17 @@ fn record_error(span: &tracing::Span, error: &(dyn std::error::Error + 'static))
 
 /// Decodes `message`'s key and value (in a `deimos.decode` span).
 async fn decode<M: Message>(
-    app: &AppInner,
-    reg: &'static ConsumerRegistration,
-    settings: &ResolvedConsumer,
+    work: &mut Work<'_>,
     message: &M,
 ) -> Result<(Option<apache_avro::types::Value>, Incoming)> {
     let at = (message.topic(), message.partition(), message.offset());
-    let decode_span = message_span("deimos.decode", reg, settings, message, 1);
+    let decode_span = message_span("deimos.decode", work.reg, work.settings, message, 1);
+    let app = work.app;
     let decoded = async {
-        let key = app
-            .codec
-            .decode_key(&reg.schema, &reg.key_config, message.key(), at)
-            .await?;
-        let value = app
-            .codec
-            .decode_incoming(&reg.schema, message.payload(), at)
-            .await?;
-        Ok::<_, Error>((key, value))
+        let decoder = work.decoder().await?;
+        app.codec
+            .decode_message(decoder, message.key(), message.payload(), at)
+            .await
     }
     .instrument(decode_span.clone())
     .await;
@@ -947,15 +987,11 @@ async fn guarded(future: super::HandlerFuture) -> std::result::Result<(), crate:
 
 /// Decodes and handles one message; on success returns its payload `timestamp` (for
 /// `time:time_delayed`).
-async fn handle_once<M: Message>(
-    app: &AppInner,
-    reg: &'static ConsumerRegistration,
-    settings: &ResolvedConsumer,
-    message: &M,
-) -> Result<Option<i64>> {
-    let (key, value) = decode(app, reg, settings, message).await?;
+async fn handle_once<M: Message>(work: &mut Work<'_>, message: &M) -> Result<Option<i64>> {
+    let (key, value) = decode(work, message).await?;
+    let reg = work.reg;
     let at = (message.topic(), message.partition(), message.offset());
-    metrics::counter!("handler", "topic" => at.0.to_owned(), "status" => "received").increment(1);
+    work.meters.received.increment(1);
     let sent_at = value.payload_timestamp_ms();
     let metadata = Metadata {
         key,
@@ -991,11 +1027,10 @@ async fn handle_once<M: Message>(
 
 /// Decodes and handles an inline batch; on success returns each payload's `timestamp`.
 async fn handle_batch_once<M: Message>(
-    app: &AppInner,
-    reg: &'static ConsumerRegistration,
-    settings: &ResolvedConsumer,
+    work: &mut Work<'_>,
     messages: &[M],
 ) -> Result<Vec<Option<i64>>> {
+    let reg = work.reg;
     let first = &messages[0];
     let (topic, partition) = (first.topic(), first.partition());
     let mut values = Vec::with_capacity(messages.len());
@@ -1011,7 +1046,7 @@ async fn handle_batch_once<M: Message>(
     };
     let mut sent_at = Vec::with_capacity(messages.len());
     for m in messages {
-        let (key, value) = decode(app, reg, settings, m).await?;
+        let (key, value) = decode(work, m).await?;
         sent_at.push(value.payload_timestamp_ms());
         values.push(value);
         metadata.keys.push(key);
@@ -1019,10 +1054,8 @@ async fn handle_batch_once<M: Message>(
         metadata.timestamps.push(m.timestamp().to_millis());
         metadata.headers.push(headers_of(m));
     }
-    metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "batch_received")
-        .increment(1);
-    metrics::counter!("handler", "topic" => topic.to_owned(), "status" => "received")
-        .increment(messages.len() as u64);
+    work.meters.batch_received.increment(1);
+    work.meters.received.increment(messages.len() as u64);
     debug!(
         consumer = reg.name,
         topic,

@@ -677,32 +677,138 @@ impl Codec {
                 .map(Incoming::Value);
         }
         let entry = self.fast_entry(schema).await?;
-        if let Some(fast) = &entry.fast {
-            let body = self
-                .backend
-                .datum_body(SerializationContext::value(at.0), schema, &entry.avro, raw)
-                .await
-                .map_err(|source| decode_err(at, schema, "payload", source))?;
-            if let Some(body) = body {
-                // Untrusted bytes: the same guard as every other decode, so a hostile or
-                // malformed datum is a decode error here, before any handler runs.
-                let checked = super::guard::check_datum(&entry.avro, body)
-                    .map_err(BoxError::from)
-                    .and_then(|len| match body.len() - len {
-                        0 => Ok(()),
-                        extra => Err(format!("{extra} trailing bytes after the Avro datum").into()),
-                    });
-                checked.map_err(|source| decode_err(at, schema, "payload", source))?;
-                return Ok(Incoming::Datum(Datum {
-                    bytes: body.to_vec(),
-                    fast: fast.clone(),
-                    avro: entry.avro.clone(),
-                }));
-            }
+        if let Some(datum) = self.fast_datum(&entry, schema, raw, at).await? {
+            return Ok(Incoming::Datum(datum));
         }
         self.decode_value(schema, bytes, at)
             .await
             .map(Incoming::Value)
+    }
+
+    /// Prepares decoding for one consumer (value schema and key configuration), so that
+    /// [`Codec::decode_message`] finds its schemas without cache lookups per message. Loads
+    /// the schemas now.
+    ///
+    /// # Errors
+    /// [`Error::SchemaLoad`] when the value schema or the key schema cannot be loaded.
+    pub async fn decoder(&self, schema: &SchemaRef, key_config: &KeyConfig) -> Result<Decoder> {
+        let value = if self.backend.validates() {
+            Some(self.fast_entry(schema).await?)
+        } else {
+            None
+        };
+        let key = match key_config {
+            KeyConfig::Field(field) => {
+                let (key_ref, key_schema) = self.field_key_schema(schema, field).await?;
+                let primitive = match &key_schema.as_ref() {
+                    Schema::Record(r) if r.fields.len() == 1 => match r.fields[0].schema {
+                        Schema::Long => Some(KeyPrimitive::Long),
+                        Schema::Int => Some(KeyPrimitive::Int),
+                        Schema::String => Some(KeyPrimitive::String),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let fast = match primitive {
+                    Some(_) if self.backend.validates() => fast_schema(&key_ref, &key_schema)
+                        .map(|f| (f, primitive.unwrap_or(KeyPrimitive::Long))),
+                    _ => None,
+                };
+                Some((key_ref, key_schema, fast))
+            }
+            _ => None,
+        };
+        Ok(Decoder {
+            schema: schema.clone(),
+            key_config: key_config.clone(),
+            value,
+            key,
+        })
+    }
+
+    /// Decodes a message's key and value as [`Codec::decode_key`] and
+    /// [`Codec::decode_incoming`] do, with the schemas `decoder` prepared. A `key_config(field)`
+    /// key whose field is a `long`, `int` or `string` is read straight from the datum when the
+    /// backend hands over the datum written with the local key schema.
+    ///
+    /// # Errors
+    /// As [`Codec::decode_key`] and [`Codec::decode_incoming`].
+    pub async fn decode_message(
+        &self,
+        decoder: &Decoder,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        at: (&str, i32, i64),
+    ) -> Result<(Option<Value>, Incoming)> {
+        let key = match (&decoder.key, key) {
+            (Some((key_ref, key_schema, Some((fast, primitive)))), Some(bytes)) => {
+                let body = self
+                    .backend
+                    .datum_body(SerializationContext::key(at.0), key_ref, key_schema, bytes)
+                    .await
+                    .map_err(|source| decode_err(at, key_ref, "key", source))?;
+                match body {
+                    Some(body) => Some(
+                        primitive
+                            .read(fast, body)
+                            .map_err(|source| decode_err(at, key_ref, "key", source))?,
+                    ),
+                    None => {
+                        self.decode_key(&decoder.schema, &decoder.key_config, Some(bytes), at)
+                            .await?
+                    }
+                }
+            }
+            _ => {
+                self.decode_key(&decoder.schema, &decoder.key_config, key, at)
+                    .await?
+            }
+        };
+        let value = match (&decoder.value, value) {
+            (Some(entry), Some(raw)) => {
+                match self.fast_datum(entry, &decoder.schema, raw, at).await? {
+                    Some(datum) => Incoming::Datum(datum),
+                    None => Incoming::Value(self.decode_value(&decoder.schema, value, at).await?),
+                }
+            }
+            _ => self.decode_incoming(&decoder.schema, value, at).await?,
+        };
+        Ok((key, value))
+    }
+
+    /// The checked datum of `raw` for the fast path, or `None` when it needs the general path.
+    async fn fast_datum(
+        &self,
+        entry: &FastEntry,
+        schema: &SchemaRef,
+        raw: &[u8],
+        at: (&str, i32, i64),
+    ) -> Result<Option<Datum>> {
+        let Some(fast) = &entry.fast else {
+            return Ok(None);
+        };
+        let body = self
+            .backend
+            .datum_body(SerializationContext::value(at.0), schema, &entry.avro, raw)
+            .await
+            .map_err(|source| decode_err(at, schema, "payload", source))?;
+        let Some(body) = body else {
+            return Ok(None);
+        };
+        // Untrusted bytes: the same guard as every other decode, so a hostile or malformed
+        // datum is a decode error here, before any handler runs.
+        let checked = super::guard::check_datum(&entry.avro, body)
+            .map_err(BoxError::from)
+            .and_then(|len| match body.len() - len {
+                0 => Ok(()),
+                extra => Err(format!("{extra} trailing bytes after the Avro datum").into()),
+            });
+        checked.map_err(|source| decode_err(at, schema, "payload", source))?;
+        Ok(Some(Datum {
+            bytes: body.to_vec(),
+            fast: fast.clone(),
+            avro: entry.avro.clone(),
+        }))
     }
 
     /// The schema of a message value. A backend that does not validate (`mock`) needs none:
@@ -1544,6 +1650,91 @@ pub enum Incoming {
     Datum(Datum),
 }
 
+/// Decoding prepared for one consumer by [`Codec::decoder`].
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    schema: SchemaRef,
+    key_config: KeyConfig,
+    value: Option<Arc<FastEntry>>,
+    /// For `key_config(field)`: the key schema, and its fast form when the field is a
+    /// primitive read directly.
+    #[allow(clippy::type_complexity)]
+    key: Option<(
+        SchemaRef,
+        Arc<Schema>,
+        Option<(Arc<serde_avro_fast::Schema>, KeyPrimitive)>,
+    )>,
+}
+
+/// A key field type read straight from the key datum.
+#[derive(Debug, Clone, Copy)]
+enum KeyPrimitive {
+    Long,
+    Int,
+    String,
+}
+
+impl KeyPrimitive {
+    /// The one field of a key record datum, as the `Value` the general path gives.
+    fn read(self, fast: &serde_avro_fast::Schema, body: &[u8]) -> Result<Value, BoxError> {
+        Ok(match self {
+            KeyPrimitive::Long => Value::Long(fast_from_slice::<OnlyField<i64>>(fast, body)?.0),
+            KeyPrimitive::Int => Value::Int(fast_from_slice::<OnlyField<i32>>(fast, body)?.0),
+            KeyPrimitive::String => {
+                Value::String(fast_from_slice::<OnlyField<String>>(fast, body)?.0)
+            }
+        })
+    }
+}
+
+/// The value of a one-field record.
+struct OnlyField<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for OnlyField<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields<T>(PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Fields<T> {
+            type Value = OnlyField<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a one-field key record")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let (_, value): (serde::de::IgnoredAny, T) = map
+                    .next_entry()?
+                    .ok_or_else(|| serde::de::Error::custom("empty key record"))?;
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(OnlyField(value))
+            }
+        }
+        d.deserialize_map(Fields(PhantomData))
+    }
+}
+
+/// Deserializes `T` from a bare datum with `serde_avro_fast`, with the limits of
+/// [`Datum::deserialize_fast`]; trailing bytes are an error.
+fn fast_from_slice<T: serde::de::DeserializeOwned>(
+    fast: &serde_avro_fast::Schema,
+    bytes: &[u8],
+) -> Result<T, BoxError> {
+    let mut config = serde_avro_fast::de::DeserializerConfig::new(fast);
+    config.max_seq_size = bytes.len() + SEQ_SLACK;
+    let mut read = serde_avro_fast::de::read::ReaderRead::new(bytes);
+    read.max_alloc_size = bytes.len();
+    let mut state = serde_avro_fast::de::DeserializerState::with_config(read, config);
+    let t = T::deserialize(state.deserializer())?;
+    let rest = state.into_reader().into_inner();
+    if !rest.is_empty() {
+        return Err(format!("{} trailing bytes after the Avro datum", rest.len()).into());
+    }
+    Ok(t)
+}
+
 /// A raw Avro binary datum with the schema it was written in.
 #[derive(Debug)]
 pub struct Datum {
@@ -1649,17 +1840,7 @@ impl Datum {
     /// is one `serde_avro_fast` reads differently from apache-avro (callers then try
     /// [`Datum::to_value`]).
     pub fn deserialize_fast<T: serde::de::DeserializeOwned>(&self) -> Result<T, BoxError> {
-        let mut config = serde_avro_fast::de::DeserializerConfig::new(&self.fast);
-        config.max_seq_size = self.bytes.len() + SEQ_SLACK;
-        let mut read = serde_avro_fast::de::read::ReaderRead::new(self.bytes.as_slice());
-        read.max_alloc_size = self.bytes.len();
-        let mut state = serde_avro_fast::de::DeserializerState::with_config(read, config);
-        let t = T::deserialize(state.deserializer())?;
-        let rest = state.into_reader().into_inner();
-        if !rest.is_empty() {
-            return Err(format!("{} trailing bytes after the Avro datum", rest.len()).into());
-        }
-        Ok(t)
+        fast_from_slice(&self.fast, &self.bytes)
     }
 
     /// Decodes the datum to a [`Value`] with apache-avro.

@@ -261,7 +261,7 @@ pub fn from_avro_value<T: serde::de::DeserializeOwned>(value: &Value) -> Result<
 mod codec;
 pub(crate) use codec::Run;
 pub use codec::{
-    autofill, Codec, Datum, DecodedKey, EncodedPayload, Incoming, PayloadEncoder,
+    autofill, Codec, Datum, DecodedKey, Decoder, EncodedPayload, Incoming, PayloadEncoder,
     PARALLEL_ENCODE_CHUNK, PARALLEL_ENCODE_MIN, RUN_BUFFER_BYTES,
 };
 
