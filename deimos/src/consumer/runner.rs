@@ -147,6 +147,24 @@ struct Pending {
     dead_letter_error: Option<String>,
 }
 
+/// A message whose offset can be stored: a received one through its own topic handle
+/// (`rd_kafka_offset_store` on the message's topic, no lookup), a held copy by topic name.
+trait Stored: Message {
+    fn store_in(&self, consumer: &StreamConsumer<Ctx>) -> rdkafka::error::KafkaResult<()>;
+}
+
+impl Stored for BorrowedMessage<'_> {
+    fn store_in(&self, consumer: &StreamConsumer<Ctx>) -> rdkafka::error::KafkaResult<()> {
+        consumer.store_offset_from_message(self)
+    }
+}
+
+impl Stored for OwnedMessage {
+    fn store_in(&self, consumer: &StreamConsumer<Ctx>) -> rdkafka::error::KafkaResult<()> {
+        consumer.store_offset(self.topic(), self.partition(), self.offset())
+    }
+}
+
 /// What the policy makes of a failed attempt.
 enum Decision {
     /// Log, count, store the offset, move on (`reraise_errors = false`).
@@ -592,11 +610,8 @@ impl<'a> Runner<'a> {
 
     /// Stores `message`'s offset (librdkafka commits `offset + 1`, the next to consume),
     /// committing early at `offset_commit_threshold`.
-    fn store<M: Message>(&mut self, message: &M) {
-        if let Err(e) =
-            self.consumer
-                .store_offset(message.topic(), message.partition(), message.offset())
-        {
+    fn store<M: Stored>(&mut self, message: &M) {
+        if let Err(e) = message.store_in(self.consumer) {
             // The partition was revoked meanwhile; its new owner will see the message again.
             warn!(consumer = self.reg.name, topic = message.topic(), partition = message.partition(),
                   offset = message.offset(), error = %e, "could not store offset");
@@ -643,7 +658,7 @@ impl<'a> Runner<'a> {
 
     /// Handles `messages` (one partition, in order) from the first, which failed
     /// `first_attempt - 1` times before; stores each offset once its message is done.
-    async fn run_unit<M: Message>(
+    async fn run_unit<M: Stored>(
         &mut self,
         messages: &[M],
         first_attempt: u32,
@@ -677,7 +692,7 @@ impl<'a> Runner<'a> {
 
     /// Applies the error policy to a failed unit: the failing message, or a whole inline
     /// batch; `index` is where it starts in the run being handled.
-    async fn settle<M: Message>(
+    async fn settle<M: Stored>(
         &mut self,
         unit: &[M],
         index: usize,
@@ -940,8 +955,8 @@ fn record_error(span: &tracing::Span, error: &(dyn std::error::Error + 'static))
 async fn decode<M: Message>(
     work: &mut Work<'_>,
     message: &M,
+    at: (&str, i32, i64),
 ) -> Result<(Option<apache_avro::types::Value>, Incoming)> {
-    let at = (message.topic(), message.partition(), message.offset());
     let decode_span = message_span("deimos.decode", work.reg, work.settings, message, 1);
     let app = work.app;
     let decoded = async {
@@ -988,9 +1003,9 @@ async fn guarded(future: super::HandlerFuture) -> std::result::Result<(), crate:
 /// Decodes and handles one message; on success returns its payload `timestamp` (for
 /// `time:time_delayed`).
 async fn handle_once<M: Message>(work: &mut Work<'_>, message: &M) -> Result<Option<i64>> {
-    let (key, value) = decode(work, message).await?;
-    let reg = work.reg;
     let at = (message.topic(), message.partition(), message.offset());
+    let (key, value) = decode(work, message, at).await?;
+    let reg = work.reg;
     work.meters.received.increment(1);
     let sent_at = value.payload_timestamp_ms();
     let metadata = Metadata {
@@ -1046,7 +1061,7 @@ async fn handle_batch_once<M: Message>(
     };
     let mut sent_at = Vec::with_capacity(messages.len());
     for m in messages {
-        let (key, value) = decode(work, m).await?;
+        let (key, value) = decode(work, m, (topic, m.partition(), m.offset())).await?;
         sent_at.push(value.payload_timestamp_ms());
         values.push(value);
         metadata.keys.push(key);
