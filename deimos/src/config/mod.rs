@@ -62,6 +62,12 @@
 //! | `consumers.offset_commit_interval` | `auto.commit.interval.ms` (ms) | 10 s | |
 //! | `consumers.heartbeat_interval` | `heartbeat.interval.ms` (ms) | 10 s | |
 //! | `consumers.start_from_beginning` | `auto.offset.reset` (`earliest` / `latest`) | true | |
+//! | `consumers.max_wait_time` | `fetch.wait.max.ms` (ms); also the longest wait to fill a batch | 1 s | |
+//! | `consumers.min_bytes` | `fetch.min.bytes` (bytes) | 1 | |
+//! | `consumers.max_bytes_per_partition` | `max.partition.fetch.bytes` (bytes) | 512 KiB | |
+//! | `consumers.report_lag` | `statistics.interval.ms` = `heartbeat_interval` (for the `consumer_lag` gauge) | false | |
+//! | `consumers.delivery`, `max_concurrency`, `max_batch_size`, `reraise_errors`, `backoff`, `dead_letter_max_retries` | none (deimos' own) | `message`, 1, 1000, false, 1 s–60 s, 3 | |
+//! | `[consumer.<name>]` | any of the above for one consumer, plus `topic`, `group_id`, `disabled`, `dead_letter_topic` (see [`ConsumerOverride`]) | | Deimos' `consumer` blocks |
 //! | `producers.required_acks` | `acks` (`0`, `1`, `all`) | 1; `all` with idempotence | |
 //! | `producers.ack_timeout` | `request.timeout.ms` (ms) | 5 s | |
 //! | `producers.max_retries` | `retries` (count) | 2 | |

@@ -69,38 +69,70 @@
 //! `offsets.retention.minutes` instead.
 //!
 //! # Delivery and offsets
-//! Each registration gets its own librdkafka consumer in group `group_id`, subscribed to
-//! `topic`, and handles its messages one at a time, in offset order. Offsets are at-least-once:
-//! a message's offset is stored (`rd_kafka_offsets_store`) only after its handler returned, and
-//! stored offsets are committed every `consumers.offset_commit_interval` and on shutdown. A
-//! crash between handling and commit redelivers the message; nothing is skipped. A new group
-//! starts at the earliest offset unless `consumers.start_from_beginning` is false.
+//! Each registration gets `max_concurrency` librdkafka consumers in group `group_id`, each
+//! subscribed to `topic` and given its share of the partitions by the group. Within a
+//! partition messages are handled in offset order. Offsets are at-least-once: a message's
+//! offset is stored (`rd_kafka_offsets_store`) only after its handler returned (or its error
+//! was skipped or dead-lettered), and stored offsets are committed every
+//! `offset_commit_interval`, after `offset_commit_threshold` messages when set, on revocation
+//! and on shutdown. A crash between handling and commit redelivers the message; nothing is
+//! skipped. A new group starts at the earliest offset unless `start_from_beginning` is false.
+//!
+//! [`Delivery::Batch`] and [`Delivery::InlineBatch`] gather up to `max_batch_size` messages,
+//! waiting at most `max_wait_time` after the first, and split them by partition; `batch`
+//! calls the handler per message, `inline_batch` once per partition's share, with a
+//! [`BatchMetadata`] whose keys line up with the payloads.
 //!
 //! # Errors in handlers
-//! A handler error (or a message that cannot be decoded) is first offered to the fatal-error
-//! predicate ([`set_fatal_error`], Deimos' `consumers.fatal_error`): a fatal error stops every
-//! consumer and [`run`](crate::run) returns it, without committing the message. Otherwise it is
-//! handled per `consumers.reraise_errors`: when true, the same message is retried after an
-//! exponential backoff (`consumers.backoff`) until it succeeds or the process shuts down (then
-//! it is not committed, so it is redelivered); when false (Deimos' default), the error is
-//! logged with its topic, partition and offset, and consumption moves on.
+//! A handler error (or a message that cannot be decoded, or a panic) goes through Deimos'
+//! error policy:
+//!
+//! 1. **Fatal**: the global predicate ([`set_fatal_error`], Deimos' `consumers.fatal_error`)
+//!    or the consumer's `fatal_error` hook says so. The consumer stops without storing the
+//!    message, every other consumer stops gracefully, and [`run`](crate::run) returns the
+//!    error. On restart the message is delivered again.
+//! 2. **Dead letter** (beyond Deimos; Karafka's and Spring Kafka's dead-letter topics): with
+//!    `dead_letter_topic`, the message is retried `dead_letter_max_retries` times (with the
+//!    backoff below), then produced to the dead-letter topic with its original key, value and
+//!    headers plus the failure in [`dead_letter_headers`] (awaiting delivery, through the
+//!    synchronous `kafka` producer whatever `producers.backend` is; the topic is used as
+//!    given, without `producers.topic_prefix`), and its offset is stored. A failed
+//!    dead-letter send is retried; the message is never skipped unsent. An inline batch goes
+//!    to the dead-letter topic whole.
+//! 3. **Retry** (`reraise_errors = true`): the message's partition is paused
+//!    (`rd_kafka_pause_partitions`) and the message (and what was fetched after it) is held
+//!    and retried after an exponential backoff between `backoff.min` and `backoff.max`,
+//!    until it succeeds; other partitions keep flowing meanwhile. The partition is resumed
+//!    once the held messages are handled. An inline batch is retried whole.
+//! 4. **Skip** (Deimos' default): the error is logged with its topic, partition and offset,
+//!    counted, and consumption moves on.
+//!
+//! # Rebalances and shutdown
+//! librdkafka revokes partitions from inside the consumer's poll, so no handler is running
+//! then: what was handled is committed synchronously before the partitions go, and messages
+//! held for a revoked partition (a batch being gathered, a message waiting for its retry)
+//! are dropped unstored, so the partition's next owner receives them from the committed
+//! offset. On shutdown the handler in flight finishes, the rest of its batch is not started,
+//! what was handled is committed, and the consumer leaves its group.
 //!
 //! # Metrics and tracing
-//! Deimos' consumer metrics, through the `metrics` facade, per delivery attempt: the counter
-//! `handler` tagged `topic` and `status` (`received` once the message is decoded, then
-//! `success` or `error`; a message that cannot be decoded counts one `error` and no
-//! `received`), and on success the histogram `handler` tagged `topic` and `time:consume`
-//! (seconds from the start of decoding to the handler's return). Each attempt runs in a
-//! `deimos.consume` span with OpenTelemetry's messaging attributes (`messaging.system`,
-//! `messaging.destination.name`, `messaging.kafka.destination.partition`,
-//! `messaging.kafka.message.offset`, `messaging.kafka.consumer.group`) plus `deimos.consumer`
-//! and `deimos.attempt`; decoding runs in a child `deimos.decode` span with the same
-//! attributes. A failure is recorded on the span as `error` and `otel.status_code = "ERROR"`.
-//!
-//! # Rebalances
-//! On a rebalance librdkafka revokes partitions; offsets stored for them are committed by
-//! librdkafka before the revocation completes. A message in flight on a revoked partition may be
-//! redelivered to the new owner (at-least-once).
+//! Deimos' consumer metrics, through the `metrics` facade: the counter `handler` tagged
+//! `topic` and `status` (`received` once the message is decoded, then `success` or `error`;
+//! a message that cannot be decoded counts one `error` and no `received`; for inline batches
+//! also `batch_received`, `batch_success`, `batch_error`, once per batch, and `received` /
+//! `success` per message), and the histogram `handler` tagged `topic` and `time`:
+//! `consume` (seconds from the start of decoding to the handler's return), `consume_batch`
+//! for inline batches, and `time_delayed` (seconds from the payload's `timestamp` field to
+//! its handling, when the schema has one). With `report_lag`, the gauge `consumer_lag`
+//! tagged `topic`, `partition` and `consumer_group` reports each assigned partition's lag
+//! (high watermark minus the stored offset, from librdkafka's statistics, every
+//! `heartbeat_interval`). Each attempt runs in a `deimos.consume` span with OpenTelemetry's
+//! messaging attributes (`messaging.system`, `messaging.destination.name`,
+//! `messaging.kafka.destination.partition`, `messaging.kafka.message.offset`,
+//! `messaging.kafka.consumer.group`, and `messaging.batch.message_count` for batches) plus
+//! `deimos.consumer` and `deimos.attempt`; decoding runs in a child `deimos.decode` span with
+//! the same attributes. A failure is recorded on the span as `error` and
+//! `otel.status_code = "ERROR"`.
 
 mod runner;
 mod settings;
