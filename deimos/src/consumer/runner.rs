@@ -349,6 +349,12 @@ impl<'a> Runner<'a> {
     /// The loop: returns `Ok` on shutdown, the error on a fatal one.
     async fn run(&mut self) -> Result<()> {
         let consumer = self.consumer;
+        // One shutdown future for the whole loop (not one per message).
+        let mut stop = self.shutdown.clone();
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        tokio::pin!(stopped);
         loop {
             self.drop_revoked();
             let next_retry = self
@@ -364,7 +370,7 @@ impl<'a> Runner<'a> {
             };
             let received = tokio::select! {
                 biased;
-                _ = self.shutdown.wait_for(|stop| *stop) => return Ok(()),
+                () = &mut stopped => return Ok(()),
                 () = due => None,
                 received = consumer.recv() => Some(received),
             };

@@ -1717,20 +1717,23 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for OnlyField<T> {
 }
 
 /// Deserializes `T` from a bare datum with `serde_avro_fast`, with the limits of
-/// [`Datum::deserialize_fast`]; trailing bytes are an error.
+/// [`Datum::deserialize_fast`]; trailing bytes are an error. Reads from the slice itself: a
+/// length prefix beyond the bytes left is an end-of-input error before anything is allocated,
+/// so no string or bytes allocation exceeds the datum's size.
 fn fast_from_slice<T: serde::de::DeserializeOwned>(
     fast: &serde_avro_fast::Schema,
     bytes: &[u8],
 ) -> Result<T, BoxError> {
+    use std::io::BufRead as _;
     let mut config = serde_avro_fast::de::DeserializerConfig::new(fast);
     config.max_seq_size = bytes.len() + SEQ_SLACK;
-    let mut read = serde_avro_fast::de::read::ReaderRead::new(bytes);
-    read.max_alloc_size = bytes.len();
+    let read = serde_avro_fast::de::read::SliceRead::new(bytes);
     let mut state = serde_avro_fast::de::DeserializerState::with_config(read, config);
     let t = T::deserialize(state.deserializer())?;
-    let rest = state.into_reader().into_inner();
-    if !rest.is_empty() {
-        return Err(format!("{} trailing bytes after the Avro datum", rest.len()).into());
+    let mut rest = state.into_reader();
+    let left = rest.fill_buf().map_or(0, <[u8]>::len);
+    if left != 0 {
+        return Err(format!("{left} trailing bytes after the Avro datum").into());
     }
     Ok(t)
 }
