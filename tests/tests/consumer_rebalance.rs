@@ -131,3 +131,79 @@ async fn work_held_for_retry_is_redelivered_after_its_partition_is_revoked() {
         "widget 1 handled in the end: {seen:?}"
     );
 }
+
+static WAITING_FAIL: AtomicBool = AtomicBool::new(true);
+/// (id, succeeded)
+static WAITING: Recorder<(i64, bool)> = Recorder::new();
+
+#[deimos::consumer(
+    topic = "waiting-widgets",
+    schema = "com.example.Widget",
+    group_id = "waiting",
+    key_config(field = "id")
+)]
+async fn on_waiting(
+    widget: Option<Widget>,
+    _metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
+    let id = widget.ok_or("tombstone")?.id;
+    let fail = id == 1 && WAITING_FAIL.load(Ordering::SeqCst);
+    WAITING.push((id, !fail));
+    if fail {
+        return Err("widget 1 fails once".into());
+    }
+    Ok(())
+}
+
+#[deimos::consumer(
+    topic = "waiting-other",
+    schema = "com.example.Widget",
+    group_id = "waiting",
+    key_config(field = "id")
+)]
+async fn on_waiting_other(
+    _widget: Option<Widget>,
+    _metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
+    Ok(())
+}
+
+/// A partition paused for a retry 20 s away is let go as soon as it is revoked: after the
+/// rebalance its message is delivered afresh within seconds, not when the old retry is due.
+/// The member that joins subscribes to another topic, so the first member gets the same
+/// partitions back (and librdkafka would keep them paused).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_partition_does_not_wait_for_its_retry() {
+    let broker = Broker::embedded();
+    broker
+        .create_topics(&["waiting-widgets", "waiting-other"], 2)
+        .await;
+    let mut config = test_config(&broker);
+    config.consumers.reraise_errors = true;
+    config.consumers.backoff.min = Duration::from_secs(20);
+    config.consumers.backoff.max = Duration::from_secs(20);
+    let app = App::from_config(config).unwrap();
+    let sent: Vec<Widget> = (1..=10).map(|id| Widget::new(id, "w")).collect();
+    app.publish_list_with::<Widget, _>(&sent, &PublishOptions::new().topic("waiting-widgets"))
+        .await
+        .unwrap();
+    let first = Running::start(&app, &["on_waiting"]);
+    WAITING
+        .wait_until(Duration::from_secs(30), "widget 1's failure", |s| {
+            s.iter().any(|(id, ok)| *id == 1 && !ok)
+        })
+        .await;
+    WAITING_FAIL.store(false, Ordering::SeqCst);
+    let joined = std::time::Instant::now();
+    let second = Running::start(&app, &["on_waiting_other"]);
+    WAITING
+        .wait_until(
+            Duration::from_secs(15),
+            "widget 1 redelivered well before its 20 s retry",
+            |s| s.iter().any(|(id, ok)| *id == 1 && *ok),
+        )
+        .await;
+    assert!(joined.elapsed() < Duration::from_secs(15));
+    second.stop().await;
+    first.stop().await;
+}

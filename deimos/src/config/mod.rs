@@ -66,8 +66,8 @@
 //! | `consumers.min_bytes` | `fetch.min.bytes` (bytes) | 1 | |
 //! | `consumers.max_bytes_per_partition` | `max.partition.fetch.bytes` (bytes) | 512 KiB | |
 //! | `consumers.report_lag` | `statistics.interval.ms` = `heartbeat_interval` (for the `consumer_lag` gauge) | false | |
-//! | `consumers.delivery`, `max_concurrency`, `max_batch_size`, `reraise_errors`, `backoff`, `dead_letter_max_retries` | none (deimos' own) | `message`, 1, 1000, false, 1 s–60 s, 3 | |
-//! | `[consumer.<name>]` | any of the above for one consumer, plus `topic`, `group_id`, `disabled`, `dead_letter_topic` (see [`ConsumerOverride`]) | | Deimos' `consumer` blocks |
+//! | `consumers.max_concurrency`, `max_batch_size`, `reraise_errors`, `backoff`, `dead_letter_max_retries` | none (deimos' own) | 1, 1000, false, 1 s–60 s, 3 | |
+//! | `[consumer.<name>]` | any of the above for one consumer, plus `topic`, `group_id`, `delivery` (`message` / `batch`; the attribute's default otherwise), `disabled`, `dead_letter_topic` (see [`ConsumerOverride`]) | | Deimos' `consumer` blocks |
 //! | `producers.required_acks` | `acks` (`0`, `1`, `all`) | 1; `all` with idempotence | |
 //! | `producers.ack_timeout` | `request.timeout.ms` (ms) | 5 s | |
 //! | `producers.max_retries` | `retries` (count) | 2 | |
@@ -103,8 +103,6 @@ mod security;
 
 pub use consumer::ConsumerOverride;
 pub use secret::Secret;
-
-use crate::consumer::Delivery;
 pub use security::{OAuthBearerConfig, OAuthBearerMethod, SaslConfig, SaslMechanism, SslConfig};
 
 use std::collections::BTreeMap;
@@ -245,9 +243,6 @@ pub struct ConsumersConfig {
     /// Start a new group at the earliest offset (`auto.offset.reset=earliest`) rather than the
     /// latest. Default true (Phobos' `start_from_beginning`).
     pub start_from_beginning: bool,
-    /// How consumers receive messages unless their attribute or `[consumer.<name>]` says
-    /// otherwise. Default `message`.
-    pub delivery: Delivery,
     /// Independent consumers (librdkafka clients) per registration, all in its group, each
     /// taking a share of the partitions (Deimos' `max_concurrency`). Default 1.
     pub max_concurrency: u32,
@@ -291,7 +286,6 @@ impl std::fmt::Debug for ConsumersConfig {
             backoff,
             reraise_errors,
             start_from_beginning,
-            delivery,
             max_concurrency,
             max_batch_size,
             max_wait_time,
@@ -310,7 +304,6 @@ impl std::fmt::Debug for ConsumersConfig {
             .field("backoff", backoff)
             .field("reraise_errors", reraise_errors)
             .field("start_from_beginning", start_from_beginning)
-            .field("delivery", delivery)
             .field("max_concurrency", max_concurrency)
             .field("max_batch_size", max_batch_size)
             .field("max_wait_time", max_wait_time)
@@ -334,7 +327,6 @@ impl Default for ConsumersConfig {
             backoff: BackoffConfig::default(),
             reraise_errors: false,
             start_from_beginning: true,
-            delivery: Delivery::Message,
             max_concurrency: 1,
             max_batch_size: 1000,
             max_wait_time: Duration::from_secs(1),

@@ -107,6 +107,12 @@
 //! 4. **Skip** (Deimos' default): the error is logged with its topic, partition and offset,
 //!    counted, and consumption moves on.
 //!
+//! An inline batch succeeds or fails as a whole, as in Deimos: one message in it that cannot
+//! be decoded fails the batch, so under the skip policy the whole batch is skipped (every
+//! message of it logged as skipped by offset range), with `reraise_errors` the batch is
+//! retried until the message decodes, and with a dead-letter topic the whole batch goes
+//! there.
+//!
 //! # Rebalances and shutdown
 //! librdkafka revokes partitions from inside the consumer's poll, so no handler is running
 //! then: what was handled is committed synchronously before the partitions go, and messages

@@ -57,6 +57,9 @@ struct Ctx {
     generation: AtomicU64,
     /// Partition → generation of its latest revocation.
     revoked: Mutex<HashMap<i32, u64>>,
+    /// Wakes the loop after a revocation, so work it holds for a revoked (paused) partition
+    /// is dropped and the partition resumed at once rather than when its retry is due.
+    revoked_signal: tokio::sync::Notify,
 }
 
 impl Ctx {
@@ -115,6 +118,8 @@ impl ConsumerContext for Ctx {
                 for e in tpl.elements() {
                     revoked.insert(e.partition(), generation);
                 }
+                drop(revoked);
+                self.revoked_signal.notify_one();
                 info!(consumer = self.name, partitions = %partition_list(tpl), "partitions revoked");
             }
             Rebalance::Assign(tpl) => {
@@ -267,6 +272,7 @@ pub(crate) async fn run_consumer(
         report_lag: settings.report_lag,
         generation: AtomicU64::new(0),
         revoked: Mutex::new(HashMap::new()),
+        revoked_signal: tokio::sync::Notify::new(),
     };
     let consumer: StreamConsumer<Ctx> = client.create_with_context(ctx).map_err(|e| {
         let e = crate::config::secret::redact_client_error(e, &client);
@@ -368,9 +374,16 @@ impl<'a> Runner<'a> {
                     None => std::future::pending::<()>().await,
                 }
             };
+            let revoked = async {
+                if self.pending.is_empty() {
+                    std::future::pending::<()>().await;
+                }
+                consumer.context().revoked_signal.notified().await;
+            };
             let received = tokio::select! {
                 biased;
                 () = &mut stopped => return Ok(()),
+                () = revoked => continue, // drop_revoked at the top of the loop
                 () = due => None,
                 received = consumer.recv() => Some(received),
             };
@@ -716,7 +729,8 @@ impl<'a> Runner<'a> {
                 dead_letter_error: None,
             }),
             Decision::Skip => {
-                error!(consumer = self.reg.name, topic, partition, offset, messages = unit.len(),
+                error!(consumer = self.reg.name, topic, partition, offset,
+                       last_offset = unit[unit.len() - 1].offset(), messages = unit.len(),
                        error = %error_chain(&error),
                        "handling failed; skipping (reraise_errors = false)");
                 for m in unit {
