@@ -38,18 +38,18 @@ pub struct ConsumerOverride {
     /// `auto.offset.reset`: `earliest` when true, `latest` when false.
     pub start_from_beginning: Option<bool>,
     /// `session.timeout.ms`.
-    #[serde(with = "duration::option")]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     pub session_timeout: Option<Duration>,
     /// `heartbeat.interval.ms`.
-    #[serde(with = "duration::option")]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     pub heartbeat_interval: Option<Duration>,
     /// `auto.commit.interval.ms`.
-    #[serde(with = "duration::option")]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     pub offset_commit_interval: Option<Duration>,
     /// Commit after this many handled messages as well (0 = interval only).
     pub offset_commit_threshold: Option<u64>,
     /// Refused when set (see [`super::ConsumersConfig::offset_retention_time`]).
-    #[serde(with = "duration::option")]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     pub offset_retention_time: Option<Duration>,
     /// Retry delays for `reraise_errors` and before a dead-letter topic.
     pub backoff: Option<BackoffConfig>,
@@ -60,7 +60,7 @@ pub struct ConsumerOverride {
     /// Most messages per batch.
     pub max_batch_size: Option<usize>,
     /// Longest wait to fill a batch (and `fetch.wait.max.ms`).
-    #[serde(with = "duration::option")]
+    #[serde(with = "duration::option", skip_serializing_if = "Option::is_none")]
     pub max_wait_time: Option<Duration>,
     /// `fetch.min.bytes`.
     pub min_bytes: Option<u32>,

@@ -268,7 +268,11 @@ pub struct ConsumersConfig {
     /// Phobos' `offset_retention_time`. Refused when set: librdkafka does not send the
     /// retention time in OffsetCommit (KIP-211 removed it from the protocol in Kafka 2.1);
     /// set the broker's `offsets.retention.minutes` instead.
-    #[serde(default, with = "duration::option")]
+    #[serde(
+        default,
+        with = "duration::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub offset_retention_time: Option<Duration>,
     /// Raw librdkafka properties for every consumer, applied last: after `kafka.extra` and the
     /// typed consumer keys (see [`KafkaConfig::extra`] for the whole order).
@@ -1712,6 +1716,10 @@ mod tests {
             required_acks = 0
             compression_codec = "gzip"
             delivery_interval = "1500us"
+            [consumer.handle_widget]
+            max_wait_time = "250ms"
+            dead_letter_topic = "widgets.dead"
+            backoff = { min = "1s", max = "2s" }
             "#,
         )
         .unwrap();
