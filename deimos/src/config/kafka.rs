@@ -128,36 +128,19 @@ impl Config {
         c
     }
 
-    /// Consumer properties for `group_id`: [`kafka_client_config`](Config::kafka_client_config),
-    /// then `group.id`, offsets stored by deimos only after a handler returned
-    /// (`enable.auto.offset.store=false`) and committed every
-    /// `consumers.offset_commit_interval` (`enable.auto.commit=true`,
+    /// Consumer properties for `group_id` with the `consumers.*` settings alone: what
+    /// [`ResolvedConsumer::client_config`](crate::consumer::ResolvedConsumer::client_config)
+    /// renders for a consumer without attribute settings or `[consumer.<name>]` —
+    /// [`kafka_client_config`](Config::kafka_client_config), then `group.id`, offsets stored by
+    /// deimos only after a handler returned (`enable.auto.offset.store=false`) and committed
+    /// every `consumers.offset_commit_interval` (`enable.auto.commit=true`,
     /// `auto.commit.interval.ms`), `session.timeout.ms`, `heartbeat.interval.ms`,
-    /// `auto.offset.reset`, `enable.partition.eof=false`, then `consumers.extra`.
+    /// `auto.offset.reset`, the fetch sizes, `enable.partition.eof=false`, then
+    /// `consumers.extra`.
     ///
     /// The result carries secrets in clear text: do not log it or print it with `{:?}`.
     pub fn consumer_client_config(&self, group_id: &str) -> ClientConfig {
-        let cc = &self.consumers;
-        let mut c = self.kafka_client_config();
-        c.set("group.id", group_id)
-            .set("enable.auto.commit", "true")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.commit.interval.ms", ms(cc.offset_commit_interval))
-            .set("session.timeout.ms", ms(cc.session_timeout))
-            .set("heartbeat.interval.ms", ms(cc.heartbeat_interval))
-            .set(
-                "auto.offset.reset",
-                if cc.start_from_beginning {
-                    "earliest"
-                } else {
-                    "latest"
-                },
-            )
-            .set("enable.partition.eof", "false");
-        for (key, value) in &cc.extra {
-            c.set(key, value);
-        }
-        c
+        crate::consumer::ResolvedConsumer::defaults(self, group_id).client_config(self)
     }
 
     /// Producer properties: [`kafka_client_config`](Config::kafka_client_config), then `acks`,

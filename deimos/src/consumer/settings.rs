@@ -58,6 +58,34 @@ pub struct ResolvedConsumer {
 }
 
 impl ResolvedConsumer {
+    /// The settings of a consumer in `group_id` with nothing but `consumers.*` (no
+    /// attribute, no `[consumer.<name>]`): what [`Config::consumer_client_config`] renders.
+    pub(crate) fn defaults(config: &Config, group_id: &str) -> ResolvedConsumer {
+        let d = &config.consumers;
+        ResolvedConsumer {
+            name: "",
+            topic: String::new(),
+            group_id: group_id.to_owned(),
+            delivery: Delivery::Message,
+            max_concurrency: d.max_concurrency,
+            start_from_beginning: d.start_from_beginning,
+            session_timeout: d.session_timeout,
+            heartbeat_interval: d.heartbeat_interval,
+            offset_commit_interval: d.offset_commit_interval,
+            offset_commit_threshold: d.offset_commit_threshold,
+            backoff: d.backoff.clone(),
+            reraise_errors: d.reraise_errors,
+            disabled: false,
+            max_batch_size: d.max_batch_size,
+            max_wait_time: d.max_wait_time,
+            min_bytes: d.min_bytes,
+            max_bytes_per_partition: d.max_bytes_per_partition,
+            report_lag: d.report_lag,
+            dead_letter_topic: None,
+            dead_letter_max_retries: d.dead_letter_max_retries,
+        }
+    }
+
     /// Resolves `reg`'s settings against `config`.
     ///
     /// # Errors
@@ -75,7 +103,7 @@ impl ResolvedConsumer {
             Some(k) => format!("consumer.{k}.{field}"),
             None => format!("consumer.{}.{field}", short_name(reg.name)),
         };
-        let d = &config.consumers;
+        let d = Self::defaults(config, reg.group_id);
         let a = &reg.settings;
         let delivery = o.delivery.unwrap_or(reg.delivery);
         if (delivery == Delivery::InlineBatch) != (reg.delivery == Delivery::InlineBatch) {
