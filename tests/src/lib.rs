@@ -115,6 +115,45 @@ impl Broker {
         }
     }
 
+    /// Sends one record as given — raw key and value bytes (no Avro, no framing) and headers —
+    /// with a plain rdkafka producer, awaiting its delivery: how tests put bytes deimos cannot
+    /// decode on a topic.
+    ///
+    /// # Panics
+    /// When the producer cannot be created or the record is not delivered within 10 s.
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        headers: &[(&str, &str)],
+    ) {
+        use rdkafka::message::{Header, OwnedHeaders};
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()
+            .expect("raw producer");
+        let headers = headers
+            .iter()
+            .fold(OwnedHeaders::new(), |all, (key, value)| {
+                all.insert(Header {
+                    key,
+                    value: Some(*value),
+                })
+            });
+        producer
+            .send(
+                FutureRecord::to(topic)
+                    .key(key)
+                    .payload(payload)
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap_or_else(|(e, _)| panic!("raw record to `{topic}`: {e}"));
+    }
+
     /// Creates topics (no-op for ones that exist) with `partitions` partitions each.
     pub async fn create_topics(&self, topics: &[&str], partitions: i32) {
         match self {

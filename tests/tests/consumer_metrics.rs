@@ -10,8 +10,6 @@ use deimos::App;
 use deimos_tests::metrics::{counter_with, histogram_with};
 use deimos_tests::spans::{self, ClosedSpan};
 use deimos_tests::{test_config, Broker, Recorder, Running, Widget};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 
 const TOPIC: &str = "metered-widgets";
 
@@ -51,18 +49,7 @@ async fn consuming_counts_times_and_traces_each_message() {
     app.publish_list_with::<Widget, _>(&first, &to_topic)
         .await
         .unwrap();
-    let raw: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .create()
-        .unwrap();
-    raw.send(
-        FutureRecord::to(TOPIC)
-            .key(&[6u8][..])
-            .payload(&[0xffu8; 3][..]),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    broker.send_raw(TOPIC, &[6u8], &[0xffu8; 3], &[]).await;
     app.publish_list_with::<Widget, _>(&[Widget::new(4, "ok")], &to_topic)
         .await
         .unwrap();

@@ -13,8 +13,6 @@ use deimos::producer::PublishOptions;
 use deimos::{App, Error};
 use deimos_tests::read::read_topic;
 use deimos_tests::{test_config, Broker, Recorder, Running, Widget};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 
 /// Every attempt: (id, partition, offset, when, succeeded).
 static PAUSED: Recorder<(i64, i32, i64, Instant, bool)> = Recorder::new();
@@ -178,24 +176,9 @@ async fn what_keeps_failing_goes_to_the_dead_letter_topic_with_headers() {
     app.publish_list_with::<Widget, _>(&[Widget::new(1, "ok"), Widget::new(2, "bad")], &to_topic)
         .await
         .unwrap();
-    let raw: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .create()
-        .unwrap();
-    raw.send(
-        FutureRecord::to("dlq-widgets")
-            .key(&[7u8][..])
-            .payload(&[0xffu8; 3][..])
-            .headers(
-                rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
-                    key: "trace",
-                    value: Some("abc"),
-                }),
-            ),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    broker
+        .send_raw("dlq-widgets", &[7u8], &[0xffu8; 3], &[("trace", "abc")])
+        .await;
     app.publish_list_with::<Widget, _>(&[Widget::new(4, "ok")], &to_topic)
         .await
         .unwrap();
@@ -320,18 +303,9 @@ async fn an_undecodable_message_can_be_fatal() {
     app.publish_list_with::<Widget, _>(&[Widget::new(1, "ok")], &to_topic)
         .await
         .unwrap();
-    let raw: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", broker.bootstrap())
-        .create()
-        .unwrap();
-    raw.send(
-        FutureRecord::to("fatal-bytes")
-            .key(&[2u8][..])
-            .payload(&[0u8, 0, 0, 0, 1, 2][..]),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    broker
+        .send_raw("fatal-bytes", &[2u8], &[0u8, 0, 0, 0, 1, 2], &[])
+        .await;
     app.publish_list_with::<Widget, _>(&[Widget::new(3, "ok")], &to_topic)
         .await
         .unwrap();
