@@ -523,6 +523,16 @@ async fn consume(
             .parse()
             .context("serde_avro_fast cannot read Widget.avsc")?,
     );
+    // And the key: `key_config(field = "id")` writes the record deimos generates for it.
+    let key_schema: Arc<serde_avro_fast::Schema> = Arc::new(
+        WIDGET_KEY_SCHEMA
+            .parse()
+            .context("serde_avro_fast cannot read the Widget key schema")?,
+    );
+    let schemas = RawSchemas {
+        value: schema,
+        key: key_schema,
+    };
     // Joining a group on the embedded broker takes a few seconds; each message well under
     // a millisecond.
     let bound = Duration::from_secs(60) + Duration::from_micros(500) * messages as u32;
@@ -547,7 +557,7 @@ async fn consume(
                 deimos = consume_deimos(config, reg, messages, bound).await?;
             } else {
                 let settings = ResolvedConsumer::resolve(&config, reg)?;
-                raw_side = consume_raw(&config, &settings, &schema, messages, bound).await?;
+                raw_side = consume_raw(&config, &settings, &schemas, messages, bound).await?;
             }
         }
         if rounds > 1 && only.is_none() {
@@ -597,11 +607,31 @@ async fn consume_deimos(
     CONSUMED.measured(messages)
 }
 
+/// The key schema deimos derives for `key_config(field = "id")` on `com.example.Widget`
+/// (`Codec::field_key_schema`), written out as a hand-written consumer would.
+const WIDGET_KEY_SCHEMA: &str = r#"{"type": "record", "name": "Widget_key",
+    "namespace": "com.example", "fields": [{"name": "id", "type": "long"}]}"#;
+
+/// The raw side's decoders.
+struct RawSchemas {
+    value: Arc<serde_avro_fast::Schema>,
+    key: Arc<serde_avro_fast::Schema>,
+}
+
+/// A decoded `Widget_key`.
+#[derive(serde::Deserialize)]
+struct WidgetKey {
+    #[allow(dead_code)] // read into, as deimos reads the key for `Metadata::key`
+    id: i64,
+}
+
 /// The raw side: a `StreamConsumer` with the client properties deimos' consumer gets
 /// (`ResolvedConsumer::client_config`), on a tokio task as deimos' consumer runs, that
-/// decodes each payload into a `Widget` with `serde_avro_fast` and stores its offset, as
-/// deimos does after its handler returned; commits like deimos' loop (after every
-/// `offset_commit_threshold` messages when set, and when done).
+/// decodes each message as deimos does for the handler (the key into its `Widget_key`
+/// record, the payload into a `Widget`, both with `serde_avro_fast`) and stores its offset,
+/// as deimos does after its handler returned; commits like deimos' loop (after every
+/// `offset_commit_threshold` messages when set, and when done). It reads neither headers
+/// nor timestamps, which deimos puts in every handler's `Metadata`.
 ///
 /// # Errors
 /// When the consumer cannot be created or subscribed, a payload does not decode, or the loop
@@ -609,7 +639,7 @@ async fn consume_deimos(
 async fn consume_raw(
     config: &Config,
     settings: &ResolvedConsumer,
-    schema: &Arc<serde_avro_fast::Schema>,
+    schemas: &RawSchemas,
     messages: usize,
     bound: Duration,
 ) -> anyhow::Result<Side> {
@@ -623,7 +653,8 @@ async fn consume_raw(
     let progress = Arc::new(Progress::new());
     progress.reset(messages);
     let threshold = settings.offset_commit_threshold;
-    let (task_progress, schema) = (progress.clone(), schema.clone());
+    let (task_progress, schema, key_schema) =
+        (progress.clone(), schemas.value.clone(), schemas.key.clone());
     let task = tokio::spawn(async move {
         let mut since_commit = 0u64;
         for _ in 0..messages {
@@ -637,10 +668,15 @@ async fn consume_raw(
                     Err(e) => tracing::warn!(error = %e, "raw consumer error"),
                 }
             };
+            let key: Option<WidgetKey> = message
+                .key()
+                .map(|key| serde_avro_fast::from_datum_slice(key, &key_schema))
+                .transpose()
+                .with_context(|| format!("raw key decode at offset {}", message.offset()))?;
             let widget: Widget =
                 serde_avro_fast::from_datum_slice(message.payload().unwrap_or_default(), &schema)
                     .with_context(|| format!("raw decode at offset {}", message.offset()))?;
-            std::hint::black_box(&widget);
+            std::hint::black_box((&key, &widget));
             task_progress.record();
             if let Err(e) = consumer.store_offset_from_message(&message) {
                 tracing::warn!(error = %e, "raw: could not store offset");

@@ -8,7 +8,7 @@ pub use serde;
 
 pub use crate::consumer::{
     BatchMetadata, ConsumerRegistration, ConsumerSettings, Delivery, FatalErrorHook, Handler,
-    HandlerFuture,
+    HandlerFuture, PayloadError,
 };
 pub use crate::schema::{Incoming, KeyConfig, SchemaRef};
 pub use apache_avro::types::Value as AvroValue;
@@ -58,11 +58,17 @@ where
 /// handler's payload parameter.
 ///
 /// The target type is inferred from the handler's first parameter.
+///
+/// # Errors
+/// A [`PayloadError`] with the message's offset when the value does not convert.
 pub fn payload_from_incoming<P: FromPayload>(
     value: Incoming,
     metadata: &Metadata,
-) -> Result<P, BoxError> {
-    P::from_payload(value, metadata)
+) -> Result<P, PayloadError> {
+    P::from_payload(value).map_err(|source| PayloadError {
+        offset: metadata.offset,
+        source,
+    })
 }
 
 /// The handler's payload parameter: `Option<T>` where `T: serde::de::DeserializeOwned`.
@@ -72,12 +78,15 @@ pub fn payload_from_incoming<P: FromPayload>(
 )]
 pub trait FromPayload: Sized {
     /// Converts a decoded value.
-    fn from_payload(value: Incoming, metadata: &Metadata) -> Result<Self, BoxError>;
+    ///
+    /// # Errors
+    /// When the value is not a valid datum of its schema or does not fit `Self`.
+    fn from_payload(value: Incoming) -> Result<Self, BoxError>;
 }
 
 impl<T: serde::de::DeserializeOwned> FromPayload for Option<T> {
-    fn from_payload(value: Incoming, metadata: &Metadata) -> Result<Self, BoxError> {
-        decode_payload(value, &metadata.topic, metadata.partition, metadata.offset)
+    fn from_payload(value: Incoming) -> Result<Self, BoxError> {
+        decode_payload(value)
     }
 }
 
@@ -86,11 +95,11 @@ impl<T: serde::de::DeserializeOwned> FromPayload for Option<T> {
 /// The target type is inferred from the handler's first parameter.
 ///
 /// # Errors
-/// The first value that does not fit, naming its topic, partition and offset.
+/// The first value that does not convert, with its offset.
 pub fn payloads_from_incoming<P: FromPayloads>(
     values: Vec<Incoming>,
     metadata: &BatchMetadata,
-) -> Result<P, BoxError> {
+) -> Result<P, PayloadError> {
     P::from_payloads(values, metadata)
 }
 
@@ -102,39 +111,45 @@ pub fn payloads_from_incoming<P: FromPayloads>(
 )]
 pub trait FromPayloads: Sized {
     /// Converts the decoded values of a batch, in order.
-    fn from_payloads(values: Vec<Incoming>, metadata: &BatchMetadata) -> Result<Self, BoxError>;
+    ///
+    /// # Errors
+    /// The first value that does not convert, with its offset; a batch whose values and
+    /// offsets differ in number, at its first offset.
+    fn from_payloads(values: Vec<Incoming>, metadata: &BatchMetadata)
+        -> Result<Self, PayloadError>;
 }
 
 impl<T: serde::de::DeserializeOwned> FromPayloads for Vec<Option<T>> {
-    fn from_payloads(values: Vec<Incoming>, metadata: &BatchMetadata) -> Result<Self, BoxError> {
+    fn from_payloads(
+        values: Vec<Incoming>,
+        metadata: &BatchMetadata,
+    ) -> Result<Self, PayloadError> {
         if values.len() != metadata.offsets.len() {
-            return Err(format!(
-                "batch from {}/{} has {} payloads but {} offsets",
-                metadata.topic,
-                metadata.partition,
-                values.len(),
-                metadata.offsets.len()
-            )
-            .into());
+            return Err(PayloadError {
+                offset: metadata.first_offset,
+                source: format!(
+                    "batch from {}/{} has {} payloads but {} offsets",
+                    metadata.topic,
+                    metadata.partition,
+                    values.len(),
+                    metadata.offsets.len()
+                )
+                .into(),
+            });
         }
         values
             .into_iter()
             .zip(&metadata.offsets)
-            .map(|(value, offset)| {
-                decode_payload(value, &metadata.topic, metadata.partition, *offset)
+            .map(|(value, &offset)| {
+                decode_payload(value).map_err(|source| PayloadError { offset, source })
             })
             .collect()
     }
 }
 
-/// Decodes one message value into `Option<T>`; errors name the message's position.
-fn decode_payload<T: serde::de::DeserializeOwned>(
-    value: Incoming,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> Result<Option<T>, BoxError> {
-    let at = || format!("payload at {topic}/{partition}@{offset}");
+/// Decodes one message value into `Option<T>`: the typed fast path (`serde_avro_fast`, with
+/// its limits, on the raw datum), else apache-avro's `Value` through the guard, then serde.
+fn decode_payload<T: serde::de::DeserializeOwned>(value: Incoming) -> Result<Option<T>, BoxError> {
     let value = match value {
         Incoming::Value(None) => return Ok(None),
         Incoming::Value(Some(v)) => v,
@@ -142,13 +157,13 @@ fn decode_payload<T: serde::de::DeserializeOwned>(
             Ok(t) => return Ok(Some(t)),
             // Not a shape serde_avro_fast reads (or not a valid datum): apache-avro decides.
             Err(_) => datum.to_value().map_err(|e| -> BoxError {
-                format!("{} is not a valid Avro datum of its schema: {e}", at()).into()
+                format!("not a valid Avro datum of its schema: {e}").into()
             })?,
         },
     };
     crate::schema::from_avro_value::<T>(&value)
         .map(Some)
-        .map_err(|e| format!("{} does not fit the handler's type: {e}", at()).into())
+        .map_err(|e| format!("does not fit the handler's type: {e}").into())
 }
 
 /// `#[consumer(fatal_error = path)]`: coerces `path` to the hook's type, so a function with
@@ -335,17 +350,21 @@ mod tests {
             &batch(vec![10, 13]),
         )
         .unwrap_err();
+        assert_eq!(error.offset, 13);
         assert!(
             error
+                .source
                 .to_string()
-                .starts_with("payload at widgets/3@13 does not fit the handler's type"),
-            "{error}"
+                .starts_with("does not fit the handler's type"),
+            "{}",
+            error.source
         );
         let error =
             payloads_from_incoming::<Vec<Option<Widget>>>(vec![widget(1)], &batch(vec![10, 11]))
                 .unwrap_err();
+        assert_eq!(error.offset, 10);
         assert_eq!(
-            error.to_string(),
+            error.source.to_string(),
             "batch from widgets/3 has 1 payloads but 2 offsets"
         );
     }

@@ -333,6 +333,86 @@ async fn an_undecodable_message_can_be_fatal() {
     assert_eq!(UNDECODABLE.items(), vec![1]);
 }
 
+/// A payload type the `Widget` schema's datums do not fit: `sku` is no field of it.
+#[derive(Debug, serde::Deserialize)]
+struct Skued {
+    id: i64,
+    #[allow(dead_code)] // never read: no Widget has it
+    sku: String,
+}
+
+static MISFIT: Recorder<i64> = Recorder::new();
+
+/// The per-consumer hook of `on_misfit`: payload decode errors are fatal.
+fn payload_decode_is_fatal(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Decode {
+            what: "payload",
+            ..
+        }
+    )
+}
+
+#[deimos::consumer(
+    topic = "misfit-widgets",
+    schema = "com.example.Widget",
+    group_id = "misfit",
+    key_config(field = "id"),
+    fatal_error = payload_decode_is_fatal
+)]
+async fn on_misfit(
+    skued: Option<Skued>,
+    _metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
+    MISFIT.push(skued.map_or(-1, |s| s.id));
+    Ok(())
+}
+
+/// A valid datum of the consumer's schema that does not fit the handler's payload type is a
+/// decode error of the payload (not a handler error): the hook that makes payload decode
+/// errors fatal stops `run` on the first message, before the handler ever runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_payload_that_does_not_fit_the_handler_type_is_a_decode_error() {
+    let broker = Broker::embedded();
+    broker.create_topics(&["misfit-widgets"], 1).await;
+    let app = App::from_config(test_config(&broker)).unwrap();
+    app.publish_list_with::<Widget, _>(
+        &[Widget::new(1, "a"), Widget::new(2, "b")],
+        &PublishOptions::new().topic("misfit-widgets"),
+    )
+    .await
+    .unwrap();
+    let registration = deimos::consumer::registration("on_misfit").unwrap();
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        app.run_consumers_until([registration], std::future::pending()),
+    )
+    .await
+    .expect("run returns on the fatal error");
+    match outcome.expect_err("fatal") {
+        Error::Decode {
+            topic,
+            partition,
+            offset,
+            schema,
+            what,
+            source,
+        } => {
+            assert_eq!(
+                (topic.as_str(), partition, offset, schema.as_str(), what),
+                ("misfit-widgets", 0, 0, "com.example.Widget", "payload")
+            );
+            assert!(
+                source.to_string().contains("sku"),
+                "names the missing field: {source}"
+            );
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    assert!(MISFIT.items().is_empty(), "the handler never ran");
+}
+
 static HOOKED: Recorder<i64> = Recorder::new();
 
 /// The per-consumer hook: only errors that mention "poison" are fatal.

@@ -82,12 +82,15 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
             fn __deimos_handler(
                 #payload: #incoming,
                 #metadata: #metadata_ty,
-            ) -> ::deimos::__private::HandlerFuture {
-                ::std::boxed::Box::pin(async move {
-                    let #payload = #payload_from_avro?;
+            ) -> ::core::result::Result<
+                ::deimos::__private::HandlerFuture,
+                ::deimos::__private::PayloadError,
+            > {
+                let #payload = #payload_from_avro?;
+                ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
                     let #output = #name(#payload, #metadata).await;
                     #handler_result
-                })
+                }))
             }
 
             ::deimos::__private::inventory::submit! {

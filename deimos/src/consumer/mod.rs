@@ -253,13 +253,31 @@ impl Metadata {
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
 
 /// A handler as registered by `#[consumer]`: the decoded value (a raw datum for the typed fast
-/// path, or a `Value`; `Incoming::Value(None)` for a tombstone) and the metadata in, the
-/// handler's result out.
-pub type HandlerFn = fn(crate::schema::Incoming, Metadata) -> HandlerFuture;
+/// path, or a `Value`; `Incoming::Value(None)` for a tombstone) and the metadata in. The
+/// payload is converted to the handler's type before the handler runs: a payload that does
+/// not convert is a [`PayloadError`] (the consumer reports it as [`Error::Decode`] through the
+/// error policy); otherwise the handler's future, whose output is the handler's result.
+///
+/// [`Error::Decode`]: crate::Error::Decode
+pub type HandlerFn = fn(crate::schema::Incoming, Metadata) -> Result<HandlerFuture, PayloadError>;
 
 /// An `inline_batch` handler as registered by `#[consumer(delivery = "inline_batch")]`: the
-/// decoded values of one partition's batch, in offset order, and the batch's metadata.
-pub type BatchHandlerFn = fn(Vec<crate::schema::Incoming>, BatchMetadata) -> HandlerFuture;
+/// decoded values of one partition's batch, in offset order, and the batch's metadata; the
+/// payloads convert as for [`HandlerFn`], the first that does not is the [`PayloadError`].
+pub type BatchHandlerFn =
+    fn(Vec<crate::schema::Incoming>, BatchMetadata) -> Result<HandlerFuture, PayloadError>;
+
+/// A message payload that does not convert to its handler's payload type: not a valid datum of
+/// the schema it was written with, or a datum that does not fit the type. The consumer turns
+/// it into [`Error::Decode`] (`what = "payload"`) with the topic, partition and consumer
+/// schema, and applies its error policy.
+#[derive(Debug)]
+pub struct PayloadError {
+    /// Offset of the message whose payload did not convert (Kafka `int64`).
+    pub offset: i64,
+    /// What did not fit (the `serde_avro_fast`, apache-avro or serde error).
+    pub source: BoxError,
+}
 
 /// The two handler shapes.
 #[derive(Debug, Clone, Copy)]

@@ -362,6 +362,20 @@ impl<'a> Runner<'a> {
         };
         tokio::pin!(stopped);
         loop {
+            if self.stopping() {
+                return Ok(());
+            }
+            if self.pending.is_empty() {
+                // Nothing held: only the next message or shutdown (checked above while
+                // messages flow, awaited while none do).
+                let received = tokio::select! {
+                    biased;
+                    received = consumer.recv() => received,
+                    () = &mut stopped => return Ok(()),
+                };
+                self.received(received).await?;
+                continue;
+            }
             self.drop_revoked();
             let next_retry = self
                 .pending
@@ -387,51 +401,62 @@ impl<'a> Runner<'a> {
                 () = due => None,
                 received = consumer.recv() => Some(received),
             };
-            let Some(received) = received else {
-                if let Some((partition, _)) = next_retry {
-                    self.retry(partition).await?;
-                }
-                continue;
-            };
-            let first = match received {
-                Ok(m) => m,
-                Err(e) => {
-                    // librdkafka reports transient broker errors here and keeps retrying.
-                    warn!(consumer = self.reg.name, error = %e, "consumer error");
-                    if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
-                        return Err(Error::kafka(
-                            format!("consuming `{}`", self.settings.topic),
-                            e,
-                        ));
+            match received {
+                Some(received) => self.received(received).await?,
+                None => {
+                    if let Some((partition, _)) = next_retry {
+                        self.retry(partition).await?;
                     }
-                    continue;
                 }
-            };
-            if self.settings.delivery == Delivery::Message {
-                self.run_fresh(std::slice::from_ref(&first), self.ctx().generation())
-                    .await?;
-                continue;
-            }
-            let batch = self.gather(first).await;
-            // Partitions revoked while the batch was gathered belong to someone else now.
-            let mut groups: Vec<(i32, Vec<BorrowedMessage<'a>>)> = Vec::new();
-            for (m, generation) in batch {
-                if !self.ctx().still_ours(m.partition(), generation) {
-                    continue;
-                }
-                match groups.iter_mut().find(|(p, _)| *p == m.partition()) {
-                    Some((_, group)) => group.push(m),
-                    None => groups.push((m.partition(), vec![m])),
-                }
-            }
-            let generation = self.ctx().generation();
-            for (_, group) in groups {
-                if self.stopping() {
-                    break; // not handled, not stored: delivered again
-                }
-                self.run_fresh(&group, generation).await?;
             }
         }
+    }
+
+    /// Handles what `recv` returned: a message (with the batch gathered after it, for the
+    /// batch modes), or an error (fatal ones end the loop).
+    async fn received(
+        &mut self,
+        received: rdkafka::error::KafkaResult<BorrowedMessage<'a>>,
+    ) -> Result<()> {
+        let first = match received {
+            Ok(m) => m,
+            Err(e) => {
+                // librdkafka reports transient broker errors here and keeps retrying.
+                warn!(consumer = self.reg.name, error = %e, "consumer error");
+                if e.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal) {
+                    return Err(Error::kafka(
+                        format!("consuming `{}`", self.settings.topic),
+                        e,
+                    ));
+                }
+                return Ok(());
+            }
+        };
+        if self.settings.delivery == Delivery::Message {
+            return self
+                .run_fresh(std::slice::from_ref(&first), self.ctx().generation())
+                .await;
+        }
+        let batch = self.gather(first).await;
+        // Partitions revoked while the batch was gathered belong to someone else now.
+        let mut groups: Vec<(i32, Vec<BorrowedMessage<'a>>)> = Vec::new();
+        for (m, generation) in batch {
+            if !self.ctx().still_ours(m.partition(), generation) {
+                continue;
+            }
+            match groups.iter_mut().find(|(p, _)| *p == m.partition()) {
+                Some((_, group)) => group.push(m),
+                None => groups.push((m.partition(), vec![m])),
+            }
+        }
+        let generation = self.ctx().generation();
+        for (_, group) in groups {
+            if self.stopping() {
+                break; // not handled, not stored: delivered again
+            }
+            self.run_fresh(&group, generation).await?;
+        }
+        Ok(())
     }
 
     /// More messages after `first`, up to `max_batch_size`, waiting at most `max_wait_time`
@@ -972,13 +997,29 @@ fn record_error(span: &tracing::Span, error: &(dyn std::error::Error + 'static))
 }
 
 /// Decodes `message`'s key and value (in a `deimos.decode` span).
+///
+/// Returns the span as well: the payload is read into the handler's type after this (in the
+/// registered handler function), and a failure there is recorded on the same span.
 async fn decode<M: Message>(
     work: &mut Work<'_>,
     message: &M,
     at: (&str, i32, i64),
-) -> Result<(Option<apache_avro::types::Value>, Incoming)> {
+) -> Result<(Option<apache_avro::types::Value>, Incoming, tracing::Span)> {
     let decode_span = message_span("deimos.decode", work.reg, work.settings, message, 1);
     let app = work.app;
+    // Without waiting when the schemas are at hand (the usual case after the first message).
+    if let Some(decoder) = &work.decoder {
+        let now = decode_span.in_scope(|| {
+            app.codec
+                .decode_message_now(decoder, message.key(), message.payload(), at)
+        });
+        if let Some(decoded) = now {
+            if let Err(e) = &decoded {
+                record_error(&decode_span, e);
+            }
+            return decoded.map(|(key, value)| (key, value, decode_span));
+        }
+    }
     let decoded = async {
         let decoder = work.decoder().await?;
         app.codec
@@ -990,7 +1031,7 @@ async fn decode<M: Message>(
     if let Err(e) = &decoded {
         record_error(&decode_span, e);
     }
-    decoded
+    decoded.map(|(key, value)| (key, value, decode_span))
 }
 
 fn headers_of<M: Message>(message: &M) -> Vec<(String, Option<Vec<u8>>)> {
@@ -1010,23 +1051,19 @@ async fn guarded(future: super::HandlerFuture) -> std::result::Result<(), crate:
     std::panic::AssertUnwindSafe(future)
         .catch_unwind()
         .await
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_owned());
-            Err(format!("handler panicked: {what}").into())
-        })
+        .unwrap_or_else(|panic| Err(format!("handler panicked: {}", panic_text(&*panic)).into()))
 }
 
 /// Decodes and handles one message; on success returns its payload `timestamp` (for
 /// `time:time_delayed`).
 async fn handle_once<M: Message>(work: &mut Work<'_>, message: &M) -> Result<Option<i64>> {
-    let at = (message.topic(), message.partition(), message.offset());
-    let (key, value) = decode(work, message, at).await?;
+    let at = (
+        subscribed_topic(work.settings, message),
+        message.partition(),
+        message.offset(),
+    );
+    let (key, value, decode_span) = decode(work, message, at).await?;
     let reg = work.reg;
-    work.meters.received.increment(1);
     let sent_at = value.payload_timestamp_ms();
     let metadata = Metadata {
         key,
@@ -1048,16 +1085,73 @@ async fn handle_once<M: Message>(work: &mut Work<'_>, message: &M) -> Result<Opt
             reason: format!("`{}` takes batches but is delivered per message", reg.name),
         });
     };
-    guarded(handler(value, metadata))
+    let handler_error = |source| Error::Handler {
+        handler: reg.name.to_owned(),
+        topic: at.0.to_owned(),
+        partition: at.1,
+        offset: at.2,
+        source,
+    };
+    let future = match decode_span.in_scope(|| converted(|| handler(value, metadata))) {
+        Ok(Ok(future)) => future,
+        Ok(Err(e)) => {
+            let error = payload_error(reg, at.0, at.1, e);
+            record_error(&decode_span, &error);
+            return Err(error);
+        }
+        Err(panicked) => return Err(handler_error(panicked)),
+    };
+    drop(decode_span);
+    // Received once decoded into the handler's type, as Deimos counts it.
+    work.meters.received.increment(1);
+    guarded(future)
         .await
         .map(|()| sent_at)
-        .map_err(|source| Error::Handler {
-            handler: reg.name.to_owned(),
-            topic: at.0.to_owned(),
-            partition: at.1,
-            offset: at.2,
-            source,
-        })
+        .map_err(handler_error)
+}
+
+/// `message`'s topic: the one the consumer subscribed to (read without librdkafka's topic
+/// handle and UTF-8 check), unless it subscribed to a pattern (`^…`, librdkafka's regex
+/// subscription).
+fn subscribed_topic<'m, M: Message>(settings: &'m ResolvedConsumer, message: &'m M) -> &'m str {
+    if settings.topic.starts_with('^') {
+        message.topic()
+    } else {
+        settings.topic.as_str()
+    }
+}
+
+/// Calls a registered handler function (which converts the payload, then returns the
+/// handler's future), turning a panic (from a payload type's `Deserialize`) into an error.
+fn converted<R>(call: impl FnOnce() -> R) -> std::result::Result<R, crate::error::BoxError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+        .map_err(|panic| format!("handler panicked: {}", panic_text(&*panic)).into())
+}
+
+/// A panic payload's message.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
+/// A payload that does not convert to the handler's type: a decode error of the message.
+fn payload_error(
+    reg: &ConsumerRegistration,
+    topic: &str,
+    partition: i32,
+    e: super::PayloadError,
+) -> Error {
+    Error::Decode {
+        topic: topic.to_owned(),
+        partition,
+        offset: e.offset,
+        schema: reg.schema.full_name(),
+        what: "payload",
+        source: e.source,
+    }
 }
 
 /// Decodes and handles an inline batch; on success returns each payload's `timestamp`.
@@ -1067,7 +1161,7 @@ async fn handle_batch_once<M: Message>(
 ) -> Result<Vec<Option<i64>>> {
     let reg = work.reg;
     let first = &messages[0];
-    let (topic, partition) = (first.topic(), first.partition());
+    let (topic, partition) = (subscribed_topic(work.settings, first), first.partition());
     let mut values = Vec::with_capacity(messages.len());
     let mut metadata = BatchMetadata {
         topic: topic.to_owned(),
@@ -1080,8 +1174,13 @@ async fn handle_batch_once<M: Message>(
         headers: Vec::with_capacity(messages.len()),
     };
     let mut sent_at = Vec::with_capacity(messages.len());
+    // Each message's decode span, to record a payload that does not convert (when tracing).
+    let mut decode_spans = Vec::new();
     for m in messages {
-        let (key, value) = decode(work, m, (topic, m.partition(), m.offset())).await?;
+        let (key, value, decode_span) = decode(work, m, (topic, m.partition(), m.offset())).await?;
+        if !decode_span.is_disabled() {
+            decode_spans.push((m.offset(), decode_span));
+        }
         sent_at.push(value.payload_timestamp_ms());
         values.push(value);
         metadata.keys.push(key);
@@ -1089,8 +1188,6 @@ async fn handle_batch_once<M: Message>(
         metadata.timestamps.push(m.timestamp().to_millis());
         metadata.headers.push(headers_of(m));
     }
-    work.meters.batch_received.increment(1);
-    work.meters.received.increment(messages.len() as u64);
     debug!(
         consumer = reg.name,
         topic,
@@ -1108,16 +1205,33 @@ async fn handle_batch_once<M: Message>(
             ),
         });
     };
-    guarded(handler(values, metadata))
+    let handler_error = |source| Error::Handler {
+        handler: reg.name.to_owned(),
+        topic: topic.to_owned(),
+        partition,
+        offset: first_offset,
+        source: format!("batch of offsets {first_offset}..={last_offset}: {source}").into(),
+    };
+    let future = match converted(|| handler(values, metadata)) {
+        Ok(Ok(future)) => future,
+        Ok(Err(e)) => {
+            let e_offset = e.offset;
+            let error = payload_error(reg, topic, partition, e);
+            let span = decode_spans.iter().find(|(o, _)| *o == e_offset);
+            if let Some((_, span)) = span {
+                record_error(span, &error);
+            }
+            return Err(error);
+        }
+        Err(panicked) => return Err(handler_error(panicked)),
+    };
+    drop(decode_spans);
+    work.meters.batch_received.increment(1);
+    work.meters.received.increment(messages.len() as u64);
+    guarded(future)
         .await
         .map(|()| sent_at)
-        .map_err(|source| Error::Handler {
-            handler: reg.name.to_owned(),
-            topic: topic.to_owned(),
-            partition,
-            offset: first_offset,
-            source: format!("batch of offsets {first_offset}..={last_offset}: {source}").into(),
-        })
+        .map_err(handler_error)
 }
 
 /// `error: cause: cause` on one line, for logs.

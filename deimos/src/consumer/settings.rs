@@ -359,15 +359,18 @@ pub(crate) fn check_override_names(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consumer::{ConsumerSettings, Handler, HandlerFuture, Metadata};
+    use crate::consumer::{ConsumerSettings, Handler, HandlerFuture, Metadata, PayloadError};
     use crate::schema::{Incoming, KeyConfig, SchemaRef};
 
-    fn noop(_: Incoming, _: Metadata) -> HandlerFuture {
-        Box::pin(async { Ok(()) })
+    fn noop(_: Incoming, _: Metadata) -> Result<HandlerFuture, PayloadError> {
+        Ok(Box::pin(async { Ok(()) }))
     }
 
-    fn batch_noop(_: Vec<Incoming>, _: crate::consumer::BatchMetadata) -> HandlerFuture {
-        Box::pin(async { Ok(()) })
+    fn batch_noop(
+        _: Vec<Incoming>,
+        _: crate::consumer::BatchMetadata,
+    ) -> Result<HandlerFuture, PayloadError> {
+        Ok(Box::pin(async { Ok(()) }))
     }
 
     fn registration(settings: ConsumerSettings, delivery: Delivery) -> ConsumerRegistration {

@@ -566,6 +566,25 @@ impl SchemaBackend for AvroSchemaRegistry {
         Ok(same.then_some(datum))
     }
 
+    /// As `datum_body` when the writer schema's id has been seen with this local schema.
+    fn datum_body_now<'b>(
+        &self,
+        ctx: SerializationContext<'_>,
+        schema: &SchemaRef,
+        _avro: &Schema,
+        bytes: &'b [u8],
+    ) -> Option<Result<Option<&'b [u8]>, BoxError>> {
+        let (id, datum) = match split_frame(bytes) {
+            Ok(frame) => frame,
+            Err(reason) => {
+                let subject = subject_name(self.strategy, ctx, schema);
+                return Some(Err(RegistryError::Framing { subject, reason }.into()));
+            }
+        };
+        let same = read(&self.same).get(&(id, schema.clone())).copied()?;
+        Some(Ok(same.then_some(datum)))
+    }
+
     async fn decode(
         &self,
         ctx: SerializationContext<'_>,

@@ -47,6 +47,8 @@ struct FastEntry {
     fast: Option<Arc<serde_avro_fast::Schema>>,
     /// The schema has auto-added fields ([`autofill`]), which only the `Value` path fills.
     autofill: bool,
+    /// The record has a top-level `timestamp` field ([`Incoming::payload_timestamp_ms`]).
+    has_timestamp: bool,
 }
 
 /// Fast-path entries by schema name.
@@ -213,6 +215,10 @@ impl Codec {
         let fast = fast_schema(schema, &avro);
         let entry = Arc::new(FastEntry {
             autofill: needs_autofill(&avro),
+            has_timestamp: matches!(
+                avro.as_ref(),
+                Schema::Record(r) if r.lookup.contains_key("timestamp")
+            ),
             avro,
             fast,
         });
@@ -677,7 +683,7 @@ impl Codec {
                 .map(Incoming::Value);
         }
         let entry = self.fast_entry(schema).await?;
-        if let Some(datum) = self.fast_datum(&entry, schema, raw, at).await? {
+        if let Some(datum) = self.fast_datum(&entry, schema, raw, at, true).await? {
             return Ok(Incoming::Datum(datum));
         }
         self.decode_value(schema, bytes, at)
@@ -731,8 +737,15 @@ impl Codec {
     /// key whose field is a `long`, `int` or `string` is read straight from the datum when the
     /// backend hands over the datum written with the local key schema.
     ///
+    /// Unlike [`Codec::decode_incoming`], a value for the typed fast path
+    /// ([`Incoming::Datum`]) is not walked by the guard here: it is checked as it is read,
+    /// once, by [`Datum::deserialize_fast`] (bounded by `serde_avro_fast`'s limits) or
+    /// [`Datum::to_value`] (the guard), whose errors the consumer reports as
+    /// [`Error::Decode`] of the payload.
+    ///
     /// # Errors
-    /// As [`Codec::decode_key`] and [`Codec::decode_incoming`].
+    /// As [`Codec::decode_key`] and [`Codec::decode_incoming`], except for a fast-path value's
+    /// datum (see above).
     pub async fn decode_message(
         &self,
         decoder: &Decoder,
@@ -766,7 +779,10 @@ impl Codec {
         };
         let value = match (&decoder.value, value) {
             (Some(entry), Some(raw)) => {
-                match self.fast_datum(entry, &decoder.schema, raw, at).await? {
+                match self
+                    .fast_datum(entry, &decoder.schema, raw, at, false)
+                    .await?
+                {
                     Some(datum) => Incoming::Datum(datum),
                     None => Incoming::Value(self.decode_value(&decoder.schema, value, at).await?),
                 }
@@ -776,13 +792,76 @@ impl Codec {
         Ok((key, value))
     }
 
-    /// The checked datum of `raw` for the fast path, or `None` when it needs the general path.
+    /// [`Codec::decode_message`] without waiting, when that is possible: the fast paths
+    /// (`key_config(field)` with a primitive key field, typed values), with the backend's
+    /// framing known ([`SchemaBackend::datum_body_now`]); `None` sends the caller to
+    /// `decode_message`. The consumer's per-message decode takes this path first.
+    pub(crate) fn decode_message_now(
+        &self,
+        decoder: &Decoder,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        at: (&str, i32, i64),
+    ) -> Option<Result<(Option<Value>, Incoming)>> {
+        let key = match (&decoder.key, key) {
+            (_, None) => None,
+            (Some((key_ref, key_schema, Some((fast, primitive)))), Some(bytes)) => {
+                let body = match self.backend.datum_body_now(
+                    SerializationContext::key(at.0),
+                    key_ref,
+                    key_schema,
+                    bytes,
+                )? {
+                    Ok(Some(body)) => body,
+                    Ok(None) => return None,
+                    Err(source) => return Some(Err(decode_err(at, key_ref, "key", source))),
+                };
+                match primitive.read(fast, body) {
+                    Ok(key) => Some(key),
+                    Err(source) => return Some(Err(decode_err(at, key_ref, "key", source))),
+                }
+            }
+            _ => return None,
+        };
+        let value = match (&decoder.value, value) {
+            (_, None) => Incoming::Value(None),
+            (Some(entry), Some(raw)) => {
+                let fast = entry.fast.as_ref()?;
+                let body = match self.backend.datum_body_now(
+                    SerializationContext::value(at.0),
+                    &decoder.schema,
+                    &entry.avro,
+                    raw,
+                )? {
+                    Ok(Some(body)) => body,
+                    Ok(None) => return None,
+                    Err(source) => {
+                        return Some(Err(decode_err(at, &decoder.schema, "payload", source)))
+                    }
+                };
+                Incoming::Datum(Datum {
+                    bytes: body.to_vec(),
+                    fast: fast.clone(),
+                    avro: entry.avro.clone(),
+                    has_timestamp: entry.has_timestamp,
+                })
+            }
+            (None, Some(_)) => return None,
+        };
+        Some(Ok((key, value)))
+    }
+
+    /// The datum of `raw` for the fast path, or `None` when it needs the general path. With
+    /// `guard`, checked here ([`super::guard::check_datum`]); without, the datum is only
+    /// framed, and is checked as it is read ([`Datum::deserialize_fast`]'s limits, or the
+    /// guard in [`Datum::to_value`]).
     async fn fast_datum(
         &self,
         entry: &FastEntry,
         schema: &SchemaRef,
         raw: &[u8],
         at: (&str, i32, i64),
+        guard: bool,
     ) -> Result<Option<Datum>> {
         let Some(fast) = &entry.fast else {
             return Ok(None);
@@ -795,19 +874,22 @@ impl Codec {
         let Some(body) = body else {
             return Ok(None);
         };
-        // Untrusted bytes: the same guard as every other decode, so a hostile or malformed
-        // datum is a decode error here, before any handler runs.
-        let checked = super::guard::check_datum(&entry.avro, body)
-            .map_err(BoxError::from)
-            .and_then(|len| match body.len() - len {
-                0 => Ok(()),
-                extra => Err(format!("{extra} trailing bytes after the Avro datum").into()),
-            });
-        checked.map_err(|source| decode_err(at, schema, "payload", source))?;
+        if guard {
+            // Untrusted bytes: the same guard as every other decode, so a hostile or malformed
+            // datum is a decode error here.
+            let checked = super::guard::check_datum(&entry.avro, body)
+                .map_err(BoxError::from)
+                .and_then(|len| match body.len() - len {
+                    0 => Ok(()),
+                    extra => Err(format!("{extra} trailing bytes after the Avro datum").into()),
+                });
+            checked.map_err(|source| decode_err(at, schema, "payload", source))?;
+        }
         Ok(Some(Datum {
             bytes: body.to_vec(),
             fast: fast.clone(),
             avro: entry.avro.clone(),
+            has_timestamp: entry.has_timestamp,
         }))
     }
 
@@ -1744,6 +1826,8 @@ pub struct Datum {
     bytes: Vec<u8>,
     fast: Arc<serde_avro_fast::Schema>,
     avro: Arc<Schema>,
+    /// `avro` is a record with a top-level `timestamp` field (looked up once per schema).
+    has_timestamp: bool,
 }
 
 impl Incoming {
@@ -1762,12 +1846,12 @@ impl Incoming {
                 .and_then(|(_, v)| value_timestamp_ms(v)),
             Incoming::Value(Some(_)) => None,
             Incoming::Datum(datum) => {
+                if !datum.has_timestamp {
+                    return None;
+                }
                 let Schema::Record(record) = datum.avro.as_ref() else {
                     return None;
                 };
-                if !record.lookup.contains_key("timestamp") {
-                    return None;
-                }
                 #[derive(serde::Deserialize)]
                 struct TimestampOnly {
                     timestamp: Option<AnyTime>,
@@ -1833,8 +1917,9 @@ const SEQ_SLACK: usize = 1 << 16;
 
 impl Datum {
     /// Deserializes `T` straight from the bytes with `serde_avro_fast`. The bytes passed the
-    /// guard ([`super::guard`]) in [`Codec::decode_incoming`]; `serde_avro_fast`'s own limits
-    /// stay as a second line: no string or bytes allocation beyond the datum's own size,
+    /// guard ([`super::guard`]) in [`Codec::decode_incoming`], but not in
+    /// [`Codec::decode_message`], where `serde_avro_fast`'s own limits are the check of
+    /// untrusted bytes: no string or bytes allocation beyond the datum's own size,
     /// sequences of at most the datum's size plus 65 536 elements, nesting of at most 64
     /// levels.
     ///

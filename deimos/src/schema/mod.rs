@@ -227,6 +227,19 @@ pub trait SchemaBackend: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// [`SchemaBackend::datum_body`] when the answer needs no waiting (nothing to fetch from a
+    /// registry): `Some(answer)`; `None` sends the caller to `datum_body`. The consumer's
+    /// per-message decode takes this path first. The default: `None`.
+    fn datum_body_now<'b>(
+        &self,
+        _ctx: SerializationContext<'_>,
+        _schema: &SchemaRef,
+        _avro: &AvroSchema,
+        _bytes: &'b [u8],
+    ) -> Option<Result<Option<&'b [u8]>, BoxError>> {
+        None
+    }
+
     /// Decodes wire bytes for `ctx` into a value shaped by the local (reader) schema `avro`;
     /// backends that carry the writer's schema (the registry) resolve it to `avro`.
     ///
