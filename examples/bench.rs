@@ -44,15 +44,16 @@
 //! `Widget` struct) through `App::run_consumers_until` and stops it once it has seen N
 //! messages; the raw side is an rdkafka `StreamConsumer` on a tokio task, built from the same
 //! librdkafka properties (`ResolvedConsumer::client_config`, as deimos builds its own), that
-//! decodes each payload into a `Widget` with `serde_avro_fast` (deimos' typed decoder;
-//! `avro_local` writes bare datums, so there is no framing to strip) and stores its offset
+//! decodes each key into its `Widget_key` record and each payload into a `Widget` with
+//! `serde_avro_fast` (deimos' typed decoder; `avro_local` writes bare datums, so there is no
+//! framing to strip) and stores its offset
 //! (`store_offset_from_message`) as deimos does. The clock on each side runs from the first
 //! decoded message to the Nth, so group join, the first fetch and deimos' schema loading are
 //! left out on both sides alike, and the rate is the N-1 messages after the first over that
 //! time; `cpu` is the process CPU over the same span. It prints `cpu:` and
 //! `consume: deimos=<msgs/s> raw=<msgs/s> ratio=<deimos/raw>` (and `round` lines) as
-//! `produce` does. Deimos also decodes each key (`key_config(field = "id")`) and builds the
-//! handler's `Metadata`; the raw side reads the payload only.
+//! `produce` does. Deimos also builds the handler's `Metadata` (headers, timestamp); the raw
+//! side reads neither.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
