@@ -7,6 +7,8 @@
 //! temporary directories by a fuzzer process that never drops its statics), and decodes bytes with each of them through:
 //!
 //! - the guard + apache-avro binary path directly ([`deimos::schema::guard::decode_datum`]);
+//! - `Codec::decode_message` with the raw datum it hands typed consumers unchecked, read by
+//!   `Datum::deserialize_fast` and `Datum::to_value`;
 //! - `Codec::decode_value` and `Codec::decode_key` (`key_config(field = <first field>)` and
 //!   `key_config(schema = <the record>)`) of every backend in
 //!   [`BACKENDS`](crate::avro_gen::BACKENDS).
@@ -168,6 +170,18 @@ impl Hostile {
                     let fast = datum.deserialize_fast::<serde::de::IgnoredAny>();
                     let slow = datum.to_value();
                     accepted += usize::from(fast.is_ok()) + usize::from(slow.is_ok());
+                }
+                // The consumer's path: `decode_message` hands typed handlers the datum
+                // without the guard's walk, so `serde_avro_fast`'s limits (and, on its
+                // fallback, the guard in `to_value`) are all that stands before the bytes.
+                if let Ok(decoder) = codec.decoder(&s.schema_ref, &KeyConfig::None).await {
+                    if let Ok((_, Incoming::Datum(datum))) =
+                        codec.decode_message(&decoder, None, Some(bytes), AT).await
+                    {
+                        let fast = datum.deserialize_fast::<serde::de::IgnoredAny>();
+                        let slow = datum.to_value();
+                        accepted += usize::from(fast.is_ok()) + usize::from(slow.is_ok());
+                    }
                 }
             }
             accepted
