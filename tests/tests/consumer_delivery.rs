@@ -470,3 +470,50 @@ async fn inline_batches_line_keys_up_with_payloads() {
     );
     assert_eq!(timings.len(), batches.len());
 }
+
+/// Ids handled by `on_crowded`.
+static CROWDED: Recorder<i64> = Recorder::new();
+
+#[deimos::consumer(
+    topic = "crowded-widgets",
+    schema = "com.example.Widget",
+    group_id = "crowded",
+    key_config(field = "id"),
+    max_concurrency = 3
+)]
+async fn on_crowded(
+    widget: Option<Widget>,
+    _metadata: deimos::Metadata,
+) -> Result<(), deimos::BoxError> {
+    CROWDED.push(widget.ok_or("tombstone")?.id);
+    Ok(())
+}
+
+/// More consumer instances than tokio worker threads, joining a group whose topic is already
+/// full: the rebalances as they join complete and every message is handled. (A synchronous
+/// commit in the revocation callback, which blocks a worker thread, stalled such a group for
+/// good in the `consume` bench with `max_concurrency = 3` on two workers; here it only slowed
+/// some runs down, so this guards the scenario rather than reproducing that stall.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_instances_than_worker_threads_still_rebalance() {
+    const N: i64 = 30_000;
+    let broker = Broker::embedded();
+    broker.create_topics(&["crowded-widgets"], 3).await;
+    // librdkafka's and deimos' default group timings, as the bench that found this ran.
+    let mut defaults = Config::default();
+    defaults.kafka.brokers = vec![broker.bootstrap()];
+    defaults.schema.path = deimos_tests::schema_dir();
+    let app = App::from_config(defaults).unwrap();
+    let widgets: Vec<Widget> = (0..N).map(|id| Widget::new(id, "crowded")).collect();
+    app.publish_list_with::<Widget, _>(&widgets, &PublishOptions::new().topic("crowded-widgets"))
+        .await
+        .unwrap();
+    let running = Running::start(&app, &["on_crowded"]);
+    CROWDED
+        .wait_until(Duration::from_secs(60), "every widget", |s| {
+            s.len() >= N as usize
+                && s.iter().collect::<std::collections::HashSet<_>>().len() == N as usize
+        })
+        .await;
+    running.stop().await;
+}

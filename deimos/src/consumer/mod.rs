@@ -115,7 +115,9 @@
 //!
 //! # Rebalances and shutdown
 //! librdkafka revokes partitions from inside the consumer's poll, so no handler is running
-//! then: what was handled is committed synchronously before the partitions go, and messages
+//! then: librdkafka commits what was handled (the stored offsets of the revoked partitions,
+//! `enable.auto.commit`) before the unassignment completes, without blocking the consumer's
+//! task; messages
 //! held for a revoked partition (a batch being gathered, a message waiting for its retry)
 //! are dropped unstored, so the partition's next owner receives them from the committed
 //! offset. On shutdown the handler in flight finishes, the rest of its batch is not started,

@@ -46,7 +46,7 @@ pub mod dead_letter_headers {
     pub const ATTEMPTS: &str = "deimos.attempts";
 }
 
-/// The consumer's librdkafka context: commits on revocation, remembers which partitions were
+/// The consumer's librdkafka context: remembers which partitions were
 /// revoked (so the loop drops work it holds for them), reports lag from statistics. A
 /// consumer subscribes to one topic, so partitions are keyed by number.
 struct Ctx {
@@ -102,17 +102,17 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {
                 // Nothing is in flight here: librdkafka calls this from inside `recv`, between
-                // messages. Commit what was handled before the partitions go.
-                match consumer.commit_consumer_state(CommitMode::Sync) {
-                    Ok(()) => {}
-                    Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => {}
-                    Err(e) => warn!(consumer = self.name, error = %e,
-                                    "offset commit on revocation failed"),
-                }
+                // messages. It commits the stored offsets of the revoked partitions itself
+                // (with `enable.auto.commit`, when it serves the removal, before the
+                // unassignment completes): no commit from here. A synchronous commit here
+                // would block a tokio worker thread inside the callback until the group
+                // coordinator answers, and with as many consumers as worker threads the
+                // rebalance then waits for members that cannot poll (seen: three instances
+                // on two workers stalled a group for good).
                 let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
                 let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
                 for e in tpl.elements() {
@@ -362,6 +362,12 @@ impl<'a> Runner<'a> {
         };
         tokio::pin!(stopped);
         loop {
+            // While messages are waiting, `recv` is ready every time and this loop would never
+            // hand its worker thread back to tokio: the runtime's other tasks (more consumer
+            // instances, whose librdkafka events are only served when they poll, the
+            // application's own tasks) would starve. Tokio's cooperative budget yields once
+            // in a while (every 128 units, tokio's default).
+            tokio::task::consume_budget().await;
             if self.stopping() {
                 return Ok(());
             }
