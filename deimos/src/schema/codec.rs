@@ -51,6 +51,18 @@ struct FastEntry {
     has_timestamp: bool,
 }
 
+impl FastEntry {
+    /// `body` (a datum written with this schema) copied out for a typed handler.
+    fn datum(&self, fast: &Arc<serde_avro_fast::Schema>, body: &[u8]) -> Datum {
+        Datum {
+            bytes: body.to_vec(),
+            fast: fast.clone(),
+            avro: self.avro.clone(),
+            has_timestamp: self.has_timestamp,
+        }
+    }
+}
+
 /// Fast-path entries by schema name.
 type FastEntries = HashMap<SchemaRef, Arc<FastEntry>>;
 
@@ -753,6 +765,9 @@ impl Codec {
         value: Option<&[u8]>,
         at: (&str, i32, i64),
     ) -> Result<(Option<Value>, Incoming)> {
+        if let Some(decoded) = self.decode_message_now(decoder, key, value, at) {
+            return decoded;
+        }
         let key = match (&decoder.key, key) {
             (Some((key_ref, key_schema, Some((fast, primitive)))), Some(bytes)) => {
                 let body = self
@@ -795,7 +810,7 @@ impl Codec {
     /// [`Codec::decode_message`] without waiting, when that is possible: the fast paths
     /// (`key_config(field)` with a primitive key field, typed values), with the backend's
     /// framing known ([`SchemaBackend::datum_body_now`]); `None` sends the caller to
-    /// `decode_message`. The consumer's per-message decode takes this path first.
+    /// `decode_message` (which tries this first).
     pub(crate) fn decode_message_now(
         &self,
         decoder: &Decoder,
@@ -839,12 +854,7 @@ impl Codec {
                         return Some(Err(decode_err(at, &decoder.schema, "payload", source)))
                     }
                 };
-                Incoming::Datum(Datum {
-                    bytes: body.to_vec(),
-                    fast: fast.clone(),
-                    avro: entry.avro.clone(),
-                    has_timestamp: entry.has_timestamp,
-                })
+                Incoming::Datum(entry.datum(fast, body))
             }
             (None, Some(_)) => return None,
         };
@@ -885,12 +895,7 @@ impl Codec {
                 });
             checked.map_err(|source| decode_err(at, schema, "payload", source))?;
         }
-        Ok(Some(Datum {
-            bytes: body.to_vec(),
-            fast: fast.clone(),
-            avro: entry.avro.clone(),
-            has_timestamp: entry.has_timestamp,
-        }))
+        Ok(Some(entry.datum(fast, body)))
     }
 
     /// The schema of a message value. A backend that does not validate (`mock`) needs none:
