@@ -84,8 +84,8 @@
 //! [`BatchMetadata`] whose keys line up with the payloads.
 //!
 //! # Errors in handlers
-//! A handler error (or a message that cannot be decoded, or a panic) goes through Deimos'
-//! error policy:
+//! A handler error (or a message that cannot be decoded, including a payload that does not
+//! fit the handler's type, or a panic) goes through Deimos' error policy:
 //!
 //! 1. **Fatal**: the global predicate ([`set_fatal_error`], Deimos' `consumers.fatal_error`)
 //!    or the consumer's `fatal_error` hook says so. The consumer stops without storing the
