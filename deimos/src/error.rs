@@ -163,6 +163,16 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A database operation failed (feature `orm`: SeaORM entity producers and consumers).
+    #[error("database error while {context}")]
+    Database {
+        /// What deimos was doing, naming the table and key, e.g. ``reading `widgets` by
+        /// primary key (int 7)``.
+        context: String,
+        /// The database error (a `sea_orm::DbErr`), or what was wrong.
+        #[source]
+        source: BoxError,
+    },
     /// Something did not happen in time.
     #[error("timed out after {after:?} while {context}")]
     Timeout {

@@ -44,6 +44,7 @@
 //! | `testing` | `deimos::testing`: the embedded broker and the in-process Confluent-compatible schema registry (axum) | no |
 //! | `registry-tls` | `https://` schema registry URLs (rustls, no OpenSSL) for `avro_schema_registry` | no |
 //! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*`; also SASL `SCRAM-*` and `OAUTHBEARER` | no |
+//! | `orm` | `deimos::orm`: SeaORM entity producers (`#[producer(.., entity = ..)]`); bring your own sea-orm driver feature | no |
 //! | `oidc` | `OAUTHBEARER` with OIDC client credentials (`kafka.sasl.oauthbearer`): librdkafka with libcurl; implies `ssl` | no |
 //!
 //! # Modules
@@ -60,6 +61,9 @@ pub mod config;
 pub mod consumer;
 mod error;
 pub mod events;
+#[cfg(feature = "orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+pub mod orm;
 pub mod payload;
 pub mod producer;
 pub mod runtime;

@@ -14,6 +14,7 @@
 
 pub mod avro_gen;
 pub mod child;
+pub mod db;
 pub mod hostile;
 pub mod metrics;
 pub mod read;

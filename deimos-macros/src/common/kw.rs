@@ -31,3 +31,5 @@ syn::custom_keyword!(max);
 syn::custom_keyword!(dead_letter_topic);
 syn::custom_keyword!(fatal_error);
 syn::custom_keyword!(offset_retention_time);
+syn::custom_keyword!(entity);
+syn::custom_keyword!(refetch);

@@ -1,10 +1,10 @@
 //! Parsing `#[producer(topic = "...", schema = "...", namespace = "...", key_config(...),
-//! payload = Type, hooks)]`.
+//! payload = Type, entity = path::Entity, refetch = bool, hooks)]`.
 
 use proc_macro2::TokenStream;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
-use syn::{Ident, Token, Type};
+use syn::{Ident, LitBool, Token, Type};
 
 use crate::common::args::{parse_comma_list, set_once, MessageArgs, MessageArgsParser};
 use crate::common::errors::Errors;
@@ -16,6 +16,8 @@ const ARGUMENTS: &[&str] = &[
     "namespace",
     "key_config",
     "payload",
+    "entity",
+    "refetch",
     "hooks",
 ];
 
@@ -26,6 +28,10 @@ pub(crate) struct ProducerArgs {
     pub(crate) message: MessageArgs,
     /// `payload = Type`: the struct is a producer type publishing `Type`.
     pub(crate) payload: Option<(kw::payload, Type)>,
+    /// `entity = path::Entity`: the struct is an entity producer of that SeaORM entity.
+    pub(crate) entity: Option<(kw::entity, Type)>,
+    /// `refetch = true|false` (entity producers only).
+    pub(crate) refetch: Option<(kw::refetch, LitBool)>,
     /// `hooks`: the hooks come from the user's `impl deimos::producer::ProducerHooks`.
     pub(crate) hooks: Option<kw::hooks>,
 }
@@ -40,6 +46,8 @@ fn parse_stream(input: ParseStream<'_>) -> syn::Result<ProducerArgs> {
     let mut parser = MessageArgsParser::new("producer", ARGUMENTS);
     let mut payload: Option<(kw::payload, Type)> = None;
     let mut hooks: Option<(kw::hooks, ())> = None;
+    let mut entity: Option<(kw::entity, Type)> = None;
+    let mut refetch: Option<(kw::refetch, LitBool)> = None;
     let parsed = parse_comma_list(input, |input| {
         let lookahead = input.lookahead1();
         if parser.parse_one(&lookahead, input, &mut errors)? {
@@ -49,6 +57,18 @@ fn parse_stream(input: ParseStream<'_>) -> syn::Result<ProducerArgs> {
             input.parse::<Token![=]>()?;
             let ty = input.parse::<Type>()?;
             set_once(&mut payload, key, ty, &mut errors);
+            Ok(())
+        } else if lookahead.peek(kw::entity) {
+            let key = input.parse::<kw::entity>()?;
+            input.parse::<Token![=]>()?;
+            let ty = input.parse::<Type>()?;
+            set_once(&mut entity, key, ty, &mut errors);
+            Ok(())
+        } else if lookahead.peek(kw::refetch) {
+            let key = input.parse::<kw::refetch>()?;
+            input.parse::<Token![=]>()?;
+            let value = input.parse::<LitBool>()?;
+            set_once(&mut refetch, key, value, &mut errors);
             Ok(())
         } else if lookahead.peek(kw::hooks) {
             let key = input.parse::<kw::hooks>()?;
@@ -68,6 +88,8 @@ fn parse_stream(input: ParseStream<'_>) -> syn::Result<ProducerArgs> {
     Ok(ProducerArgs {
         message: args.expect("missing or invalid arguments were reported above"),
         payload,
+        entity,
+        refetch,
         hooks: hooks.map(|(key, ())| key),
     })
 }
@@ -137,7 +159,7 @@ mod tests {
                 "unknown `producer` argument `topc`; did you mean `topic`?",
                 "`schema` specified more than once",
                 "`key_config` takes exactly one of `none`, `plain`, `field = \"...\"`, `schema = \"...\"`; found `plain` and `none`",
-                "unknown `producer` argument `crate`; expected one of `topic`, `schema`, `namespace`, `key_config`, `payload`, `hooks`",
+                "unknown `producer` argument `crate`; expected one of `topic`, `schema`, `namespace`, `key_config`, `payload`, `entity`, `refetch`, `hooks`",
             ]
         );
     }
@@ -148,7 +170,7 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "unknown `producer` argument `colour`; expected one of `topic`, `schema`, `namespace`, `key_config`, `payload`, `hooks`",
+                "unknown `producer` argument `colour`; expected one of `topic`, `schema`, `namespace`, `key_config`, `payload`, `entity`, `refetch`, `hooks`",
                 "missing required argument `topic`; add `topic = \"...\"`",
             ]
         );
@@ -181,7 +203,7 @@ mod tests {
         let errors = parse_args(r#""a""#).unwrap_err();
         assert_eq!(
             errors,
-            ["expected one of: `topic`, `schema`, `namespace`, `key_config`, `payload`, `hooks`"]
+            ["expected one of: `topic`, `schema`, `namespace`, `key_config`, `payload`, `entity`, `refetch`, `hooks`"]
         );
     }
 }

@@ -10,6 +10,9 @@ use crate::common::key::Key;
 use crate::common::kind::Kind;
 
 pub(crate) fn tokens(model: &Producer<'_>) -> TokenStream {
+    if let Some((_, entity)) = &model.entity {
+        return entity_tokens(model, entity);
+    }
     let item = model.item;
     let ident = &item.ident;
     let topic = model.topic.value();
@@ -242,6 +245,160 @@ fn producer_type_methods(topic: &str, schema: &str, payload: &TokenStream) -> To
             I: ::core::iter::IntoIterator<Item = &'__a #payload>,
         {
             ::deimos::__private::publish_list_with::<Self, _>(payloads, options).await
+        }
+    }
+}
+
+/// The entity-producer form: `impl deimos::orm::EntityProducer` plus `send_event`,
+/// `send_events`, `send_events_with`, `send_records`, `send_records_with`.
+fn entity_tokens(model: &Producer<'_>, entity: &syn::Type) -> TokenStream {
+    let item = model.item;
+    let ident = &item.ident;
+    let topic = model.topic.value();
+    let schema_ref = schema_ref(&model.schema.name);
+    let key_config = key_config(&model.key);
+    let includes = include_schemas(&model.schema, &model.key);
+    let fields = model.schema.fields.iter().map(|f| f.name.as_str());
+    // Deimos' `refetch` defaults to true.
+    let refetch = model.refetch.as_ref().is_none_or(|(_, value)| value.value);
+    let orm = quote_spanned!(entity.span()=> ::deimos::orm);
+    let (hooks, hooks_impl) = match &model.hooks {
+        Some(hooks) => (
+            quote_spanned! {hooks.span=>
+                fn generate_payload(
+                    attributes: ::deimos::Payload,
+                    model: ::core::option::Option<&#orm::ModelOf<Self>>,
+                ) -> ::deimos::Payload {
+                    <Self as #orm::EntityProducerHooks>::generate_payload(attributes, model)
+                }
+                fn watched_attributes(model: &#orm::ModelOf<Self>) -> ::std::vec::Vec<::std::string::String> {
+                    <Self as #orm::EntityProducerHooks>::watched_attributes(model)
+                }
+            },
+            TokenStream::new(),
+        ),
+        None => (
+            TokenStream::new(),
+            quote! {
+                #[automatically_derived]
+                impl #orm::EntityProducerHooks for #ident {}
+            },
+        ),
+    };
+    let schema_name = model.schema.name.to_string();
+    let errors = "\n\n# Errors\n\nNo global `deimos::App` is configured, or as \
+                  `deimos::orm::send_events_with`: a row that does not fit the schema (naming the \
+                  field), or the producer backend's error.";
+    let send_event = format!(
+        "Publishes one row to topic `{topic}` (schema `{schema_name}`) through the global \
+         `deimos::App` (Deimos' `send_event`).{errors}"
+    );
+    let send_events = format!(
+        "Publishes rows to topic `{topic}` (schema `{schema_name}`) through the global \
+         `deimos::App`, as one batch: every row is encoded before any is sent (Deimos' \
+         `send_events`).{errors}"
+    );
+    let send_events_with = format!(
+        "Publishes rows as [`send_events`](Self::send_events) does, with \
+         `deimos::producer::PublishOptions`.{errors}"
+    );
+    let send_records = format!(
+        "Publishes one message per `deimos::orm::Record` (a row, a partial active model, or a \
+         primary key) to topic `{topic}`, reading rows on `db` first when refetch is on \
+         (`refetch = {refetch}`), through the global `deimos::App`.\n\n# Errors\n\nAs \
+         `deimos::orm::send_records`."
+    );
+    let methods = entity_methods(
+        ident,
+        entity,
+        &orm,
+        [&send_event, &send_events, &send_events_with, &send_records],
+    );
+    quote! {
+        #item
+
+        const _: () = {
+            #includes
+
+            #[automatically_derived]
+            impl #orm::EntityProducer for #ident {
+                type Entity = #entity;
+                const TOPIC: &'static str = #topic;
+                const SCHEMA: ::deimos::__private::SchemaRef = #schema_ref;
+                const KEY_CONFIG: ::deimos::__private::KeyConfig = #key_config;
+                const SCHEMA_FIELDS: &'static [&'static str] = &[#(#fields),*];
+                const REFETCH: bool = #refetch;
+                #hooks
+            }
+
+            #hooks_impl
+        };
+
+        #methods
+    }
+}
+
+/// The inherent `send_*` methods of an entity producer. Spanned on the `entity` type, so an
+/// `entity` that is not a SeaORM entity is reported there (and only there).
+fn entity_methods(
+    ident: &syn::Ident,
+    entity: &syn::Type,
+    orm: &TokenStream,
+    docs: [&str; 4],
+) -> TokenStream {
+    let [send_event, send_events, send_events_with, send_records] = docs;
+    quote_spanned! {entity.span()=>
+        impl #ident {
+            #[doc = #send_event]
+            pub async fn send_event(model: &#orm::ModelOf<Self>) -> ::deimos::Result<()> {
+                #orm::send_events_with::<Self>(
+                    &::deimos::global()?,
+                    ::core::iter::once(model),
+                    &::deimos::producer::PublishOptions::default(),
+                )
+                .await
+            }
+
+            #[doc = #send_events]
+            pub async fn send_events<'__a, I>(models: I) -> ::deimos::Result<()>
+            where
+                I: ::core::iter::IntoIterator<Item = &'__a #orm::ModelOf<Self>>,
+            {
+                #orm::send_events_with::<Self>(
+                    &::deimos::global()?,
+                    models,
+                    &::deimos::producer::PublishOptions::default(),
+                )
+                .await
+            }
+
+            #[doc = #send_events_with]
+            pub async fn send_events_with<'__a, I>(
+                models: I,
+                options: &::deimos::producer::PublishOptions,
+            ) -> ::deimos::Result<()>
+            where
+                I: ::core::iter::IntoIterator<Item = &'__a #orm::ModelOf<Self>>,
+            {
+                #orm::send_events_with::<Self>(&::deimos::global()?, models, options).await
+            }
+
+            #[doc = #send_records]
+            pub async fn send_records<C, I>(db: &C, records: I) -> ::deimos::Result<()>
+            where
+                C: #orm::sea_orm::ConnectionTrait,
+                I: ::core::iter::IntoIterator<
+                    Item = #orm::Record<<Self as #orm::EntityProducer>::Entity>,
+                >,
+            {
+                #orm::send_records::<Self, C>(
+                    &::deimos::global()?,
+                    db,
+                    records,
+                    &::deimos::producer::PublishOptions::default(),
+                )
+                .await
+            }
         }
     }
 }

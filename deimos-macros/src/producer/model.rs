@@ -24,6 +24,11 @@ pub(crate) struct Producer<'a> {
     /// `payload = Type`: the producer-type form (the struct is a unit struct naming the
     /// payload type).
     pub(crate) payload: Option<(kw::payload, Type)>,
+    /// `entity = path::Entity`: the entity-producer form (a unit struct publishing rows of a
+    /// SeaORM entity).
+    pub(crate) entity: Option<(kw::entity, Type)>,
+    /// `refetch = bool` (entity producers).
+    pub(crate) refetch: Option<(kw::refetch, syn::LitBool)>,
     /// The `hooks` flag.
     pub(crate) hooks: Option<kw::hooks>,
 }
@@ -53,6 +58,8 @@ impl<'a> Producer<'a> {
         let ProducerArgs {
             message,
             payload,
+            entity,
+            refetch,
             hooks,
         } = args;
         let message = Message::load(message, dirs)?;
@@ -68,6 +75,8 @@ impl<'a> Producer<'a> {
             fields,
             rename_all: SerdeAttrs::of(&item.attrs).rename_all,
             payload,
+            entity,
+            refetch,
             hooks,
         })
     }

@@ -14,6 +14,27 @@ impl Producer<'_> {
     pub(crate) fn validate(&self) -> syn::Result<()> {
         let mut errors = Errors::new();
         check_topic(&self.topic, &mut errors);
+        if let Some((refetch, _)) = &self.refetch {
+            if self.entity.is_none() {
+                errors.push(
+                    refetch.span,
+                    "`refetch` is for entity producers: add `entity = path::to::Entity`, or \
+                     remove `refetch`",
+                );
+            }
+        }
+        if self.entity.is_some() {
+            if let Some((payload, _)) = &self.payload {
+                errors.push(
+                    payload.span,
+                    "`payload = ..` and `entity = ..` are two forms of producer: an entity \
+                     producer publishes rows of its entity; keep one",
+                );
+            }
+            self.check_unit_struct(&mut errors, "entity");
+            check_key_field_in_schema(&self.key, &self.schema, &mut errors);
+            return errors.finish();
+        }
         if self.payload.is_some() {
             // The producer-type form: the payload type carries the fields, and is checked
             // against the schema when it is encoded.
@@ -30,20 +51,34 @@ impl Producer<'_> {
 
     /// `payload = Type` goes on a unit struct without generics.
     fn check_producer_type(&self, errors: &mut Errors) {
+        self.check_unit_struct(errors, "payload");
+    }
+
+    /// The producer-type and entity forms go on a unit struct without generics.
+    fn check_unit_struct(&self, errors: &mut Errors, form: &str) {
         let generics = &self.item.generics;
         if !generics.params.is_empty() || generics.where_clause.is_some() {
             errors.push_spanned(
                 generics,
-                "`#[producer(.., payload = ..)]` does not support generic producer types; remove \
-                 the generic parameters",
+                format!(
+                    "`#[producer(.., {form} = ..)]` does not support generic producer types; \
+                     remove the generic parameters"
+                ),
             );
         }
         match &self.item.fields {
             Fields::Unit => {}
             fields => errors.push_spanned(
                 fields,
-                "with `payload = ..`, `#[producer]` goes on a unit struct (`struct \
-                 WidgetProducer;`): the payload type carries the fields",
+                if form == "entity" {
+                    "with `entity = ..`, `#[producer]` goes on a unit struct (`struct \
+                     WidgetProducer;`): the entity's columns are the fields"
+                        .to_owned()
+                } else {
+                    "with `payload = ..`, `#[producer]` goes on a unit struct (`struct \
+                     WidgetProducer;`): the payload type carries the fields"
+                        .to_owned()
+                },
             ),
         }
     }

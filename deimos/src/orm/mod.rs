@@ -1,0 +1,32 @@
+//! SeaORM integration (feature `orm`): entity producers, after Deimos' `ActiveRecordProducer`.
+//!
+//! `#[producer(topic = .., schema = .., key_config(..), entity = path::to::Entity)]` on a unit
+//! struct makes it an [`EntityProducer`]: rows of the entity become messages, column by column
+//! ([`column_value`] says how each SeaORM value is read) through Deimos' coercion rules. The
+//! generated methods are:
+//!
+//! - `async fn send_event(model: &Model) -> deimos::Result<()>`
+//! - `async fn send_events<'a>(models: impl IntoIterator<Item = &'a Model>) -> deimos::Result<()>`
+//! - `async fn send_events_with<'a>(models: .., options: &PublishOptions) -> deimos::Result<()>`
+//! - `async fn send_records<C: ConnectionTrait>(db: &C, records: impl IntoIterator<Item = Record<Entity>>) -> deimos::Result<()>`
+//!   (Deimos' `refetch`: rows given by key or as partial active models are read again first)
+//!
+//! They publish through the global [`App`](crate::App); [`send_events_with`] and
+//! [`send_records`] take an explicit one.
+//!
+//! deimos names no database driver: enable sea-orm's `sqlx-postgres`, `sqlx-mysql` or
+//! `sqlx-sqlite` and a `runtime-*` feature in your own `Cargo.toml` (sea-orm 2).
+
+mod producer;
+mod value;
+
+pub use producer::{
+    payload_of, send_events_with, send_records, ActiveModelOf, EntityProducer, EntityProducerHooks,
+    ModelOf, Record,
+};
+pub use value::{column_value, model_attributes};
+
+/// The sea-orm crate deimos is built with (sea-orm 2), for generated code and for applications
+/// that want to name the same version.
+#[doc(no_inline)]
+pub use sea_orm;
