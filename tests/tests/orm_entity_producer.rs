@@ -15,34 +15,7 @@ use deimos::{payload, App, Config, Error, Payload, PayloadValue};
 use deimos_tests::db::{Db, TestDb};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
-mod product {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
-    #[sea_orm(table_name = "products")]
-    pub struct Model {
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub id: i64,
-        pub sku: String,
-        pub name: String,
-        #[sea_orm(column_type = "Decimal(Some((10, 2)))")]
-        pub price: Decimal,
-        pub weight: Option<f64>,
-        pub released_on: Option<Date>,
-        pub updated_at: DateTimeUtc,
-        pub dimensions: Option<Json>,
-        pub tags: Json,
-        pub active: bool,
-        pub external_id: Option<Uuid>,
-        /// Not in the schema: never published.
-        pub internal_note: String,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
+use deimos_tests::product;
 
 /// Refetches by default (Deimos' `refetch: true`).
 #[deimos::producer(

@@ -42,6 +42,8 @@ const ARGUMENTS: &[&str] = &[
     "dead_letter_topic",
     "dead_letter_max_retries",
     "fatal_error",
+    "entity",
+    "hooks",
 ];
 
 /// The arguments of `#[consumer]`: the shared message arguments, `group_id` and the
@@ -51,6 +53,10 @@ pub(crate) struct ConsumerArgs {
     pub(crate) message: MessageArgs,
     pub(crate) group_id: (kw::group_id, LitStr),
     pub(crate) settings: SettingsArgs,
+    /// `entity = path::Entity`: an entity consumer (on a unit struct).
+    pub(crate) entity: Option<(kw::entity, syn::Type)>,
+    /// `hooks`: an entity consumer's hooks come from the user's `EntityConsumerHooks` impl.
+    pub(crate) hooks: Option<kw::hooks>,
 }
 
 /// `delivery = "..."`: how the handler receives messages.
@@ -260,6 +266,8 @@ impl ConsumerArgs {
         let mut parser = MessageArgsParser::new("consumer", ARGUMENTS);
         let mut group_id = None;
         let mut settings = SettingsArgs::default();
+        let mut entity: Option<(kw::entity, syn::Type)> = None;
+        let mut hooks: Option<(kw::hooks, ())> = None;
         let parsed = parse_comma_list(input, |input| {
             let lookahead = input.lookahead1();
             if parser.parse_one(&lookahead, input, &mut errors)?
@@ -269,6 +277,16 @@ impl ConsumerArgs {
             } else if lookahead.peek(kw::group_id) {
                 let key = input.parse()?;
                 set_once(&mut group_id, key, parse_str_value(input)?, &mut errors);
+                Ok(())
+            } else if lookahead.peek(kw::entity) {
+                let key = input.parse::<kw::entity>()?;
+                input.parse::<Token![=]>()?;
+                let ty = input.parse::<syn::Type>()?;
+                set_once(&mut entity, key, ty, &mut errors);
+                Ok(())
+            } else if lookahead.peek(kw::hooks) {
+                let key = input.parse::<kw::hooks>()?;
+                set_once(&mut hooks, key, (), &mut errors);
                 Ok(())
             } else if input.peek(Ident::peek_any) {
                 parser.unknown(input, &mut errors)
@@ -287,6 +305,8 @@ impl ConsumerArgs {
                 message,
                 group_id,
                 settings,
+                entity,
+                hooks: hooks.map(|(key, ())| key),
             }),
             _ => unreachable!("missing or invalid arguments were reported above"),
         }

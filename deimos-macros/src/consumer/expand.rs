@@ -9,19 +9,137 @@ use syn::spanned::Spanned as _;
 use syn::{FnArg, LitBool, ReturnType};
 
 use super::args::{Delivery, SettingsArgs};
-use super::model::Consumer;
+use super::model::{Consumer, HandlerFn, Target};
 use crate::common::args::Spanned;
 use crate::common::expand::{include_schemas, key_config, schema_ref};
 
 pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
-    let handler = model.handler;
-    let sig = &handler.sig;
-    let name = &sig.ident;
-    let name_str = name.unraw().to_string();
+    match &model.target {
+        Target::Fn(handler) => fn_tokens(model, handler),
+        Target::Entity {
+            item,
+            entity: Some((_, entity)),
+            hooks,
+        } => entity_tokens(model, item, entity, hooks.as_ref()),
+        Target::Entity { entity: None, .. } => {
+            unreachable!("validate reports an entity consumer without `entity`")
+        }
+    }
+}
+
+/// The registration (`inventory::submit!`) of `__deimos_handler` under `name` (a string
+/// expression).
+fn registration(model: &Consumer<'_>, name: &TokenStream, variant: &TokenStream) -> TokenStream {
     let topic = model.topic.value();
     let group_id = model.group_id.value();
     let schema_ref = schema_ref(&model.schema.name);
     let key_config = key_config(&model.key);
+    let delivery = match model.delivery {
+        Delivery::Message => quote!(Message),
+        Delivery::Batch => quote!(Batch),
+        Delivery::InlineBatch => quote!(InlineBatch),
+    };
+    let settings = settings(&model.settings);
+    // A path that is not a `fn(&deimos::Error) -> bool` is reported on the path.
+    let fatal_error = match &model.settings.fatal_error {
+        Some((_, path)) => quote_spanned! {path.span()=>
+            ::core::option::Option::Some(::deimos::__private::fatal_error_hook(#path))
+        },
+        None => quote!(::core::option::Option::None),
+    };
+    quote! {
+        ::deimos::__private::inventory::submit! {
+            ::deimos::__private::ConsumerRegistration {
+                name: #name,
+                topic: #topic,
+                schema: #schema_ref,
+                group_id: #group_id,
+                key_config: #key_config,
+                delivery: ::deimos::__private::Delivery::#delivery,
+                settings: #settings,
+                fatal_error: #fatal_error,
+                handler: ::deimos::__private::Handler::#variant(__deimos_handler),
+            }
+        }
+    }
+}
+
+/// An entity consumer: `impl deimos::orm::EntityConsumer`, the hooks impl, and a registered
+/// handler that writes each message with `deimos::orm::handle`.
+fn entity_tokens(
+    model: &Consumer<'_>,
+    item: &syn::ItemStruct,
+    entity: &syn::Type,
+    hooks: Option<&crate::common::kw::hooks>,
+) -> TokenStream {
+    let ident = &item.ident;
+    let name = ident.unraw().to_string();
+    let schema_ref = schema_ref(&model.schema.name);
+    let includes = include_schemas(&model.schema, &model.key);
+    let orm = quote_spanned!(entity.span()=> ::deimos::orm);
+    // With `hooks`, a missing `EntityConsumerHooks` impl is reported on `hooks`; without, an
+    // empty impl (a user impl then conflicts instead of being silently ignored). The handler's
+    // body carries that span (or the entity's), so what fails in it is reported there, not on
+    // the whole attribute.
+    let (at, hooks_impl) = match hooks {
+        Some(hooks) => (hooks.span, TokenStream::new()),
+        None => (
+            entity.span(),
+            quote_spanned! {entity.span()=>
+                #[automatically_derived]
+                impl ::deimos::orm::EntityConsumerHooks for #ident {}
+            },
+        ),
+    };
+    let consumer_impl = quote_spanned! {entity.span()=>
+        #[automatically_derived]
+        impl #orm::EntityConsumer for #ident {
+            type Entity = #entity;
+            type Model = <#entity as #orm::sea_orm::EntityTrait>::Model;
+            type ActiveModel = <#entity as #orm::sea_orm::EntityTrait>::ActiveModel;
+            const SCHEMA: ::deimos::__private::SchemaRef = #schema_ref;
+        }
+    };
+    let handler = quote_spanned! {at=>
+        type __DeimosConsumer = #ident;
+        fn __deimos_handler(
+            payload: ::deimos::__private::Incoming,
+            metadata: ::deimos::Metadata,
+        ) -> ::core::result::Result<
+            ::deimos::__private::HandlerFuture,
+            ::deimos::__private::PayloadError,
+        > {
+            ::core::result::Result::Ok(::std::boxed::Box::pin(
+                ::deimos::orm::handle::<__DeimosConsumer>(payload, metadata),
+            ))
+        }
+    };
+    let registration = registration(
+        model,
+        &quote!(::core::concat!(::core::module_path!(), "::", #name)),
+        &quote!(Message),
+    );
+    quote! {
+        #item
+
+        const _: () = {
+            #includes
+
+            #consumer_impl
+
+            #hooks_impl
+
+            #handler
+
+            #registration
+        };
+    }
+}
+
+fn fn_tokens(model: &Consumer<'_>, handler: &HandlerFn) -> TokenStream {
+    let sig = &handler.sig;
+    let name = &sig.ident;
+    let name_str = name.unraw().to_string();
     let includes = include_schemas(&model.schema, &model.key);
 
     // Type errors land on the user's tokens: a payload parameter that is not `Option<T>` on its
@@ -59,19 +177,11 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
             quote!(Batch),
         ),
     };
-    let delivery = match model.delivery {
-        Delivery::Message => quote!(Message),
-        Delivery::Batch => quote!(Batch),
-        Delivery::InlineBatch => quote!(InlineBatch),
-    };
-    let settings = settings(&model.settings);
-    // A path that is not a `fn(&deimos::Error) -> bool` is reported on the path.
-    let fatal_error = match &model.settings.fatal_error {
-        Some((_, path)) => quote_spanned! {path.span()=>
-            ::core::option::Option::Some(::deimos::__private::fatal_error_hook(#path))
-        },
-        None => quote!(::core::option::Option::None),
-    };
+    let registration = registration(
+        model,
+        &quote!(::core::concat!(::core::module_path!(), "::", #name_str)),
+        &handler_variant,
+    );
 
     quote! {
         #handler
@@ -93,19 +203,7 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
                 }))
             }
 
-            ::deimos::__private::inventory::submit! {
-                ::deimos::__private::ConsumerRegistration {
-                    name: ::core::concat!(::core::module_path!(), "::", #name_str),
-                    topic: #topic,
-                    schema: #schema_ref,
-                    group_id: #group_id,
-                    key_config: #key_config,
-                    delivery: ::deimos::__private::Delivery::#delivery,
-                    settings: #settings,
-                    fatal_error: #fatal_error,
-                    handler: ::deimos::__private::Handler::#handler_variant(__deimos_handler),
-                }
-            }
+            #registration
         };
     }
 }

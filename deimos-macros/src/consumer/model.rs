@@ -51,9 +51,36 @@ impl ToTokens for HandlerFn {
     }
 }
 
+/// The item `#[consumer]` is on, as parsed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Item<'a> {
+    /// An `async fn` handler.
+    Fn(&'a HandlerFn),
+    /// A struct (an entity consumer).
+    Struct(&'a syn::ItemStruct),
+}
+
+/// What `#[consumer]` is on, with the arguments that belong to it.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per macro call
+pub(crate) enum Target<'a> {
+    /// An `async fn` handler.
+    Fn(&'a HandlerFn),
+    /// A unit struct with `entity = path::Entity` (an entity consumer), and `hooks`.
+    Entity {
+        item: &'a syn::ItemStruct,
+        entity: Option<(crate::common::kw::entity, syn::Type)>,
+        hooks: Option<crate::common::kw::hooks>,
+    },
+}
+
 #[derive(Debug)]
 pub(crate) struct Consumer<'a> {
-    pub(crate) handler: &'a HandlerFn,
+    pub(crate) target: Target<'a>,
+    /// `entity = ..` given on an `async fn` (reported by `validate`).
+    pub(crate) stray_entity: Option<crate::common::kw::entity>,
+    /// `hooks` given on an `async fn` (reported by `validate`).
+    pub(crate) stray_hooks: Option<crate::common::kw::hooks>,
     pub(crate) topic: LitStr,
     pub(crate) group_id: LitStr,
     pub(crate) schema: SchemaFile,
@@ -68,13 +95,31 @@ impl<'a> Consumer<'a> {
     /// Builds the model, loading the value schema and the key schema (if any). Both load
     /// errors are reported together.
     pub(crate) fn from_syn(
-        handler: &'a HandlerFn,
+        item: Item<'a>,
         args: ConsumerArgs,
         dirs: &SchemaDirs,
     ) -> syn::Result<Self> {
         let message = Message::load(args.message, dirs)?;
+        let (target, stray_entity, stray_hooks) = match item {
+            Item::Fn(handler) => (
+                Target::Fn(handler),
+                args.entity.map(|(key, _)| key),
+                args.hooks,
+            ),
+            Item::Struct(item) => (
+                Target::Entity {
+                    item,
+                    entity: args.entity,
+                    hooks: args.hooks,
+                },
+                None,
+                None,
+            ),
+        };
         Ok(Consumer {
-            handler,
+            target,
+            stray_entity,
+            stray_hooks,
             topic: message.topic,
             group_id: args.group_id.1,
             schema: message.schema,

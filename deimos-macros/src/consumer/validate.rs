@@ -4,7 +4,7 @@
 use syn::FnArg;
 
 use super::args::{Delivery, SettingsArgs};
-use super::model::Consumer;
+use super::model::{Consumer, HandlerFn, Target};
 use crate::common::args::Spanned;
 use crate::common::errors::Errors;
 use crate::common::validate::{check_key_field_in_schema, check_not_empty, check_topic};
@@ -17,12 +17,76 @@ impl Consumer<'_> {
         check_not_empty("group_id", &self.group_id, &mut errors);
         check_key_field_in_schema(&self.key, &self.schema, &mut errors);
         self.check_settings(&mut errors);
-        self.check_signature(&mut errors);
+        match &self.target {
+            Target::Fn(handler) => self.check_signature(handler, &mut errors),
+            Target::Entity { item, entity, .. } => {
+                self.check_entity_struct(item, entity.as_ref(), &mut errors);
+            }
+        }
+        if let Some(entity) = &self.stray_entity {
+            errors.push(
+                entity.span,
+                "`entity = ..` makes an entity consumer, which goes on a unit struct \
+                 (`struct WidgetConsumer;`), not on a handler function",
+            );
+        }
+        if let Some(hooks) = &self.stray_hooks {
+            errors.push(
+                hooks.span,
+                "`hooks` is for entity consumers (`entity = ..` on a unit struct); a handler \
+                 function does its own work",
+            );
+        }
         errors.finish()
     }
 
-    fn check_signature(&self, errors: &mut Errors) {
-        let sig = &self.handler.sig;
+    fn check_entity_struct(
+        &self,
+        item: &syn::ItemStruct,
+        entity: Option<&(crate::common::kw::entity, syn::Type)>,
+        errors: &mut Errors,
+    ) {
+        if entity.is_none() {
+            errors.push(
+                item.ident.span(),
+                "`#[consumer]` on a struct needs `entity = path::to::Entity` (an entity \
+                 consumer); a handler is an `async fn`",
+            );
+            return;
+        }
+        let generics = &item.generics;
+        if !generics.params.is_empty() || generics.where_clause.is_some() {
+            errors.push_spanned(
+                generics,
+                "entity consumers cannot be generic; remove the generic parameters",
+            );
+        }
+        if !matches!(item.fields, syn::Fields::Unit) {
+            errors.push_spanned(
+                &item.fields,
+                "an entity consumer is a unit struct (`struct WidgetConsumer;`): the entity's \
+                 columns take the payload's fields",
+            );
+        }
+        if let Some((
+            delivery,
+            Spanned {
+                value: Delivery::InlineBatch,
+                span,
+            },
+        )) = &self.settings.delivery
+        {
+            let _ = delivery;
+            errors.push(
+                *span,
+                "batch entity consumers (`delivery = \"inline_batch\"`) are not available yet: \
+                 use `\"message\"` or `\"batch\"`",
+            );
+        }
+    }
+
+    fn check_signature(&self, handler: &HandlerFn, errors: &mut Errors) {
+        let sig = &handler.sig;
         if sig.asyncness.is_none() {
             errors.push(
                 sig.fn_token.span,

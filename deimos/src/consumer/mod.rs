@@ -226,6 +226,20 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// Metadata of a message at `topic`/`partition`@`offset` with the decoded `key`, no
+    /// timestamp and no headers: for calling handlers and hooks outside a consumer (tests,
+    /// replays).
+    pub fn new(topic: impl Into<String>, partition: i32, offset: i64, key: Option<Value>) -> Self {
+        Metadata {
+            key,
+            topic: topic.into(),
+            partition,
+            offset,
+            timestamp: None,
+            headers: Vec::new(),
+        }
+    }
+
     /// The decoded key as a serde type, e.g. `metadata.key_as::<i64>()` for a `long` key field.
     ///
     /// # Errors

@@ -17,9 +17,16 @@
 //! deimos names no database driver: enable sea-orm's `sqlx-postgres`, `sqlx-mysql` or
 //! `sqlx-sqlite` and a `runtime-*` feature in your own `Cargo.toml` (sea-orm 2).
 
+mod assign;
+mod consumer;
 mod producer;
 mod value;
 
+pub use assign::{assign_attributes, column_value_of, set_column};
+pub use consumer::{
+    assign_key_from, consume, fetch_by_key, handle, incoming_payload, ConsumedActiveModelOf,
+    ConsumedModelOf, EntityConsumer, EntityConsumerHooks,
+};
 pub use producer::{
     payload_of, send_events_with, send_records, ActiveModelOf, EntityProducer, EntityProducerHooks,
     ModelOf, Record,

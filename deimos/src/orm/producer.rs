@@ -35,12 +35,31 @@ pub type ActiveModelOf<P> = <<P as EntityProducer>::Entity as EntityTrait>::Acti
 ///    drops the fields the schema lacks, fills the missing ones from their defaults, and makes
 ///    the key per `key_config`.
 ///
-/// ```ignore
+/// ```no_run
+/// # #![allow(dead_code)]
+/// # mod widget {
+/// #     use deimos::orm::sea_orm;
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "widgets")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key, auto_increment = false)]
+/// #         pub id: i64,
+/// #         pub name: String,
+/// #         pub price: f64,
+/// #         pub updated_at: DateTimeUtc,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
 /// #[deimos::producer(topic = "widgets", schema = "com.example.Widget",
 ///                    key_config(field = "id"), entity = widget::Entity)]
 /// pub struct WidgetProducer;
 ///
+/// # async fn demo(model: widget::Model) -> deimos::Result<()> {
 /// WidgetProducer::send_event(&model).await?;
+/// # Ok(()) }
 /// ```
 pub trait EntityProducer: Send + Sync + 'static {
     /// The SeaORM entity whose rows this producer publishes.
@@ -80,7 +99,30 @@ pub trait EntityProducer: Send + Sync + 'static {
 /// Overridable entity producer hooks (Deimos' `generate_payload` and `watched_attributes`).
 /// Write `hooks` in the attribute and implement this trait; every method has a default.
 ///
-/// ```ignore
+/// ```no_run
+/// # #![allow(dead_code)]
+/// # mod widget {
+/// #     use deimos::orm::sea_orm;
+/// #     use sea_orm::entity::prelude::*;
+/// #     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+/// #     #[sea_orm(table_name = "widgets")]
+/// #     pub struct Model {
+/// #         #[sea_orm(primary_key, auto_increment = false)]
+/// #         pub id: i64,
+/// #         pub name: String,
+/// #         pub price: f64,
+/// #         pub updated_at: DateTimeUtc,
+/// #     }
+/// #     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// #     pub enum Relation {}
+/// #     impl ActiveModelBehavior for ActiveModel {}
+/// # }
+/// use deimos::Payload;
+///
+/// #[deimos::producer(topic = "widgets", schema = "com.example.Widget",
+///                    key_config(field = "id"), entity = widget::Entity, hooks)]
+/// pub struct WidgetProducer;
+///
 /// impl deimos::orm::EntityProducerHooks for WidgetProducer {
 ///     fn generate_payload(mut attributes: Payload, _model: Option<&widget::Model>) -> Payload {
 ///         attributes.insert("description", "from the catalog");

@@ -40,6 +40,9 @@ pub(crate) struct AppInner {
     /// The synchronous kafka backend: the configured one for `kafka`, else built on first
     /// use by [`App::kafka_backend`].
     kafka: Mutex<Option<Arc<KafkaBackend>>>,
+    /// The database entity consumers write to (feature `orm`, [`App::set_database`]).
+    #[cfg(feature = "orm")]
+    database: RwLock<Option<sea_orm::DatabaseConnection>>,
 }
 
 impl AppInner {
@@ -84,6 +87,24 @@ pub fn global() -> Result<App> {
     let app = App::from_config(Config::load()?)?;
     *slot = Some(app.clone());
     Ok(app)
+}
+
+tokio::task_local! {
+    /// The app whose consumer task this is (set around each consumer task).
+    static CURRENT: App;
+}
+
+/// The app running the current task: inside a consumer (its handler and what the handler
+/// awaits), the [`App`] that runs that consumer; elsewhere the [`global`] app. A task the
+/// handler spawns is elsewhere.
+///
+/// # Errors
+/// As [`global`], outside a consumer task.
+pub fn current() -> Result<App> {
+    match CURRENT.try_with(App::clone) {
+        Ok(app) => Ok(app),
+        Err(_) => global(),
+    }
 }
 
 /// Runs every registered `#[consumer]` on the global app until SIGINT, SIGTERM or
@@ -197,6 +218,8 @@ impl App {
                 codec: Codec::new(backend),
                 producer,
                 kafka: Mutex::new(kafka),
+                #[cfg(feature = "orm")]
+                database: RwLock::new(None),
             }),
         })
     }
@@ -209,6 +232,40 @@ impl App {
     /// The schema codec.
     pub fn codec(&self) -> &Codec {
         &self.inner.codec
+    }
+
+    /// Sets the database that entity consumers of this app write to (feature `orm`; Deimos
+    /// uses ActiveRecord's connection). A `sea_orm::DatabaseConnection` is a pool: clones
+    /// share it. Replaces any database set before.
+    #[cfg(feature = "orm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+    pub fn set_database(&self, database: sea_orm::DatabaseConnection) {
+        *self
+            .inner
+            .database
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(database);
+    }
+
+    /// The database set with [`App::set_database`] (feature `orm`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] (key `database`) when none was set.
+    #[cfg(feature = "orm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+    pub fn database(&self) -> Result<sea_orm::DatabaseConnection> {
+        self.inner
+            .database
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| {
+                Error::config(
+                    "database",
+                    "no database is set: entity consumers need `App::set_database(connection)` \
+                     before consumers run",
+                )
+            })
     }
 
     /// One schema bound to this app's schema backend (see [`schema_backend`]).
@@ -571,9 +628,12 @@ impl App {
                 let inner = self.inner.clone();
                 let rx = stop_rx.clone();
                 let settings = settings.clone();
-                tasks.spawn(async move {
+                let app = App {
+                    inner: inner.clone(),
+                };
+                tasks.spawn(CURRENT.scope(app, async move {
                     consumer::run_consumer(&inner, reg, &settings, instance, rx).await
-                });
+                }));
             }
         }
         tokio::pin!(shutdown);

@@ -1,0 +1,54 @@
+mod widget {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "widgets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i64,
+        pub name: String,
+        pub price: f64,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Every default.
+#[deimos::consumer(topic = "widgets", schema = "com.example.Widget", group_id = "g", key_config(field = "id"),
+                   entity = widget::Entity)]
+#[derive(Debug)]
+pub struct WidgetRows;
+
+/// Every hook.
+#[deimos::consumer(topic = "widgets", schema = "com.example.Widget", group_id = "g", key_config(field = "id"),
+                   entity = widget::Entity, hooks, delivery = "batch")]
+#[derive(Debug)]
+pub struct WidgetNames;
+
+impl deimos::orm::EntityConsumerHooks for WidgetNames {
+    fn process_message(payload: Option<&deimos::Payload>, _metadata: &deimos::Metadata) -> bool {
+        payload.is_some()
+    }
+
+    async fn fetch_record<C: sea_orm::ConnectionTrait>(
+        db: &C,
+        payload: Option<&deimos::Payload>,
+        key: Option<&deimos::PayloadValue>,
+    ) -> Result<Option<widget::Model>, deimos::BoxError> {
+        deimos::orm::fetch_by_key::<Self, C>(db, payload, key).await
+    }
+
+    fn record_attributes(mut payload: deimos::Payload, _key: Option<&deimos::PayloadValue>) -> deimos::Payload {
+        payload.remove("price");
+        payload
+    }
+}
+
+fn main() {
+    let _ = deimos::consumer::registration("WidgetRows").expect("registered");
+    let _ = deimos::consumer::registration("WidgetNames").expect("registered");
+}
