@@ -33,3 +33,4 @@ syn::custom_keyword!(fatal_error);
 syn::custom_keyword!(offset_retention_time);
 syn::custom_keyword!(entity);
 syn::custom_keyword!(refetch);
+syn::custom_keyword!(compacted);

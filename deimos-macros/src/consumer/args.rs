@@ -44,6 +44,7 @@ const ARGUMENTS: &[&str] = &[
     "fatal_error",
     "entity",
     "hooks",
+    "compacted",
 ];
 
 /// The arguments of `#[consumer]`: the shared message arguments, `group_id` and the
@@ -57,6 +58,8 @@ pub(crate) struct ConsumerArgs {
     pub(crate) entity: Option<(kw::entity, syn::Type)>,
     /// `hooks`: an entity consumer's hooks come from the user's `EntityConsumerHooks` impl.
     pub(crate) hooks: Option<kw::hooks>,
+    /// `compacted = bool`: a batch entity consumer keeps only the last message per key.
+    pub(crate) compacted: Option<(kw::compacted, Spanned<bool>)>,
 }
 
 /// `delivery = "..."`: how the handler receives messages.
@@ -268,6 +271,7 @@ impl ConsumerArgs {
         let mut settings = SettingsArgs::default();
         let mut entity: Option<(kw::entity, syn::Type)> = None;
         let mut hooks: Option<(kw::hooks, ())> = None;
+        let mut compacted: Option<(kw::compacted, Spanned<bool>)> = None;
         let parsed = parse_comma_list(input, |input| {
             let lookahead = input.lookahead1();
             if parser.parse_one(&lookahead, input, &mut errors)?
@@ -288,6 +292,11 @@ impl ConsumerArgs {
                 let key = input.parse::<kw::hooks>()?;
                 set_once(&mut hooks, key, (), &mut errors);
                 Ok(())
+            } else if lookahead.peek(kw::compacted) {
+                let key = input.parse::<kw::compacted>()?;
+                let value = parse_bool_value(input)?;
+                set_once(&mut compacted, key, value, &mut errors);
+                Ok(())
             } else if input.peek(Ident::peek_any) {
                 parser.unknown(input, &mut errors)
             } else {
@@ -307,6 +316,7 @@ impl ConsumerArgs {
                 settings,
                 entity,
                 hooks: hooks.map(|(key, ())| key),
+                compacted,
             }),
             _ => unreachable!("missing or invalid arguments were reported above"),
         }

@@ -20,7 +20,14 @@ pub(crate) fn tokens(model: &Consumer<'_>) -> TokenStream {
             item,
             entity: Some((_, entity)),
             hooks,
-        } => entity_tokens(model, item, entity, hooks.as_ref()),
+            compacted,
+        } => entity_tokens(
+            model,
+            item,
+            entity,
+            hooks.as_ref(),
+            compacted.as_ref().is_none_or(|(_, c)| c.value),
+        ),
         Target::Entity { entity: None, .. } => {
             unreachable!("validate reports an entity consumer without `entity`")
         }
@@ -71,6 +78,7 @@ fn entity_tokens(
     item: &syn::ItemStruct,
     entity: &syn::Type,
     hooks: Option<&crate::common::kw::hooks>,
+    compacted: bool,
 ) -> TokenStream {
     let ident = &item.ident;
     let name = ident.unraw().to_string();
@@ -100,24 +108,43 @@ fn entity_tokens(
             const SCHEMA: ::deimos::__private::SchemaRef = #schema_ref;
         }
     };
-    let handler = quote_spanned! {at=>
-        type __DeimosConsumer = #ident;
-        fn __deimos_handler(
-            payload: ::deimos::__private::Incoming,
-            metadata: ::deimos::Metadata,
-        ) -> ::core::result::Result<
-            ::deimos::__private::HandlerFuture,
-            ::deimos::__private::PayloadError,
-        > {
-            ::core::result::Result::Ok(::std::boxed::Box::pin(
-                ::deimos::orm::handle::<__DeimosConsumer>(payload, metadata),
-            ))
-        }
+    let (handler, variant) = if model.delivery == Delivery::InlineBatch {
+        let handler = quote_spanned! {at=>
+            type __DeimosConsumer = #ident;
+            fn __deimos_handler(
+                payloads: ::std::vec::Vec<::deimos::__private::Incoming>,
+                metadata: ::deimos::__private::BatchMetadata,
+            ) -> ::core::result::Result<
+                ::deimos::__private::HandlerFuture,
+                ::deimos::__private::PayloadError,
+            > {
+                ::core::result::Result::Ok(::deimos::orm::batch_handler_future::<__DeimosConsumer>(
+                    payloads, metadata, #compacted,
+                ))
+            }
+        };
+        (handler, quote!(Batch))
+    } else {
+        let handler = quote_spanned! {at=>
+            type __DeimosConsumer = #ident;
+            fn __deimos_handler(
+                payload: ::deimos::__private::Incoming,
+                metadata: ::deimos::Metadata,
+            ) -> ::core::result::Result<
+                ::deimos::__private::HandlerFuture,
+                ::deimos::__private::PayloadError,
+            > {
+                ::core::result::Result::Ok(::deimos::orm::handler_future::<__DeimosConsumer>(
+                    payload, metadata,
+                ))
+            }
+        };
+        (handler, quote!(Message))
     };
     let registration = registration(
         model,
         &quote!(::core::concat!(::core::module_path!(), "::", #name)),
-        &quote!(Message),
+        &variant,
     );
     quote! {
         #item

@@ -71,6 +71,11 @@ pub(crate) enum Target<'a> {
         item: &'a syn::ItemStruct,
         entity: Option<(crate::common::kw::entity, syn::Type)>,
         hooks: Option<crate::common::kw::hooks>,
+        /// `compacted` (batch mode), `true` when not given.
+        compacted: Option<(
+            crate::common::kw::compacted,
+            crate::common::args::Spanned<bool>,
+        )>,
     },
 }
 
@@ -81,6 +86,8 @@ pub(crate) struct Consumer<'a> {
     pub(crate) stray_entity: Option<crate::common::kw::entity>,
     /// `hooks` given on an `async fn` (reported by `validate`).
     pub(crate) stray_hooks: Option<crate::common::kw::hooks>,
+    /// `compacted` given on an `async fn` (reported by `validate`).
+    pub(crate) stray_compacted: Option<crate::common::kw::compacted>,
     pub(crate) topic: LitStr,
     pub(crate) group_id: LitStr,
     pub(crate) schema: SchemaFile,
@@ -111,13 +118,19 @@ impl<'a> Consumer<'a> {
                     item,
                     entity: args.entity,
                     hooks: args.hooks,
+                    compacted: args.compacted,
                 },
                 None,
                 None,
             ),
         };
+        let stray_compacted = match &target {
+            Target::Fn(_) => args.compacted.map(|(key, _)| key),
+            Target::Entity { .. } => None,
+        };
         Ok(Consumer {
             target,
+            stray_compacted,
             stray_entity,
             stray_hooks,
             topic: message.topic,

@@ -19,8 +19,13 @@ impl Consumer<'_> {
         self.check_settings(&mut errors);
         match &self.target {
             Target::Fn(handler) => self.check_signature(handler, &mut errors),
-            Target::Entity { item, entity, .. } => {
-                self.check_entity_struct(item, entity.as_ref(), &mut errors);
+            Target::Entity {
+                item,
+                entity,
+                compacted,
+                ..
+            } => {
+                self.check_entity_struct(item, entity.as_ref(), compacted.as_ref(), &mut errors);
             }
         }
         if let Some(entity) = &self.stray_entity {
@@ -28,6 +33,13 @@ impl Consumer<'_> {
                 entity.span,
                 "`entity = ..` makes an entity consumer, which goes on a unit struct \
                  (`struct WidgetConsumer;`), not on a handler function",
+            );
+        }
+        if let Some(compacted) = &self.stray_compacted {
+            errors.push(
+                compacted.span,
+                "`compacted` is for batch entity consumers (`entity = ..` on a unit struct, \
+                 `delivery = \"inline_batch\"`)",
             );
         }
         if let Some(hooks) = &self.stray_hooks {
@@ -44,6 +56,7 @@ impl Consumer<'_> {
         &self,
         item: &syn::ItemStruct,
         entity: Option<&(crate::common::kw::entity, syn::Type)>,
+        compacted: Option<&(crate::common::kw::compacted, Spanned<bool>)>,
         errors: &mut Errors,
     ) {
         if entity.is_none() {
@@ -68,20 +81,14 @@ impl Consumer<'_> {
                  columns take the payload's fields",
             );
         }
-        if let Some((
-            delivery,
-            Spanned {
-                value: Delivery::InlineBatch,
-                span,
-            },
-        )) = &self.settings.delivery
-        {
-            let _ = delivery;
-            errors.push(
-                *span,
-                "batch entity consumers (`delivery = \"inline_batch\"`) are not available yet: \
-                 use `\"message\"` or `\"batch\"`",
-            );
+        if let Some((key, _)) = compacted {
+            if self.delivery != Delivery::InlineBatch {
+                errors.push(
+                    key.span,
+                    "`compacted` is for batch entity consumers: add `delivery = \"inline_batch\"`, \
+                     or remove `compacted`",
+                );
+            }
         }
     }
 

@@ -113,6 +113,47 @@ pub trait EntityConsumerHooks: EntityConsumer {
     fn record_attributes(payload: Payload, _key: Option<&PayloadValue>) -> Payload {
         payload
     }
+
+    /// The key of a message that has none (batch mode; Deimos' `record_key(payload)`): by
+    /// default the payload's primary key fields, the value itself for a one-column key, a
+    /// `Map` for a compound one.
+    ///
+    /// # Errors
+    /// When the payload lacks a primary key field.
+    fn record_key(payload: &Payload) -> Result<PayloadValue, BoxError> {
+        key_from_payload::<Self>(payload)
+    }
+
+    /// Deletes the rows of a batch's tombstones, all at once (batch mode; Deimos'
+    /// `remove_records`). Default: [`delete_by_keys`](super::delete_by_keys).
+    fn remove_records<C: ConnectionTrait>(
+        db: &C,
+        keys: Vec<PayloadValue>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        super::batch::delete_by_keys::<Self, C>(db, keys)
+    }
+}
+
+/// Deimos' default `record_key`: the payload's primary key fields (see
+/// [`EntityConsumerHooks::record_key`]).
+///
+/// # Errors
+/// When the payload lacks a primary key field, naming it.
+pub fn key_from_payload<P: EntityConsumer + ?Sized>(
+    payload: &Payload,
+) -> Result<PayloadValue, BoxError> {
+    let Some(columns) = key_columns::<P>(Some(payload), None)? else {
+        return Err("the payload has no primary key fields".into());
+    };
+    Ok(match columns.as_slice() {
+        [(_, value)] => value.clone(),
+        _ => PayloadValue::Map(
+            columns
+                .into_iter()
+                .map(|(c, v)| (c.as_str().to_owned(), v))
+                .collect(),
+        ),
+    })
 }
 
 /// Deimos' default `fetch_record`: the row whose primary key is `key` — a scalar key for a
@@ -230,6 +271,20 @@ where
         return Ok(());
     }
     let key = metadata.key.as_ref().map(to_payload);
+    consume_with_key::<P, C>(db, payload, key.as_ref()).await
+}
+
+/// [`consume`] after `process_message`, with the key already read as a payload value.
+pub(crate) async fn consume_with_key<P, C>(
+    db: &C,
+    payload: Option<Payload>,
+    key: Option<&PayloadValue>,
+) -> Result<(), BoxError>
+where
+    P: EntityConsumerHooks,
+    C: ConnectionTrait,
+{
+    let key = key.cloned();
     let record = P::fetch_record(db, payload.as_ref(), key.as_ref()).await?;
     let Some(payload) = payload else {
         return P::destroy_record(db, record).await;
@@ -289,4 +344,14 @@ pub async fn handle<P: EntityConsumerHooks>(
     let db = app.database()?;
     let payload = incoming_payload(&app, &P::SCHEMA, incoming).await?;
     consume::<P, _>(&db, payload, &metadata).await
+}
+
+/// [`handle`] boxed as a registered handler's future (what `#[consumer(.., entity = ..)]`
+/// registers; not API).
+#[doc(hidden)]
+pub fn handler_future<P: EntityConsumerHooks>(
+    incoming: Incoming,
+    metadata: Metadata,
+) -> crate::consumer::HandlerFuture {
+    Box::pin(handle::<P>(incoming, metadata))
 }

@@ -18,14 +18,19 @@
 //! `sqlx-sqlite` and a `runtime-*` feature in your own `Cargo.toml` (sea-orm 2).
 
 mod assign;
+mod batch;
 mod consumer;
 mod producer;
 mod value;
 
 pub use assign::{assign_attributes, column_value_of, set_column};
+pub use batch::{
+    batch_handler_future, compact, consume_batch, delete_by_keys, handle_batch, is_retryable,
+    slices, BatchMessage, DEADLOCK_ATTEMPTS,
+};
 pub use consumer::{
-    assign_key_from, consume, fetch_by_key, handle, incoming_payload, ConsumedActiveModelOf,
-    ConsumedModelOf, EntityConsumer, EntityConsumerHooks,
+    assign_key_from, consume, fetch_by_key, handle, handler_future, incoming_payload,
+    key_from_payload, ConsumedActiveModelOf, ConsumedModelOf, EntityConsumer, EntityConsumerHooks,
 };
 pub use producer::{
     payload_of, send_events_with, send_records, ActiveModelOf, EntityProducer, EntityProducerHooks,

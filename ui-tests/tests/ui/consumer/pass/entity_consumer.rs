@@ -48,7 +48,14 @@ impl deimos::orm::EntityConsumerHooks for WidgetNames {
     }
 }
 
+/// A batch entity consumer, uncompacted.
+#[deimos::consumer(topic = "widgets", schema = "com.example.Widget", group_id = "g", key_config(field = "id"),
+                   entity = widget::Entity, delivery = "inline_batch", compacted = false)]
+#[derive(Debug)]
+pub struct WidgetSlices;
+
 fn main() {
+    let _ = deimos::consumer::registration("WidgetSlices").expect("registered");
     let _ = deimos::consumer::registration("WidgetRows").expect("registered");
     let _ = deimos::consumer::registration("WidgetNames").expect("registered");
 }

@@ -18,7 +18,7 @@ mod widget {
 }
 
 #[deimos::consumer(topic = "widgets", schema = "com.example.Widget", group_id = "g", key_config(field = "id"),
-                   entity = widget::Entity, delivery = "inline_batch")]
+                   entity = widget::Entity, compacted = false)]
 struct WidgetRows;
 
 fn main() {}

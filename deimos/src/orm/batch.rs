@@ -1,0 +1,399 @@
+//! Batch entity consumers: Deimos' `ActiveRecordConsumer` in batch mode (`delivery =
+//! "inline_batch"`): compaction or slices of independent keys, one bulk upsert and one delete
+//! per slice, all in one transaction, deadlock retries, and a message-by-message retry of a
+//! batch that fails.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use backon::{BackoffBuilder as _, ExponentialBuilder};
+use sea_orm::sea_query::{Condition, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic as _,
+    PrimaryKeyToColumn as _, QueryFilter as _, TransactionSession as _, TransactionTrait,
+};
+
+use super::assign::{assign_attributes, column_value_of};
+use super::consumer::{consume_with_key, incoming_payload, EntityConsumerHooks};
+use crate::consumer::{BatchMetadata, Metadata};
+use crate::error::BoxError;
+use crate::payload::{Payload, PayloadValue};
+use crate::schema::coerce::to_payload;
+use crate::schema::Incoming;
+
+/// Attempts of a batch transaction that fails on a deadlock or a serialization failure
+/// (Deimos' `DeadlockRetry` makes 2 retries; so does this: 3 attempts in all).
+pub const DEADLOCK_ATTEMPTS: usize = 3;
+
+/// Bind parameters per statement, below every backend's limit (PostgreSQL and MySQL take
+/// 65,535; SQLite 32,766 since 3.32).
+const MAX_PARAMS: usize = 30_000;
+
+/// One message of a batch, read.
+#[derive(Debug, Clone)]
+pub struct BatchMessage {
+    /// The message key as a payload value (see [`EntityConsumerHooks`]), or what
+    /// [`record_key`](EntityConsumerHooks::record_key) made of the payload.
+    pub key: PayloadValue,
+    /// The payload; `None` for a tombstone.
+    pub payload: Option<Payload>,
+    /// Its offset.
+    pub offset: i64,
+}
+
+/// Keeps the last message of each key, in the order of those last messages (Deimos'
+/// compaction of a batch).
+pub fn compact(messages: Vec<BatchMessage>) -> Vec<BatchMessage> {
+    let mut last: HashMap<String, usize> = HashMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        last.insert(key_id(&m.key), i);
+    }
+    messages
+        .into_iter()
+        .enumerate()
+        .filter(|(i, m)| last.get(&key_id(&m.key)) == Some(i))
+        .map(|(_, m)| m)
+        .collect()
+}
+
+/// Cuts the batch into consecutive slices in which no key repeats, keeping the order: slices
+/// run one after another, the messages of one slice all at once (Deimos' uncompacted batch
+/// mode).
+pub fn slices(messages: Vec<BatchMessage>) -> Vec<Vec<BatchMessage>> {
+    let mut out: Vec<Vec<BatchMessage>> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut current = Vec::new();
+    for m in messages {
+        if !seen.insert(key_id(&m.key)) {
+            out.push(std::mem::take(&mut current));
+            seen.clear();
+            seen.insert(key_id(&m.key));
+        }
+        current.push(m);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// `error: cause: cause`, for logs and messages.
+fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// A key's identity (payload values are not `Hash`: floats).
+fn key_id(key: &PayloadValue) -> String {
+    format!("{key:?}")
+}
+
+/// Whether `error` is a deadlock or serialization failure worth retrying: PostgreSQL SQLSTATE
+/// 40P01 / 40001, MySQL / MariaDB 1213 (deadlock) and 1205 (lock wait timeout), SQLite
+/// `SQLITE_BUSY` (database is locked).
+pub fn is_retryable(error: &(dyn std::error::Error + 'static)) -> bool {
+    let text = error_text(error).to_ascii_lowercase();
+    [
+        "deadlock",
+        "could not serialize access",
+        "serialization failure",
+        "40001",
+        "40p01",
+        "lock wait timeout",
+        "database is locked",
+        "database table is locked",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// Writes a batch into `P`'s entity on `db` (Deimos' batch `ActiveRecordConsumer`):
+///
+/// 1. messages [`process_message`](EntityConsumerHooks::process_message) refuses are dropped;
+/// 2. with `compacted` (the default), only the last message of each key is kept
+///    ([`compact`]); otherwise the batch is cut into [`slices`] of independent keys;
+/// 3. per slice, the rows of the payloads are upserted with one `INSERT … ON CONFLICT (primary
+///    key) DO UPDATE` (MySQL: `ON DUPLICATE KEY UPDATE`) per 30,000 bind parameters, and the
+///    tombstones' rows go to [`remove_records`](EntityConsumerHooks::remove_records) at once;
+/// 4. all of it in one transaction, tried again up to [`DEADLOCK_ATTEMPTS`] times in all on
+///    a deadlock or serialization failure ([`is_retryable`]).
+///
+/// Bulk statements do not run SeaORM's `ActiveModelBehavior` hooks (as Rails' `upsert_all`
+/// does not run callbacks).
+///
+/// # Errors
+/// A value a column does not take (naming the column and offset), a hook's error, or the
+/// database error after the retries.
+pub async fn consume_batch<P, C>(
+    db: &C,
+    messages: Vec<BatchMessage>,
+    compacted: bool,
+) -> Result<(), BoxError>
+where
+    P: EntityConsumerHooks,
+    C: ConnectionTrait + TransactionTrait,
+{
+    let slices = if compacted {
+        vec![compact(messages)]
+    } else {
+        slices(messages)
+    };
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(20))
+        .with_max_delay(Duration::from_millis(500))
+        .with_jitter()
+        .with_max_times(DEADLOCK_ATTEMPTS - 1)
+        .build();
+    loop {
+        match write_slices::<P, C>(db, &slices).await {
+            Ok(()) => return Ok(()),
+            Err(e) if is_retryable(&*e) => match delays.next() {
+                Some(delay) => {
+                    tracing::warn!(error = %error_text(&*e), retry_in = ?delay,
+                                   "batch transaction failed on a lock conflict; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn write_slices<P, C>(db: &C, slices: &[Vec<BatchMessage>]) -> Result<(), BoxError>
+where
+    P: EntityConsumerHooks,
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    for slice in slices {
+        write_slice::<P, _>(&txn, slice).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// One slice: its upserts, then its deletes (the keys are distinct, so the order between the
+/// two does not matter).
+async fn write_slice<P, C>(db: &C, slice: &[BatchMessage]) -> Result<(), BoxError>
+where
+    P: EntityConsumerHooks,
+    C: ConnectionTrait,
+{
+    let mut rows: Vec<P::ActiveModel> = Vec::new();
+    let mut gone: Vec<PayloadValue> = Vec::new();
+    for m in slice {
+        match &m.payload {
+            None => gone.push(m.key.clone()),
+            Some(payload) => {
+                let at = |e: BoxError| -> BoxError { format!("offset {}: {e}", m.offset).into() };
+                let mut row = <P::ActiveModel as ActiveModelTrait>::default();
+                P::assign_key(&mut row, payload, Some(&m.key)).map_err(at)?;
+                let attributes = P::record_attributes(payload.clone(), Some(&m.key));
+                assign_attributes(&mut row, &attributes).map_err(at)?;
+                rows.push(row);
+            }
+        }
+    }
+    if !rows.is_empty() {
+        upsert::<P, C>(db, rows).await?;
+    }
+    if !gone.is_empty() {
+        P::remove_records(db, gone).await?;
+    }
+    Ok(())
+}
+
+type ColumnOf<P> = <<P as super::consumer::EntityConsumer>::Entity as EntityTrait>::Column;
+
+/// `INSERT … ON CONFLICT (primary key) DO UPDATE SET <every other column written>`, in chunks
+/// under the bind-parameter limit.
+async fn upsert<P, C>(db: &C, rows: Vec<P::ActiveModel>) -> Result<(), BoxError>
+where
+    P: EntityConsumerHooks,
+    C: ConnectionTrait,
+{
+    let primary: Vec<ColumnOf<P>> =
+        <<P::Entity as EntityTrait>::PrimaryKey as sea_orm::Iterable>::iter()
+            .map(|pk| pk.into_column())
+            .collect();
+    let written: Vec<ColumnOf<P>> = <ColumnOf<P> as sea_orm::Iterable>::iter()
+        .filter(|c| rows.iter().any(|r| !r.is_not_set(*c)))
+        .collect();
+    let updated: Vec<ColumnOf<P>> = written
+        .iter()
+        .copied()
+        .filter(|c| !primary.iter().any(|p| p.as_str() == c.as_str()))
+        .collect();
+    let per_statement = (MAX_PARAMS / written.len().max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<P::ActiveModel> = rows.by_ref().take(per_statement).collect();
+        let mut on_conflict = OnConflict::columns(primary.iter().copied());
+        if updated.is_empty() {
+            // Only key columns: an existing row has nothing to change.
+            on_conflict.do_nothing();
+        } else {
+            on_conflict.update_columns(updated.iter().copied());
+        }
+        let insert = P::Entity::insert_many(chunk).on_conflict(on_conflict);
+        match insert.exec_without_returning(db).await {
+            Ok(_) => {}
+            // `DO NOTHING` on conflict inserts no row, which SeaORM reports as an error.
+            Err(sea_orm::DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Deimos' default `remove_records`: one `DELETE … WHERE <primary key> IN (…)` for the rows of
+/// `keys` (for a compound key, an `OR` of the key's column equalities), per 30,000 bind
+/// parameters.
+///
+/// # Errors
+/// A key that does not fill the primary key, or the database error.
+pub async fn delete_by_keys<P, C>(db: &C, keys: Vec<PayloadValue>) -> Result<(), BoxError>
+where
+    P: super::consumer::EntityConsumer + ?Sized,
+    C: ConnectionTrait,
+{
+    let primary: Vec<ColumnOf<P>> =
+        <<P::Entity as EntityTrait>::PrimaryKey as sea_orm::Iterable>::iter()
+            .map(|pk| pk.into_column())
+            .collect();
+    let per_statement = (MAX_PARAMS / primary.len().max(1)).max(1);
+    for chunk in keys.chunks(per_statement) {
+        let mut any = Condition::any();
+        for key in chunk {
+            let mut all = Condition::all();
+            for (column, value) in key_values(&primary, key)? {
+                let value = column_value_of::<P::ActiveModel>(column, &value)?;
+                all = all.add(ColumnTrait::eq(&column, value));
+            }
+            any = any.add(all);
+        }
+        P::Entity::delete_many().filter(any).exec(db).await?;
+    }
+    Ok(())
+}
+
+/// The primary key columns' values in `key`: the key itself for one column, the fields of a
+/// key record by column name for a compound key.
+fn key_values<Col: sea_orm::ColumnTrait>(
+    primary: &[Col],
+    key: &PayloadValue,
+) -> Result<Vec<(Col, PayloadValue)>, BoxError> {
+    match (primary, key) {
+        (_, PayloadValue::Map(map)) => primary
+            .iter()
+            .map(|c| {
+                map.get(c.as_str())
+                    .map(|v| (*c, v.clone()))
+                    .ok_or_else(|| format!("the key has no field `{}`", c.as_str()).into())
+            })
+            .collect(),
+        ([column], scalar) => Ok(vec![(*column, scalar.clone())]),
+        _ => Err(format!(
+            "a compound primary key ({} columns) needs a key record, found {key}",
+            primary.len()
+        )
+        .into()),
+    }
+}
+
+/// The handler `#[consumer(.., entity = .., delivery = "inline_batch")]` registers: reads the
+/// batch, then [`consume_batch`]es it on the database of the app running the consumer. When
+/// the batch fails for another reason than a lock conflict, its messages are written again
+/// one by one ([`consume`], each on its own), so one bad record neither blocks the others nor
+/// hides behind them; the error then names each message that failed, and goes through the
+/// consumer's error policy.
+///
+/// # Errors
+/// No database set on the app; payloads that do not read; the messages that failed one by one.
+pub async fn handle_batch<P: EntityConsumerHooks>(
+    incoming: Vec<Incoming>,
+    metadata: BatchMetadata,
+    compacted: bool,
+) -> Result<(), BoxError> {
+    let app = crate::runtime::current()?;
+    let db = app.database()?;
+    let mut messages = Vec::with_capacity(incoming.len());
+    for (i, value) in incoming.into_iter().enumerate() {
+        let offset = metadata
+            .offsets
+            .get(i)
+            .copied()
+            .unwrap_or(metadata.first_offset);
+        let payload = incoming_payload(&app, &P::SCHEMA, value)
+            .await
+            .map_err(|e| format!("offset {offset}: {e}"))?;
+        let single = metadata.message(i).unwrap_or_else(|| {
+            Metadata::new(metadata.topic.clone(), metadata.partition, offset, None)
+        });
+        if !P::process_message(payload.as_ref(), &single) {
+            continue;
+        }
+        let key = match metadata.keys.get(i).cloned().flatten() {
+            Some(key) => to_payload(&key),
+            None => match &payload {
+                Some(p) => P::record_key(p).map_err(|e| format!("offset {offset}: {e}"))?,
+                None => return Err(format!("offset {offset}: a tombstone without a key").into()),
+            },
+        };
+        messages.push(BatchMessage {
+            key,
+            payload,
+            offset,
+        });
+    }
+    let Err(batch_error) = consume_batch::<P, _>(&db, messages.clone(), compacted).await else {
+        return Ok(());
+    };
+    if is_retryable(&*batch_error) {
+        return Err(batch_error);
+    }
+    tracing::warn!(topic = metadata.topic, partition = metadata.partition,
+                   first_offset = metadata.first_offset, last_offset = metadata.last_offset,
+                   error = %error_text(&*batch_error),
+                   "batch write failed; writing its messages one by one");
+    let messages = if compacted {
+        compact(messages)
+    } else {
+        messages
+    };
+    let mut failures = Vec::new();
+    for m in messages {
+        let outcome = consume_with_key::<P, _>(&db, m.payload, Some(&m.key)).await;
+        if let Err(e) = outcome {
+            failures.push(format!("offset {}: {}", m.offset, error_text(&*e)));
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of the batch's messages failed when written one by one: {}",
+            failures.len(),
+            failures.join("; ")
+        )
+        .into())
+    }
+}
+
+/// [`handle_batch`] boxed as a registered handler's future (what `#[consumer(.., entity = ..,
+/// delivery = "inline_batch")]` registers; not API).
+#[doc(hidden)]
+pub fn batch_handler_future<P: EntityConsumerHooks>(
+    incoming: Vec<Incoming>,
+    metadata: BatchMetadata,
+    compacted: bool,
+) -> crate::consumer::HandlerFuture {
+    Box::pin(handle_batch::<P>(incoming, metadata, compacted))
+}

@@ -1,0 +1,377 @@
+//! Batch entity consumers (`#[consumer(.., entity = .., delivery = "inline_batch")]`, Deimos'
+//! batch `ActiveRecordConsumer`) on SQLite, PostgreSQL and MariaDB, through the embedded
+//! broker: 50,000 messages over 10,000 compound keys with 10% tombstones end in exactly the
+//! table a sequential replay produces, compacted and in slices; a bad record is written
+//! message by message so it neither blocks nor hides the others.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use deimos::config::ProducerBackendKind;
+use deimos::orm::{compact, slices, BatchMessage};
+use deimos::{payload, App, Config, PayloadValue};
+use deimos_tests::db::{Db, TestDb};
+use deimos_tests::product::stock;
+use deimos_tests::{Broker, Running};
+use sea_orm::{EntityTrait, QueryOrder};
+use serde::Serialize;
+
+/// A stock message (schema `com.example.Stock`, key `com.example.Stock_key`).
+#[deimos::producer(
+    topic = "stock",
+    schema = "com.example.Stock",
+    key_config(schema = "Stock_key")
+)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stock {
+    /// Warehouse, part of the key.
+    pub warehouse: String,
+    /// SKU, part of the key.
+    pub sku: String,
+    /// Units in stock.
+    pub quantity: i32,
+    /// Unit price.
+    pub price: f64,
+    /// Milliseconds since the Unix epoch.
+    pub updated_at: i64,
+}
+
+/// The key of a [`Stock`] message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct StockKey {
+    /// Warehouse.
+    pub warehouse: String,
+    /// SKU.
+    pub sku: String,
+}
+
+/// Compacted (the default): the last message per key of each batch.
+#[deimos::consumer(
+    topic = "stock",
+    schema = "com.example.Stock",
+    group_id = "stock-compacted",
+    key_config(schema = "Stock_key"),
+    entity = stock::Entity,
+    delivery = "inline_batch"
+)]
+#[derive(Debug)]
+pub struct StockCompacted;
+
+/// Uncompacted: slices of independent keys, in order.
+#[deimos::consumer(
+    topic = "stock",
+    schema = "com.example.Stock",
+    group_id = "stock-sliced",
+    key_config(schema = "Stock_key"),
+    entity = stock::Entity,
+    delivery = "inline_batch",
+    compacted = false
+)]
+#[derive(Debug)]
+pub struct StockSliced;
+
+/// A deterministic stream of `count` messages over `keys` keys, one in ten a tombstone.
+fn stream(count: usize, keys: u64) -> Vec<(StockKey, Option<Stock>)> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    };
+    (0..count)
+        .map(|i| {
+            let k = next() % keys;
+            let key = StockKey {
+                warehouse: format!("w{}", k % 10),
+                sku: format!("sku-{}", k / 10),
+            };
+            let value = (next() % 10 != 0).then(|| Stock {
+                warehouse: key.warehouse.clone(),
+                sku: key.sku.clone(),
+                quantity: (next() % 1000) as i32,
+                price: (next() % 100_000) as f64 / 100.0,
+                updated_at: 1_764_000_000_000 + i as i64 * 1000,
+            });
+            (key, value)
+        })
+        .collect()
+}
+
+/// The table a sequential replay of `messages` leaves: key → (quantity, price, updated_at ms).
+fn replay(messages: &[(StockKey, Option<Stock>)]) -> BTreeMap<StockKey, (i32, f64, i64)> {
+    let mut table = BTreeMap::new();
+    for (key, value) in messages {
+        match value {
+            Some(s) => {
+                table.insert(key.clone(), (s.quantity, s.price, s.updated_at));
+            }
+            None => {
+                table.remove(key);
+            }
+        }
+    }
+    table
+}
+
+async fn table(db: &TestDb) -> BTreeMap<StockKey, (i32, f64, i64)> {
+    stock::Entity::find()
+        .order_by_asc(stock::Column::Warehouse)
+        .order_by_asc(stock::Column::Sku)
+        .all(&db.conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                StockKey {
+                    warehouse: r.warehouse,
+                    sku: r.sku,
+                },
+                (r.quantity, r.price, r.updated_at.timestamp_millis()),
+            )
+        })
+        .collect()
+}
+
+fn config(broker: &Broker, consumer: &str, topic: &str) -> Config {
+    let mut config = deimos_tests::test_config(broker);
+    let over = format!(
+        "[consumer.{consumer}]\ntopic = \"{topic}\"\ngroup_id = \"{topic}-group\"\n\
+         max_batch_size = 500\nmax_wait_time = \"100ms\"\nreraise_errors = true\n"
+    );
+    let extra = Config::from_toml(&format!(
+        "[kafka]\nbrokers = [\"{}\"]\n{over}",
+        broker.bootstrap()
+    ))
+    .unwrap();
+    config.consumer = extra.consumer;
+    config.consumers.offset_commit_interval = Duration::from_millis(100);
+    config
+}
+
+/// Publishes `messages` in order to `topic` (the asynchronous backend: queued in order, then
+/// every delivery awaited).
+async fn publish(broker: &Broker, topic: &str, messages: &[(StockKey, Option<Stock>)]) {
+    let mut config = deimos_tests::test_config(broker);
+    config.producers.backend = ProducerBackendKind::KafkaAsync;
+    // Room for the whole stream: the test queues it before awaiting any delivery.
+    config.producers.max_buffer_size = 60_000;
+    let app = App::from_config(config).unwrap();
+    let options = deimos::producer::PublishOptions::new().topic(topic);
+    for (key, value) in messages {
+        match value {
+            Some(s) => app
+                .publish_list_with::<Stock, _>([s], &options)
+                .await
+                .unwrap(),
+            None => app.tombstone_with::<Stock, _>(key, &options).await.unwrap(),
+        }
+    }
+    app.shutdown_producers().await.unwrap();
+}
+
+async fn replayed_on_every_database(consumer: &str, mode: &str) {
+    let broker = Broker::embedded();
+    let messages = stream(50_000, 10_000);
+    let expected = replay(&messages);
+    assert!(expected.len() > 8_000, "most keys end with a row");
+    for db in Db::ALL {
+        let topic = format!("stock-{mode}-{db:?}").to_lowercase();
+        broker.create_topics(&[topic.as_str()], 3).await;
+        publish(&broker, &topic, &messages).await;
+        let test_db = TestDb::create(db).await;
+        test_db.create_table(stock::Entity).await;
+        let app = App::from_config(config(&broker, consumer, &topic)).unwrap();
+        app.set_database(test_db.conn.clone());
+        let started = std::time::Instant::now();
+        let running = Running::start(&app, &[consumer]);
+        let deadline = started + Duration::from_secs(240);
+        loop {
+            let now = table(&test_db).await;
+            if now == expected {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{db:?} {mode}: {} rows, {} expected; first difference: {:?}",
+                now.len(),
+                expected.len(),
+                expected.iter().find(|(k, v)| now.get(*k) != Some(*v))
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        eprintln!(
+            "{db:?} {mode}: 50000 messages matched the replay after {:?}",
+            started.elapsed()
+        );
+        running.stop().await;
+        assert_eq!(
+            table(&test_db).await,
+            expected,
+            "{db:?} {mode}: after stopping"
+        );
+        test_db.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn compacted_batches_end_in_the_sequential_replay() {
+    replayed_on_every_database("StockCompacted", "compacted").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sliced_batches_end_in_the_sequential_replay() {
+    replayed_on_every_database("StockSliced", "sliced").await;
+}
+
+fn message(key: i64, value: Option<i64>, offset: i64) -> BatchMessage {
+    BatchMessage {
+        key: PayloadValue::Int(key),
+        payload: value.map(|v| payload! { "v" => v }),
+        offset,
+    }
+}
+
+#[test]
+fn compaction_keeps_the_last_message_per_key_and_slices_keep_order() {
+    let batch = vec![
+        message(1, Some(1), 10),
+        message(2, Some(2), 11),
+        message(1, None, 12),
+        message(3, Some(3), 13),
+        message(2, Some(4), 14),
+    ];
+    let kept: Vec<i64> = compact(batch.clone()).iter().map(|m| m.offset).collect();
+    assert_eq!(kept, [12, 13, 14]);
+    let cut: Vec<Vec<i64>> = slices(batch)
+        .iter()
+        .map(|s| s.iter().map(|m| m.offset).collect())
+        .collect();
+    assert_eq!(cut, [vec![10, 11], vec![12, 13, 14]]);
+}
+
+/// Batch mode with a record that cannot be written (its `sku` is made null by the hook, and the
+/// column is not nullable).
+#[deimos::consumer(
+    topic = "products-batch",
+    schema = "com.example.Product",
+    group_id = "products-batch",
+    key_config(field = "id"),
+    entity = deimos_tests::product::Entity,
+    delivery = "inline_batch",
+    hooks
+)]
+#[derive(Debug)]
+pub struct ProductBatch;
+
+impl deimos::orm::EntityConsumerHooks for ProductBatch {
+    fn record_attributes(
+        mut payload: deimos::Payload,
+        key: Option<&PayloadValue>,
+    ) -> deimos::Payload {
+        if key == Some(&PayloadValue::Int(13)) {
+            payload.insert("sku", PayloadValue::Null);
+        }
+        payload
+    }
+}
+
+/// Publishes rows of `products` to `products-batch`.
+#[deimos::producer(
+    topic = "products-batch",
+    schema = "com.example.Product",
+    key_config(field = "id"),
+    entity = deimos_tests::product::Entity
+)]
+#[derive(Debug)]
+pub struct ProductsToBatch;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_record_is_written_alone_and_the_others_land() {
+    use deimos_tests::product;
+    let broker = Broker::embedded();
+    broker.create_topics(&["products-batch"], 1).await;
+    for db in Db::ALL {
+        let test_db = TestDb::create(db).await;
+        test_db.create_table(product::Entity).await;
+        let rows: Vec<product::Model> = (1..=20)
+            .map(|id| product::Model {
+                id,
+                sku: format!("SKU-{id}"),
+                name: format!("p{id}"),
+                price: "1.25".parse().unwrap(),
+                weight: None,
+                released_on: None,
+                updated_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+                dimensions: None,
+                tags: serde_json::json!([]),
+                active: true,
+                external_id: None,
+                internal_note: String::new(),
+            })
+            .collect();
+        let mut config = deimos_tests::test_config(&broker);
+        let group = format!("products-batch-{db:?}");
+        config.consumer = Config::from_toml(&format!(
+            "[kafka]\nbrokers = [\"x:1\"]\n[consumer.ProductBatch]\ngroup_id = \"{group}\"\n\
+             max_batch_size = 50\nmax_wait_time = \"200ms\"\nreraise_errors = false\n"
+        ))
+        .unwrap()
+        .consumer;
+        let app = App::from_config(config).unwrap();
+        app.set_database(test_db.conn.clone());
+        deimos::orm::send_events_with::<ProductsToBatch>(
+            &app,
+            &rows,
+            &deimos::producer::PublishOptions::default(),
+        )
+        .await
+        .unwrap();
+        let running = Running::start(&app, &["ProductBatch"]);
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let expected: Vec<i64> = (1..=20).filter(|id| *id != 13).collect();
+        loop {
+            let ids: Vec<i64> = product::Entity::find()
+                .order_by_asc(product::Column::Id)
+                .all(&test_db.conn)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            if ids == expected {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{db:?}: rows {ids:?}, expected all but 13"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        running.stop().await;
+        test_db.drop_database().await;
+    }
+}
+
+#[test]
+fn lock_conflicts_are_retried_and_other_errors_are_not() {
+    use deimos::orm::is_retryable;
+    let e = |text: &str| -> Box<dyn std::error::Error + Send + Sync> { text.into() };
+    assert!(is_retryable(&*e(
+        "error returned from database: deadlock detected"
+    )));
+    assert!(is_retryable(&*e(
+        "could not serialize access due to concurrent update"
+    )));
+    assert!(is_retryable(&*e(
+        "1213 (40001): Deadlock found when trying to get lock; try restarting transaction"
+    )));
+    assert!(is_retryable(&*e("(code: 5) database is locked")));
+    assert!(!is_retryable(&*e(
+        "duplicate key value violates unique constraint"
+    )));
+    assert!(!is_retryable(&*e("column `sku` does not take null")));
+}
