@@ -159,6 +159,7 @@ async fn publish(broker: &Broker, topic: &str, messages: &[(StockKey, Option<Sto
     config.producers.backend = ProducerBackendKind::KafkaAsync;
     // Room for the whole stream: the test queues it before awaiting any delivery.
     config.producers.max_buffer_size = 60_000;
+    config.producers.max_queue_size = 60_000;
     let app = App::from_config(config).unwrap();
     let options = deimos::producer::PublishOptions::new().topic(topic);
     for (key, value) in messages {

@@ -311,7 +311,7 @@ fn key_values<Col: sea_orm::ColumnTrait>(
 /// The handler `#[consumer(.., entity = .., delivery = "inline_batch")]` registers: reads the
 /// batch, then [`consume_batch`]es it on the database of the app running the consumer. When
 /// the batch fails for another reason than a lock conflict, its messages are written again
-/// one by one ([`consume`], each on its own), so one bad record neither blocks the others nor
+/// one by one ([`consume`](super::consume), each on its own), so one bad record neither blocks the others nor
 /// hides behind them; the error then names each message that failed, and goes through the
 /// consumer's error policy.
 ///
