@@ -54,6 +54,25 @@
 //! `consume: deimos=<msgs/s> raw=<msgs/s> ratio=<deimos/raw>` (and `round` lines) as
 //! `produce` does. Deimos also builds the handler's `Metadata` (headers, timestamp); the raw
 //! side reads neither.
+//!
+//! ```text
+//! cargo run --release --example bench -- upsert                        # SQLite, temp file
+//! cargo run --release --example bench -- upsert --database-url postgres://postgres@127.0.0.1/test
+//! ```
+//!
+//! `upsert` writes N `com.example.Stock` rows (compound key `warehouse` + `sku`, all distinct)
+//! into a fresh `bench_stock` table, in transactions of `--batch` rows, on each side: deimos
+//! calls the registered handler of a batch entity consumer (`#[consumer(.., entity = ..,
+//! delivery = "inline_batch")]`: decoded Avro values to payloads, compaction, values to
+//! columns, one `INSERT … ON CONFLICT DO UPDATE` per batch in a transaction) with each batch's
+//! decoded values and keys, as the consumer loop would (no broker: the bench times the
+//! database side); the raw side builds the same rows' SeaORM active models by hand and runs
+//! the same `insert_many … on conflict (warehouse, sku) do update` per batch in a transaction.
+//! The table is emptied (not timed) before each side, and each side's row count is checked. It
+//! prints `upsert: deimos=<rows/s> raw=<rows/s> ratio=<deimos/raw>` (and `round` lines).
+
+#[path = "bench/upsert.rs"]
+mod upsert;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,6 +142,26 @@ enum Command {
         rounds: usize,
         /// Run one side only (for profiling it, e.g. under `perf record`); the ratio is
         /// then not printed.
+        #[arg(long, value_enum)]
+        only: Option<OnlySide>,
+    },
+    /// Write N rows into a database through a batch entity consumer and through a raw SeaORM
+    /// `insert_many … on conflict` loop.
+    Upsert {
+        /// Database URL (`postgres://…`, `mysql://…`, `sqlite://…`); a SQLite file in a
+        /// temporary directory when absent. The table `bench_stock` is dropped and created.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Rows written by each side (per round).
+        #[arg(long, default_value_t = 50_000)]
+        messages: usize,
+        /// Rows per batch (one transaction, one upsert statement).
+        #[arg(long, default_value_t = 1_000)]
+        batch: usize,
+        /// Rounds: each side runs this many times, taking turns; medians are printed.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Run one side only; the ratio is then not printed.
         #[arg(long, value_enum)]
         only: Option<OnlySide>,
     },
@@ -295,6 +334,13 @@ async fn main() -> ExitCode {
             rounds,
             only,
         } => consume(brokers, messages, batch.max(1), rounds.max(1), only).await,
+        Command::Upsert {
+            database_url,
+            messages,
+            batch,
+            rounds,
+            only,
+        } => upsert::upsert(database_url, messages, batch.max(1), rounds.max(1), only).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

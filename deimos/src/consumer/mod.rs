@@ -356,6 +356,28 @@ pub struct BatchMetadata {
 }
 
 impl BatchMetadata {
+    /// Metadata of a batch from `topic`/`partition` with these offsets and decoded keys (one
+    /// per message, in order), no timestamps and no headers: for calling batch handlers outside
+    /// a consumer (tests, replays, benchmarks). `first_offset` and `last_offset` come from
+    /// `offsets` (0 when it is empty).
+    pub fn new(
+        topic: impl Into<String>,
+        partition: i32,
+        offsets: Vec<i64>,
+        keys: Vec<Option<Value>>,
+    ) -> Self {
+        BatchMetadata {
+            topic: topic.into(),
+            partition,
+            first_offset: offsets.first().copied().unwrap_or(0),
+            last_offset: offsets.last().copied().unwrap_or(0),
+            timestamps: vec![None; offsets.len()],
+            headers: vec![Vec::new(); offsets.len()],
+            keys,
+            offsets,
+        }
+    }
+
     /// Number of messages in the batch.
     pub fn batch_size(&self) -> usize {
         self.offsets.len()

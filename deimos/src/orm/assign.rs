@@ -253,6 +253,37 @@ fn time_offset_datetime(t: DateTime<FixedOffset>) -> Option<TimeDateTimeWithTime
     Some(utc.to_offset(offset))
 }
 
+/// The forms of `value` that need no parsing or conversion, most likely first: what a field of
+/// the value's own type takes (`String` for text, `BigInt` then `Int` for integers, `Double`
+/// for floats, `ChronoDateTimeUtc` for instants, …). [`set_column`] tries these before
+/// [`forms`].
+fn direct_forms(value: &PayloadValue) -> Vec<Value> {
+    use PayloadValue as P;
+    match value {
+        P::Null => Vec::new(),
+        P::Bool(b) => vec![Value::Bool(Some(*b))],
+        P::Int(i) => {
+            let mut out = vec![Value::BigInt(Some(*i))];
+            if let Ok(v) = i32::try_from(*i) {
+                out.push(Value::Int(Some(v)));
+            }
+            out
+        }
+        P::Float(f) => vec![Value::Double(Some(*f))],
+        P::String(s) => vec![Value::String(Some(s.clone()))],
+        P::Bytes(b) => vec![Value::Bytes(Some(b.clone()))],
+        P::Date(d) => vec![Value::ChronoDate(Some(*d))],
+        P::Time(t) => vec![Value::ChronoTime(Some(*t))],
+        P::DateTime(t) => vec![
+            Value::ChronoDateTimeUtc(Some(t.with_timezone(&Utc))),
+            Value::ChronoDateTimeWithTimeZone(Some(*t)),
+        ],
+        P::NaiveDateTime(n) => vec![Value::ChronoDateTime(Some(*n))],
+        P::Uuid(u) => vec![Value::Uuid(Some(*u))],
+        P::Array(_) | P::Map(_) => Vec::new(),
+    }
+}
+
 /// Sets `column` of `active` from `value`, in the form its field takes.
 ///
 /// # Errors
@@ -263,7 +294,10 @@ pub fn set_column<A: ActiveModelTrait>(
     column: <A::Entity as EntityTrait>::Column,
     value: &PayloadValue,
 ) -> Result<(), BoxError> {
-    for form in forms(value) {
+    for form in direct_forms(value)
+        .into_iter()
+        .chain(std::iter::once_with(|| forms(value)).flatten())
+    {
         if active.try_set(column, form).is_ok() {
             return Ok(());
         }

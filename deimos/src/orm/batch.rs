@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::assign::{assign_attributes, column_value_of};
-use super::consumer::{consume_with_key, incoming_payload, EntityConsumerHooks};
+use super::consumer::{consume_with_key, EntityConsumerHooks};
 use crate::consumer::{BatchMetadata, Metadata};
 use crate::error::BoxError;
 use crate::payload::{Payload, PayloadValue};
@@ -44,14 +44,12 @@ pub struct BatchMessage {
 /// Keeps the last message of each key, in the order of those last messages (Deimos'
 /// compaction of a batch).
 pub fn compact(messages: Vec<BatchMessage>) -> Vec<BatchMessage> {
-    let mut last: HashMap<String, usize> = HashMap::new();
-    for (i, m) in messages.iter().enumerate() {
-        last.insert(key_id(&m.key), i);
-    }
+    let keep = compacted_indexes(&messages);
+    let mut keep = keep.into_iter().peekable();
     messages
         .into_iter()
         .enumerate()
-        .filter(|(i, m)| last.get(&key_id(&m.key)) == Some(i))
+        .filter(|(i, _)| keep.next_if_eq(i).is_some())
         .map(|(_, m)| m)
         .collect()
 }
@@ -60,19 +58,43 @@ pub fn compact(messages: Vec<BatchMessage>) -> Vec<BatchMessage> {
 /// run one after another, the messages of one slice all at once (Deimos' uncompacted batch
 /// mode).
 pub fn slices(messages: Vec<BatchMessage>) -> Vec<Vec<BatchMessage>> {
-    let mut out: Vec<Vec<BatchMessage>> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut current = Vec::new();
-    for m in messages {
-        if !seen.insert(key_id(&m.key)) {
-            out.push(std::mem::take(&mut current));
-            seen.clear();
-            seen.insert(key_id(&m.key));
-        }
-        current.push(m);
+    let bounds = slice_bounds(&messages);
+    let mut messages = messages.into_iter();
+    bounds
+        .into_iter()
+        .map(|len| messages.by_ref().take(len).collect())
+        .collect()
+}
+
+/// The indexes [`compact`] keeps, ascending.
+fn compacted_indexes(messages: &[BatchMessage]) -> Vec<usize> {
+    let ids: Vec<String> = messages.iter().map(|m| key_id(&m.key)).collect();
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        last.insert(id, i);
     }
-    if !current.is_empty() {
-        out.push(current);
+    let mut keep: Vec<usize> = last.into_values().collect();
+    keep.sort_unstable();
+    keep
+}
+
+/// The lengths of [`slices`], in order.
+fn slice_bounds(messages: &[BatchMessage]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut len = 0;
+    for m in messages {
+        let id = key_id(&m.key);
+        if seen.contains(&id) {
+            out.push(len);
+            seen.clear();
+            len = 0;
+        }
+        seen.insert(id);
+        len += 1;
+    }
+    if len > 0 {
+        out.push(len);
     }
     out
 }
@@ -89,9 +111,34 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// A key's identity (payload values are not `Hash`: floats).
+/// A key's identity (payload values are not `Hash`: floats): a compact, unambiguous text
+/// form.
 fn key_id(key: &PayloadValue) -> String {
-    format!("{key:?}")
+    fn write(out: &mut String, v: &PayloadValue) {
+        use std::fmt::Write as _;
+        match v {
+            PayloadValue::Int(i) => {
+                let _ = write!(out, "i{i};");
+            }
+            PayloadValue::String(s) => {
+                let _ = write!(out, "s{}:{s};", s.len());
+            }
+            PayloadValue::Map(map) => {
+                out.push('{');
+                for (k, v) in map.iter() {
+                    let _ = write!(out, "{}:{k}=", k.len());
+                    write(out, v);
+                }
+                out.push('}');
+            }
+            other => {
+                let _ = write!(out, "{other:?};");
+            }
+        }
+    }
+    let mut out = String::new();
+    write(&mut out, key);
+    out
 }
 
 /// Whether `error` is a deadlock or serialization failure worth retrying: PostgreSQL SQLSTATE
@@ -132,18 +179,34 @@ pub fn is_retryable(error: &(dyn std::error::Error + 'static)) -> bool {
 /// database error after the retries.
 pub async fn consume_batch<P, C>(
     db: &C,
-    messages: Vec<BatchMessage>,
+    messages: &[BatchMessage],
     compacted: bool,
 ) -> Result<(), BoxError>
 where
     P: EntityConsumerHooks,
     C: ConnectionTrait + TransactionTrait,
 {
-    let slices = if compacted {
-        vec![compact(messages)]
+    let slices: Vec<Vec<&BatchMessage>> = if compacted {
+        vec![compacted_indexes(messages)
+            .into_iter()
+            .map(|i| &messages[i])
+            .collect()]
     } else {
-        slices(messages)
+        let mut rest = messages;
+        slice_bounds(messages)
+            .into_iter()
+            .map(|len| {
+                let (slice, tail) = rest.split_at(len);
+                rest = tail;
+                slice.iter().collect()
+            })
+            .collect()
     };
+    // The rows are made once; a retried transaction writes them again.
+    let mut prepared = Vec::with_capacity(slices.len());
+    for slice in &slices {
+        prepared.push(prepare_slice::<P>(slice)?);
+    }
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(20))
         .with_max_delay(Duration::from_millis(500))
@@ -151,7 +214,7 @@ where
         .with_max_times(DEADLOCK_ATTEMPTS - 1)
         .build();
     loop {
-        match write_slices::<P, C>(db, &slices).await {
+        match write_slices::<P, C>(db, &prepared).await {
             Ok(()) => return Ok(()),
             Err(e) if is_retryable(&*e) => match delays.next() {
                 Some(delay) => {
@@ -166,28 +229,16 @@ where
     }
 }
 
-async fn write_slices<P, C>(db: &C, slices: &[Vec<BatchMessage>]) -> Result<(), BoxError>
-where
-    P: EntityConsumerHooks,
-    C: ConnectionTrait + TransactionTrait,
-{
-    let txn = db.begin().await?;
-    for slice in slices {
-        write_slice::<P, _>(&txn, slice).await?;
-    }
-    txn.commit().await?;
-    Ok(())
-}
+/// A slice's rows to upsert and its tombstones' keys.
+type Prepared<P> = (
+    Vec<<P as super::consumer::EntityConsumer>::ActiveModel>,
+    Vec<PayloadValue>,
+);
 
-/// One slice: its upserts, then its deletes (the keys are distinct, so the order between the
-/// two does not matter).
-async fn write_slice<P, C>(db: &C, slice: &[BatchMessage]) -> Result<(), BoxError>
-where
-    P: EntityConsumerHooks,
-    C: ConnectionTrait,
-{
-    let mut rows: Vec<P::ActiveModel> = Vec::new();
-    let mut gone: Vec<PayloadValue> = Vec::new();
+/// The rows of a slice's payloads (key assigned, attributes written) and its tombstones' keys.
+fn prepare_slice<P: EntityConsumerHooks>(slice: &[&BatchMessage]) -> Result<Prepared<P>, BoxError> {
+    let mut rows = Vec::with_capacity(slice.len());
+    let mut gone = Vec::new();
     for m in slice {
         match &m.payload {
             None => gone.push(m.key.clone()),
@@ -201,12 +252,26 @@ where
             }
         }
     }
-    if !rows.is_empty() {
-        upsert::<P, C>(db, rows).await?;
+    Ok((rows, gone))
+}
+
+async fn write_slices<P, C>(db: &C, slices: &[Prepared<P>]) -> Result<(), BoxError>
+where
+    P: EntityConsumerHooks,
+    C: ConnectionTrait + TransactionTrait,
+{
+    let txn = db.begin().await?;
+    for (rows, gone) in slices {
+        // Upserts, then deletes: the keys of a slice are distinct, so the order between the
+        // two does not matter.
+        if !rows.is_empty() {
+            upsert::<P, _>(&txn, rows.clone()).await?;
+        }
+        if !gone.is_empty() {
+            P::remove_records(&txn, gone.clone()).await?;
+        }
     }
-    if !gone.is_empty() {
-        P::remove_records(db, gone).await?;
-    }
+    txn.commit().await?;
     Ok(())
 }
 
@@ -324,16 +389,14 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
 ) -> Result<(), BoxError> {
     let app = crate::runtime::current()?;
     let db = app.database()?;
-    let mut messages = Vec::with_capacity(incoming.len());
-    for (i, value) in incoming.into_iter().enumerate() {
+    let payloads = incoming_payloads(&app, &P::SCHEMA, incoming, &metadata).await?;
+    let mut messages = Vec::with_capacity(payloads.len());
+    for (i, payload) in payloads.into_iter().enumerate() {
         let offset = metadata
             .offsets
             .get(i)
             .copied()
             .unwrap_or(metadata.first_offset);
-        let payload = incoming_payload(&app, &P::SCHEMA, value)
-            .await
-            .map_err(|e| format!("offset {offset}: {e}"))?;
         let single = metadata.message(i).unwrap_or_else(|| {
             Metadata::new(metadata.topic.clone(), metadata.partition, offset, None)
         });
@@ -353,7 +416,7 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
             offset,
         });
     }
-    let Err(batch_error) = consume_batch::<P, _>(&db, messages.clone(), compacted).await else {
+    let Err(batch_error) = consume_batch::<P, _>(&db, &messages, compacted).await else {
         return Ok(());
     };
     if is_retryable(&*batch_error) {
@@ -385,6 +448,60 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
         )
         .into())
     }
+}
+
+/// The payloads of a batch's decoded values (`None` for tombstones), the schema looked up and
+/// its names resolved once.
+async fn incoming_payloads(
+    app: &crate::App,
+    schema: &crate::schema::SchemaRef,
+    incoming: Vec<Incoming>,
+    metadata: &BatchMetadata,
+) -> Result<Vec<Option<Payload>>, BoxError> {
+    let avro = app.codec().backend().schema(schema).await?;
+    let offset = |i: usize| {
+        metadata
+            .offsets
+            .get(i)
+            .copied()
+            .unwrap_or(metadata.first_offset)
+    };
+    let mut values = Vec::with_capacity(incoming.len());
+    for (i, value) in incoming.into_iter().enumerate() {
+        values.push(match value {
+            Incoming::Value(v) => v,
+            Incoming::Datum(datum) => Some(
+                datum
+                    .to_value()
+                    .map_err(|e| format!("offset {}: {e}", offset(i)))?,
+            ),
+        });
+    }
+    let present: Vec<&apache_avro::types::Value> = values.iter().flatten().collect();
+    let mut converted = crate::schema::coerce::to_payloads_with_schema(present, &avro)
+        .map_err(|e| {
+            format!(
+                "a payload of offsets {}..={}: {e}",
+                metadata.first_offset, metadata.last_offset
+            )
+        })?
+        .into_iter();
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            None => Ok(None),
+            Some(_) => match converted.next() {
+                Some(PayloadValue::Map(p)) => Ok(Some(p)),
+                Some(other) => Err(format!(
+                    "offset {}: the payload is {other}, not a record",
+                    offset(i)
+                )
+                .into()),
+                None => Err(format!("offset {}: no payload", offset(i)).into()),
+            },
+        })
+        .collect()
 }
 
 /// [`handle_batch`] boxed as a registered handler's future (what `#[consumer(.., entity = ..,

@@ -765,6 +765,24 @@ pub fn to_payload_with_schema(
     with_schema(value, schema, &schema.namespace(), &names, None, 0)
 }
 
+/// [`to_payload_with_schema`] for many values of one schema, its names resolved once.
+///
+/// # Errors
+/// As [`to_payload_with_schema`]; the first value that fails.
+pub fn to_payloads_with_schema<'v>(
+    values: impl IntoIterator<Item = &'v Value>,
+    schema: &Schema,
+) -> Result<Vec<PayloadValue>, CoercionError> {
+    let names = Names::of(schema).map_err(|e| {
+        CoercionError::new(None, schema, "a value").with(format!("bad schema: {e}"))
+    })?;
+    let ns = schema.namespace();
+    values
+        .into_iter()
+        .map(|value| with_schema(value, schema, &ns, &names, None, 0))
+        .collect()
+}
+
 fn with_schema<'s>(
     value: &Value,
     schema: &'s Schema,
