@@ -376,3 +376,124 @@ fn lock_conflicts_are_retried_and_other_errors_are_not() {
     )));
     assert!(!is_retryable(&*e("column `sku` does not take null")));
 }
+
+/// Batch hooks: negative quantities are skipped (`process_message`), a tombstone zeroes the
+/// row instead of deleting it (`remove_records`); messages without a key are keyed from their
+/// payload (the default `record_key`).
+#[deimos::consumer(
+    topic = "stock-hooked",
+    schema = "com.example.Stock",
+    group_id = "stock-hooked",
+    key_config(schema = "Stock_key"),
+    entity = stock::Entity,
+    delivery = "inline_batch",
+    hooks
+)]
+#[derive(Debug)]
+pub struct StockHooked;
+
+impl deimos::orm::EntityConsumerHooks for StockHooked {
+    fn process_message(payload: Option<&deimos::Payload>, _metadata: &deimos::Metadata) -> bool {
+        payload.is_none_or(|p| p.get("quantity").and_then(PayloadValue::as_i64) >= Some(0))
+    }
+
+    async fn remove_records<C: sea_orm::ConnectionTrait>(
+        db: &C,
+        keys: Vec<PayloadValue>,
+    ) -> Result<(), deimos::BoxError> {
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, QueryFilter};
+        for key in keys {
+            let map = key.as_map().ok_or("a key record")?;
+            let field = |name: &str| {
+                map.get(name)
+                    .and_then(PayloadValue::as_str)
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            stock::Entity::update_many()
+                .col_expr(stock::Column::Quantity, Expr::value(0))
+                .filter(stock::Column::Warehouse.eq(field("warehouse")))
+                .filter(stock::Column::Sku.eq(field("sku")))
+                .exec(db)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn stock_value(warehouse: &str, sku: &str, quantity: i32) -> apache_avro::types::Value {
+    use apache_avro::types::Value;
+    Value::Record(vec![
+        ("warehouse".into(), Value::String(warehouse.into())),
+        ("sku".into(), Value::String(sku.into())),
+        ("quantity".into(), Value::Int(quantity)),
+        ("price".into(), Value::Double(2.5)),
+        (
+            "updated_at".into(),
+            Value::TimestampMillis(1_764_000_000_000),
+        ),
+    ])
+}
+
+fn stock_key(warehouse: &str, sku: &str) -> apache_avro::types::Value {
+    use apache_avro::types::Value;
+    Value::Record(vec![
+        ("warehouse".into(), Value::String(warehouse.into())),
+        ("sku".into(), Value::String(sku.into())),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_hooks_skip_key_and_remove_on_every_database() {
+    use deimos::consumer::BatchMetadata;
+    use deimos::schema::Incoming;
+    let mut config = Config::default();
+    config.schema.path = deimos_tests::schema_dir();
+    config.producers.backend = ProducerBackendKind::Test;
+    // The handler runs outside a consumer here: it takes the global app's database.
+    let app = deimos::configure(config).unwrap();
+    for db in Db::ALL {
+        let test_db = TestDb::create(db).await;
+        test_db.create_table(stock::Entity).await;
+        app.set_database(test_db.conn.clone());
+        let first = vec![
+            (Some(stock_value("w1", "a", 5)), Some(stock_key("w1", "a"))),
+            (Some(stock_value("w1", "b", 7)), None), // keyed from its payload
+            (Some(stock_value("w2", "a", -1)), Some(stock_key("w2", "a"))), // skipped
+        ];
+        let second = vec![
+            (None, Some(stock_key("w1", "a"))), // zeroed, not deleted
+            (Some(stock_value("w1", "b", 8)), None),
+        ];
+        for (batch, base) in [(first, 0i64), (second, 10)] {
+            let offsets: Vec<i64> = (base..base + batch.len() as i64).collect();
+            let keys = batch.iter().map(|(_, k)| k.clone()).collect();
+            let incoming = batch.into_iter().map(|(v, _)| Incoming::Value(v)).collect();
+            deimos::orm::handle_batch::<StockHooked>(
+                incoming,
+                BatchMetadata::new("stock-hooked", 0, offsets, keys),
+                true,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{db:?}: {e}"));
+        }
+        let now = table(&test_db).await;
+        let key = |w: &str, s: &str| StockKey {
+            warehouse: w.into(),
+            sku: s.into(),
+        };
+        assert_eq!(now.len(), 2, "{db:?}: {now:?}");
+        assert_eq!(
+            now[&key("w1", "a")].0,
+            0,
+            "{db:?}: the tombstone zeroed the row"
+        );
+        assert_eq!(
+            now[&key("w1", "b")].0,
+            8,
+            "{db:?}: keyed from the payload, updated"
+        );
+        test_db.drop_database().await;
+    }
+}

@@ -360,3 +360,70 @@ async fn an_entity_consumer_writes_what_an_entity_producer_sent_through_kafka() 
         target.drop_database().await;
     }
 }
+
+/// One message at a time on a compound primary key: the key record fills `warehouse` and `sku`.
+#[deimos::consumer(
+    topic = "stock-single",
+    schema = "com.example.Stock",
+    group_id = "stock-single",
+    key_config(schema = "Stock_key"),
+    entity = deimos_tests::product::stock::Entity
+)]
+#[derive(Debug)]
+pub struct StockRows;
+
+#[tokio::test]
+async fn a_key_record_fills_a_compound_primary_key_on_every_database() {
+    use deimos_tests::product::stock;
+    let key = |w: &str, s: &str| {
+        Some(Value::Record(vec![
+            ("warehouse".into(), Value::String(w.into())),
+            ("sku".into(), Value::String(s.into())),
+        ]))
+    };
+    let value = |w: &str, s: &str, q: i64| {
+        payload! { "warehouse" => w, "sku" => s, "quantity" => q, "price" => 1.5,
+        "updated_at" => updated_at() }
+    };
+    let meta = |k| Metadata::new("stock-single", 0, 0, k);
+    for db in Db::ALL {
+        let test_db = TestDb::create(db).await;
+        test_db.create_table(stock::Entity).await;
+        let conn = &test_db.conn;
+        for (w, s, q) in [
+            ("w1", "a", 1),
+            ("w1", "b", 2),
+            ("w2", "a", 3),
+            ("w1", "a", 4),
+        ] {
+            consume::<StockRows, _>(conn, Some(value(w, s, q)), &meta(key(w, s)))
+                .await
+                .unwrap_or_else(|e| panic!("{db:?}: {e}"));
+        }
+        consume::<StockRows, _>(conn, None, &meta(key("w1", "b")))
+            .await
+            .unwrap();
+        let rows: Vec<(String, String, i32)> = stock::Entity::find()
+            .order_by_asc(stock::Column::Warehouse)
+            .order_by_asc(stock::Column::Sku)
+            .all(conn)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.warehouse, r.sku, r.quantity))
+            .collect();
+        assert_eq!(
+            rows,
+            [("w1".into(), "a".into(), 4), ("w2".into(), "a".into(), 3)],
+            "{db:?}"
+        );
+        // A scalar key cannot fill two key columns.
+        let error =
+            consume::<StockRows, _>(conn, Some(value("w9", "z", 1)), &meta(Some(Value::Long(9))))
+                .await
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("compound primary key"), "{db:?}: {error}");
+        test_db.drop_database().await;
+    }
+}
