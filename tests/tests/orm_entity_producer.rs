@@ -420,3 +420,66 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     text
 }
+
+#[tokio::test]
+async fn import_writes_rows_in_bulk_then_publishes_each_on_every_database() {
+    use deimos::orm::{import, ImportMode};
+    for db in Db::ALL {
+        let test_db = TestDb::create(db).await;
+        test_db.create_table(product::Entity).await;
+        let app = app();
+        let first: Vec<product::Model> = [full_row(), sparse_row()]
+            .into_iter()
+            .map(|row| sea_orm::TryIntoModel::try_into_model(row).unwrap())
+            .collect();
+        import::<ProductProducer, _>(&app, &test_db.conn, &first, ImportMode::Insert)
+            .await
+            .unwrap_or_else(|e| panic!("{db:?}: {e:?}"));
+        let sent = take_sent(&app).await;
+        assert_eq!(
+            sent.into_iter().map(|(_, _, p)| p).collect::<Vec<_>>(),
+            [full_payload(), sparse_payload()],
+            "{db:?}"
+        );
+        let stored = product::Entity::find()
+            .all(&test_db.conn)
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(stored, 2, "{db:?}");
+
+        // Inserting an existing key fails, and nothing is published.
+        let error =
+            import::<ProductProducer, _>(&app, &test_db.conn, &first[..1], ImportMode::Insert)
+                .await
+                .unwrap_err();
+        assert!(
+            matches!(&error, Error::Database { context, .. } if context.contains("`products`")),
+            "{db:?}: {error:?}"
+        );
+        assert!(take_sent(&app).await.is_empty(), "{db:?}");
+
+        // Upsert: the existing row takes the new values, a new row is added.
+        let mut changed = first[0].clone();
+        changed.name = "renamed".into();
+        let mut added = first[1].clone();
+        added.id = 9;
+        import::<ProductProducer, _>(&app, &test_db.conn, &[changed, added], ImportMode::Upsert)
+            .await
+            .unwrap_or_else(|e| panic!("{db:?}: {e:?}"));
+        assert_eq!(take_sent(&app).await.len(), 2, "{db:?}");
+        let renamed = product::Entity::find_by_id(7)
+            .one(&test_db.conn)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(renamed.name, "renamed", "{db:?}");
+        let count = product::Entity::find()
+            .all(&test_db.conn)
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(count, 3, "{db:?}");
+        test_db.drop_database().await;
+    }
+}

@@ -20,6 +20,7 @@
 mod assign;
 mod batch;
 mod consumer;
+mod import;
 mod producer;
 mod value;
 
@@ -32,6 +33,7 @@ pub use consumer::{
     assign_key_from, consume, fetch_by_key, handle, handler_future, incoming_payload,
     key_from_payload, ConsumedActiveModelOf, ConsumedModelOf, EntityConsumer, EntityConsumerHooks,
 };
+pub use import::{import, ImportMode};
 pub use producer::{
     payload_of, send_events_with, send_records, ActiveModelOf, EntityProducer, EntityProducerHooks,
     ModelOf, Record,

@@ -1,0 +1,91 @@
+//! Bulk imports that publish (Deimos' `import` of a `KafkaSource` model, with
+//! activerecord-import).
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ConnectionTrait, EntityTrait, IdenStatic as _, IntoActiveModel, PrimaryKeyToColumn as _,
+};
+
+use super::producer::{send_events_with, ActiveModelOf, EntityProducer, ModelOf};
+use crate::error::{Error, Result};
+use crate::producer::PublishOptions;
+use crate::runtime::App;
+
+/// How [`import`] writes its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportMode {
+    /// `INSERT` only: a row whose primary key exists fails the import (nothing is published).
+    Insert,
+    /// `INSERT … ON CONFLICT (primary key) DO UPDATE` every other column (MySQL: `ON DUPLICATE
+    /// KEY UPDATE`): existing rows take the given values.
+    Upsert,
+}
+
+/// Bind parameters per statement, below every backend's limit.
+const MAX_PARAMS: usize = 30_000;
+
+/// Bulk-writes `models` on `db` (in statements of up to 30,000 bind parameters), then publishes
+/// one message per row through `P`, as given, as one `publish_list` (Deimos' `import` on a
+/// `KafkaSource` model: activerecord-import, then `send_events`).
+///
+/// The rows are written before anything is published: pass a transaction as `db` to make a
+/// failed publish undo them (with the `kafka` backends the messages are out before the
+/// transaction commits, as in Deimos; the outbox backend will make them part of it). The rows
+/// must carry their primary keys: bulk inserts do not read back generated ids. Bulk statements
+/// skip SeaORM's `ActiveModelBehavior` hooks, as activerecord-import skips callbacks.
+///
+/// # Errors
+/// [`Error::Database`] naming the table when a statement fails (an existing key with
+/// [`ImportMode::Insert`]: nothing is published); then as [`send_events_with`].
+pub async fn import<P, C>(app: &App, db: &C, models: &[ModelOf<P>], mode: ImportMode) -> Result<()>
+where
+    P: EntityProducer,
+    C: ConnectionTrait,
+    ModelOf<P>: IntoActiveModel<ActiveModelOf<P>>,
+{
+    if models.is_empty() {
+        return Ok(());
+    }
+    let table = sea_orm::EntityName::table_name(&P::Entity::default()).to_owned();
+    let columns: Vec<_> =
+        <<P::Entity as EntityTrait>::Column as sea_orm::Iterable>::iter().collect();
+    let primary: Vec<_> = <<P::Entity as EntityTrait>::PrimaryKey as sea_orm::Iterable>::iter()
+        .map(|pk| pk.into_column())
+        .collect();
+    let others: Vec<_> = columns
+        .iter()
+        .copied()
+        .filter(|c| !primary.iter().any(|p| p.as_str() == c.as_str()))
+        .collect();
+    let per_statement = (MAX_PARAMS / columns.len().max(1)).max(1);
+    for chunk in models.chunks(per_statement) {
+        let rows = chunk
+            .iter()
+            .cloned()
+            .map(IntoActiveModel::into_active_model);
+        let insert = P::Entity::insert_many(rows);
+        let insert = match mode {
+            ImportMode::Insert => insert,
+            ImportMode::Upsert if others.is_empty() => insert.on_conflict(
+                OnConflict::columns(primary.iter().copied())
+                    .do_nothing()
+                    .to_owned(),
+            ),
+            ImportMode::Upsert => insert.on_conflict(
+                OnConflict::columns(primary.iter().copied())
+                    .update_columns(others.iter().copied())
+                    .to_owned(),
+            ),
+        };
+        match insert.exec_without_returning(db).await {
+            Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
+            Err(e) => {
+                return Err(Error::Database {
+                    context: format!("importing {} rows into `{table}` ({mode:?})", models.len()),
+                    source: e.into(),
+                })
+            }
+        }
+    }
+    send_events_with::<P>(app, models, &PublishOptions::default()).await
+}
