@@ -14,7 +14,7 @@ use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, EntityTrait, Schema, Set, TransactionTrait,
 };
 
-use super::{median, print_round, rate, OnlySide, Side};
+use super::{print_round, print_summary, rate, OnlySide, Side};
 
 /// The `stock` table (schema `com.example.Stock`, compound key `Stock_key`).
 mod stock {
@@ -158,14 +158,7 @@ pub(crate) async fn upsert(
         }
         results.push((deimos, raw));
     }
-    let deimos_rate = median(results.iter().map(|r| r.0.rate));
-    let raw_rate = median(results.iter().map(|r| r.1.rate));
-    let ratio = median(results.iter().map(|r| r.0.rate / r.1.rate));
-    match only {
-        None => println!("upsert: deimos={deimos_rate:.0} raw={raw_rate:.0} ratio={ratio:.3}"),
-        Some(OnlySide::Deimos) => println!("upsert: deimos={deimos_rate:.0}"),
-        Some(OnlySide::Raw) => println!("upsert: raw={raw_rate:.0}"),
-    }
+    print_summary("upsert", &results, only);
     db.close().await?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

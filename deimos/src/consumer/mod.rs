@@ -146,7 +146,7 @@ mod runner;
 mod settings;
 
 pub use runner::dead_letter_headers;
-pub(crate) use runner::run_consumer;
+pub(crate) use runner::{error_chain, run_consumer};
 pub(crate) use settings::check_override_names;
 pub use settings::ResolvedConsumer;
 

@@ -99,18 +99,6 @@ fn slice_bounds(messages: &[BatchMessage]) -> Vec<usize> {
     out
 }
 
-/// `error: cause: cause`, for logs and messages.
-fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
-}
-
 /// A key's identity (payload values are not `Hash`: floats): a compact, unambiguous text
 /// form.
 fn key_id(key: &PayloadValue) -> String {
@@ -145,7 +133,7 @@ fn key_id(key: &PayloadValue) -> String {
 /// 40P01 / 40001, MySQL / MariaDB 1213 (deadlock) and 1205 (lock wait timeout), SQLite
 /// `SQLITE_BUSY` (database is locked).
 pub fn is_retryable(error: &(dyn std::error::Error + 'static)) -> bool {
-    let text = error_text(error).to_ascii_lowercase();
+    let text = crate::consumer::error_chain(error).to_ascii_lowercase();
     [
         "deadlock",
         "could not serialize access",
@@ -218,7 +206,7 @@ where
             Ok(()) => return Ok(()),
             Err(e) if is_retryable(&*e) => match delays.next() {
                 Some(delay) => {
-                    tracing::warn!(error = %error_text(&*e), retry_in = ?delay,
+                    tracing::warn!(error = %crate::consumer::error_chain(&*e), retry_in = ?delay,
                                    "batch transaction failed on a lock conflict; retrying");
                     tokio::time::sleep(delay).await;
                 }
@@ -424,7 +412,7 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
     }
     tracing::warn!(topic = metadata.topic, partition = metadata.partition,
                    first_offset = metadata.first_offset, last_offset = metadata.last_offset,
-                   error = %error_text(&*batch_error),
+                   error = %crate::consumer::error_chain(&*batch_error),
                    "batch write failed; writing its messages one by one");
     let messages = if compacted {
         compact(messages)
@@ -435,7 +423,11 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
     for m in messages {
         let outcome = consume_with_key::<P, _>(&db, m.payload, Some(&m.key)).await;
         if let Err(e) = outcome {
-            failures.push(format!("offset {}: {}", m.offset, error_text(&*e)));
+            failures.push(format!(
+                "offset {}: {}",
+                m.offset,
+                crate::consumer::error_chain(&*e)
+            ));
         }
     }
     if failures.is_empty() {
