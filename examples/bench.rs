@@ -439,15 +439,7 @@ async fn produce(
         let mut deimos = Side::default();
         let mut raw_side = Side::default();
         // Alternate which side goes first, so neither always meets a fresher broker.
-        for side in [round % 2, 1 - round % 2] {
-            let skip = match only {
-                Some(OnlySide::Deimos) => side != 0,
-                Some(OnlySide::Raw) => side != 1,
-                None => false,
-            };
-            if skip {
-                continue;
-            }
+        for side in sides(round, only) {
             let started = Instant::now();
             let cpu_before = cpu_time();
             if side == 0 {
@@ -589,15 +581,7 @@ async fn consume(
         let mut deimos = Side::default();
         let mut raw_side = Side::default();
         // Alternate which side goes first, so neither always meets a fresher broker.
-        for side in [round % 2, 1 - round % 2] {
-            let skip = match only {
-                Some(OnlySide::Deimos) => side != 0,
-                Some(OnlySide::Raw) => side != 1,
-                None => false,
-            };
-            if skip {
-                continue;
-            }
+        for side in sides(round, only) {
             let group = format!("bench-consume-{run_id}-{round}-{side}");
             let config = consumer_config(&config, &topic, group);
             if side == 0 {
@@ -836,6 +820,18 @@ async fn send_raw(
 
 fn rate(messages: usize, took: Duration) -> f64 {
     messages as f64 / took.as_secs_f64()
+}
+
+/// The sides round `round` runs, in order (0 = deimos, 1 = raw): they take turns going first,
+/// so that neither always meets a fresher broker or database; `--only` keeps one.
+fn sides(round: usize, only: Option<OnlySide>) -> impl Iterator<Item = usize> {
+    [round % 2, 1 - round % 2]
+        .into_iter()
+        .filter(move |side| match only {
+            Some(OnlySide::Deimos) => *side == 0,
+            Some(OnlySide::Raw) => *side == 1,
+            None => true,
+        })
 }
 
 /// The median (the mean of the middle two for an even count); 0 for none.

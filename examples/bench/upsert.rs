@@ -14,7 +14,7 @@ use sea_orm::{
     ConnectionTrait, Database, DatabaseConnection, EntityTrait, Schema, Set, TransactionTrait,
 };
 
-use super::{print_round, print_summary, rate, OnlySide, Side};
+use super::{print_round, print_summary, rate, sides, OnlySide, Side};
 
 /// The `stock` table (schema `com.example.Stock`, compound key `Stock_key`).
 mod stock {
@@ -132,15 +132,7 @@ pub(crate) async fn upsert(
     for round in 0..rounds {
         let mut deimos = Side::default();
         let mut raw = Side::default();
-        for side in [round % 2, 1 - round % 2] {
-            let skip = match only {
-                Some(OnlySide::Deimos) => side != 0,
-                Some(OnlySide::Raw) => side != 1,
-                None => false,
-            };
-            if skip {
-                continue;
-            }
+        for side in sides(round, only) {
             stock::Entity::delete_many().exec(&db).await?;
             if side == 0 {
                 deimos = upsert_deimos(&decoded, batch).await?;

@@ -12,6 +12,7 @@ use deimos::producer::PublishOptions;
 use deimos::schema::coerce::to_payload_with_schema;
 use deimos::schema::SchemaRef;
 use deimos::{payload, App, Config, Error, Payload, PayloadValue};
+use deimos_tests::avro_gen::chain;
 use deimos_tests::db::{Db, TestDb};
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
@@ -255,7 +256,7 @@ async fn refetch_reads_rows_by_key_and_by_partial_model() {
         .await
         .unwrap_err();
         assert!(
-            error_chain(&error).contains("primary key column `id`"),
+            chain(&error).contains("primary key column `id`"),
             "{db:?}: {error:?}"
         );
         test_db.drop_database().await;
@@ -315,7 +316,7 @@ async fn without_refetch_what_was_given_is_published_through_the_hook() {
     )
     .await
     .unwrap_err();
-    assert!(error_chain(&error).contains("refetch = false"), "{error:?}");
+    assert!(chain(&error).contains("refetch = false"), "{error:?}");
     const { assert!(!ProductAsGiven::REFETCH && ProductProducer::REFETCH) };
     test_db.drop_database().await;
 }
@@ -371,7 +372,7 @@ async fn a_column_that_does_not_fit_names_the_field_path_and_sends_nothing() {
             send_events_with::<ProductProducer>(&app, [&full, &bad], &PublishOptions::default())
                 .await
                 .unwrap_err();
-        let text = error_chain(&error);
+        let text = chain(&error);
         assert!(
             text.contains("products") && text.contains("dimensions.width: expected int"),
             "{db:?}: {text}"
@@ -408,17 +409,6 @@ async fn generated_methods_publish_through_the_global_app() {
         .iter()
         .all(|(topic, _, p)| topic == "global.products" && *p == full_payload()));
     test_db.drop_database().await;
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use deimos::schema::{
 use deimos::testing::SchemaRegistryServer;
 use deimos::{Error, Producer};
 use deimos_tests::all_types::{AllTypes, Color, Dimensions};
+use deimos_tests::avro_gen::chain;
 use deimos_tests::Widget;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -825,16 +826,4 @@ async fn a_long_run_fails_with_its_first_failure_in_order() {
         .await
         .unwrap_err();
     assert_eq!(err.to_string(), one.to_string());
-}
-
-/// An error and its sources, `: `-separated.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
