@@ -20,6 +20,7 @@
 
 mod common;
 mod consumer;
+mod kafka_source;
 mod producer;
 
 use proc_macro::TokenStream;
@@ -202,4 +203,56 @@ pub fn producer(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn consumer(args: TokenStream, item: TokenStream) -> TokenStream {
     consumer::expand(args.into(), item.into()).into()
+}
+
+/// Publishes a SeaORM entity's inserts, updates and deletes through its entity producers
+/// (Deimos' `KafkaSource`), by writing its `ActiveModelBehavior` hooks.
+///
+/// ```ignore
+/// // In the entity's module, next to `Model` (DeriveEntityModel):
+/// #[deimos::kafka_source(producers(crate::WidgetProducer, crate::WidgetPriceProducer))]
+/// impl ActiveModelBehavior for ActiveModel {
+///     // Your own hooks stay; they run first.
+///     async fn before_save<C>(mut self, _db: &C, _insert: bool) -> Result<Self, DbErr>
+///     where
+///         C: ConnectionTrait,
+///     {
+///         self.updated_at = Set(chrono::Utc::now());
+///         Ok(self)
+///     }
+/// }
+/// ```
+///
+/// See `deimos::orm::source` for what each hook does; in short:
+///
+/// - `create`: `after_save` of an insert publishes the row (as the database returned it, with
+///   generated ids) through every producer;
+/// - `update`: `after_save` of an update publishes the row through each producer one of whose
+///   `watched_attributes` (other than `updated_at`) the update set;
+/// - `delete`: `after_delete` publishes the deletion payload (by default a tombstone keyed by
+///   the primary key; `deletion_payload = path::to_fn`, a `fn(&ActiveModel) -> deimos::Payload`,
+///   replaces it) through every producer;
+/// - `import`: adds `Entity::import(db, &models, mode)`, a bulk write that publishes one
+///   message per row through every producer.
+///
+/// Naming none of `create`, `update`, `delete`, `import` turns all four on (Deimos'
+/// `kafka_config` default); naming some turns on only those.
+///
+/// # Arguments
+///
+/// - `producers(A, B, ..)` (required): entity producers (`#[producer(.., entity = Entity)]`) of
+///   this entity, in publishing order.
+/// - `create`, `update`, `delete`, `import`: the events to publish (above).
+/// - `deletion_payload = path`: the deletion payload function (needs `delete`).
+///
+/// # Placement
+///
+/// On `impl ActiveModelBehavior for ActiveModel { .. }`, put it above `#[async_trait]` (or leave
+/// `#[async_trait]` out: the macro adds it). Your `before_save`, `after_save` and
+/// `after_delete` run before the generated publishing, with their own `return`s and `?`s. On
+/// the `Model` struct instead, it also writes the `impl ActiveModelBehavior for ActiveModel`
+/// (then write no other).
+#[proc_macro_attribute]
+pub fn kafka_source(args: TokenStream, item: TokenStream) -> TokenStream {
+    kafka_source::expand(args.into(), item.into()).into()
 }

@@ -299,6 +299,20 @@ pub mod kinds {
     impl<T: AvroCompatible<K>, K: ?Sized> AvroCompatible<Map<K>> for BTreeMap<String, T> {}
 }
 
+/// `#[kafka_source]` hooks run on `#[async_trait]`'s boxed futures.
+#[cfg(feature = "orm")]
+pub use async_trait;
+
+/// Runs the body of a user's SeaORM hook that `#[kafka_source]` wraps, with its return type
+/// stated so `?` inside it converts into `DbErr`.
+#[cfg(feature = "orm")]
+pub fn orm_hook<T, F>(body: F) -> F
+where
+    F: std::future::Future<Output = Result<T, sea_orm::DbErr>>,
+{
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,5 +90,7 @@ pub use runtime::{
     shutdown_producers, tombstone, App,
 };
 
+#[cfg(all(feature = "macros", feature = "orm"))]
+pub use deimos_macros::kafka_source;
 #[cfg(feature = "macros")]
 pub use deimos_macros::{consumer, producer};

@@ -19,6 +19,7 @@ pub mod hostile;
 pub mod metrics;
 pub mod product;
 pub mod read;
+pub mod source;
 pub mod spans;
 pub mod tansu;
 

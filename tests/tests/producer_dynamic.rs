@@ -181,6 +181,79 @@ async fn payload_key_follows_each_key_config() {
 }
 
 #[tokio::test]
+async fn a_payload_of_only_payload_key_is_a_tombstone() {
+    let app = app();
+    // field: the key coerced to the key field's type, no value.
+    app.publish_payloads(
+        &widgets(KeyConfig::Field("id".into())),
+        [payload! {"payload_key" => "41"}],
+    )
+    .await
+    .unwrap();
+    // schema: a key record.
+    app.publish_payloads(
+        &widgets(KeyConfig::Schema("Widget_key".into())),
+        [payload! {"payload_key" => payload! {"id" => 42}}],
+    )
+    .await
+    .unwrap();
+    // plain: a string key.
+    app.publish_payloads(
+        &widgets(KeyConfig::Plain),
+        [payload! {"payload_key" => "k"}],
+    )
+    .await
+    .unwrap();
+    let sent = app.test_backend().unwrap().sent_messages();
+    assert_eq!(sent.len(), 3);
+    for m in &sent {
+        assert_eq!(m.payload, None, "a tombstone has a null value");
+        assert_eq!(m.decoded_payload, None);
+        assert!(m.key.is_some());
+    }
+    assert_eq!(sent[0].decoded_key, Some(Value::Long(41)));
+    assert_eq!(
+        sent[1].decoded_key,
+        Some(Value::Record(vec![("id".into(), Value::Long(42))]))
+    );
+    assert_eq!(sent[2].key, Some(Bytes::from_static(b"k")));
+
+    // An empty payload is not a tombstone: its fields are missing.
+    let err = app
+        .publish_payloads(&widgets(KeyConfig::Field("id".into())), [Payload::new()])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::Encode {
+                what: "payload",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Without a key there is nothing to delete.
+    let err = app
+        .publish_payloads(
+            &widgets(KeyConfig::None),
+            [payload! {"payload_key" => "41"}],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::Encode { what: "key", .. }), "{err:?}");
+    // A key that does not fit the key field fails naming the key.
+    let err = app
+        .publish_payloads(
+            &widgets(KeyConfig::Field("id".into())),
+            [payload! {"payload_key" => "not a number"}],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, Error::Encode { what: "key", .. }), "{err:?}");
+}
+
+#[tokio::test]
 async fn auto_added_fields_fill_dynamic_payloads() {
     let app = app();
     let events = DynamicProducer::new("events", "com.example.Event", KeyConfig::None);

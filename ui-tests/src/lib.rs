@@ -22,3 +22,28 @@ pub mod widget {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// The body of a `gizmo` entity module for the `#[kafka_source]` cases: a SeaORM entity
+/// (`Model { id, name }`, `Relation`) and its entity producer `GizmoProducer` (topic `gizmos`,
+/// schema `com.example.Widget`), without the `impl ActiveModelBehavior` each case writes.
+#[macro_export]
+macro_rules! gizmo_entity {
+    () => {
+        use sea_orm::entity::prelude::*;
+
+        #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+        #[sea_orm(table_name = "gizmos")]
+        pub struct Model {
+            #[sea_orm(primary_key)]
+            pub id: i64,
+            pub name: String,
+        }
+
+        #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+        pub enum Relation {}
+
+        #[::deimos::producer(topic = "gizmos", schema = "com.example.Widget",
+                                     key_config(field = "id"), entity = Entity)]
+        pub struct GizmoProducer;
+    };
+}

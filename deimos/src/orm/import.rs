@@ -34,6 +34,9 @@ const MAX_PARAMS: usize = 30_000;
 /// must carry their primary keys: bulk inserts do not read back generated ids. Bulk statements
 /// skip SeaORM's `ActiveModelBehavior` hooks, as activerecord-import skips callbacks.
 ///
+/// `#[kafka_source(.., import)]` adds `Entity::import(db, models, mode)`, which writes once and
+/// publishes through each of its producers.
+///
 /// # Errors
 /// [`Error::Database`] naming the table when a statement fails (an existing key with
 /// [`ImportMode::Insert`]: nothing is published); then as [`send_events_with`].
@@ -43,13 +46,27 @@ where
     C: ConnectionTrait,
     ModelOf<P>: IntoActiveModel<ActiveModelOf<P>>,
 {
+    import_rows::<P::Entity, C>(db, models, mode).await?;
+    send_events_with::<P>(app, models, &PublishOptions::default()).await
+}
+
+/// The writing half of [`import`]: bulk-writes `models` on `db` per `mode`, in statements of up
+/// to 30,000 bind parameters, and publishes nothing.
+///
+/// # Errors
+/// [`Error::Database`] naming the table and mode when a statement fails.
+pub async fn import_rows<E, C>(db: &C, models: &[E::Model], mode: ImportMode) -> Result<()>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+{
     if models.is_empty() {
         return Ok(());
     }
-    let table = sea_orm::EntityName::table_name(&P::Entity::default()).to_owned();
-    let columns: Vec<_> =
-        <<P::Entity as EntityTrait>::Column as sea_orm::Iterable>::iter().collect();
-    let primary: Vec<_> = <<P::Entity as EntityTrait>::PrimaryKey as sea_orm::Iterable>::iter()
+    let table = sea_orm::EntityName::table_name(&E::default()).to_owned();
+    let columns: Vec<_> = <E::Column as sea_orm::Iterable>::iter().collect();
+    let primary: Vec<_> = <E::PrimaryKey as sea_orm::Iterable>::iter()
         .map(|pk| pk.into_column())
         .collect();
     let others: Vec<_> = columns
@@ -63,7 +80,7 @@ where
             .iter()
             .cloned()
             .map(IntoActiveModel::into_active_model);
-        let insert = P::Entity::insert_many(rows);
+        let insert = E::insert_many(rows);
         let insert = match mode {
             ImportMode::Insert => insert,
             ImportMode::Upsert if others.is_empty() => insert.on_conflict(
@@ -87,5 +104,5 @@ where
             }
         }
     }
-    send_events_with::<P>(app, models, &PublishOptions::default()).await
+    Ok(())
 }

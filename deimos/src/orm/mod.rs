@@ -14,6 +14,12 @@
 //! They publish through the global [`App`](crate::App); [`send_events_with`] and
 //! [`send_records`] take an explicit one.
 //!
+//! `#[kafka_source(producers(..))]` on the entity's `impl ActiveModelBehavior for ActiveModel`
+//! (or its `Model` struct) publishes the entity's inserts, updates of watched attributes and
+//! deletes from SeaORM's hooks, and adds `Entity::import` (Deimos' `KafkaSource`; see
+//! [`source`]). Entity consumers (`#[consumer(.., entity = ..)]`) write messages into rows,
+//! one by one or in batches.
+//!
 //! deimos names no database driver: enable sea-orm's `sqlx-postgres`, `sqlx-mysql` or
 //! `sqlx-sqlite` and a `runtime-*` feature in your own `Cargo.toml` (sea-orm 2).
 
@@ -22,6 +28,7 @@ mod batch;
 mod consumer;
 mod import;
 mod producer;
+pub mod source;
 mod value;
 
 pub use assign::{assign_attributes, column_value_of, set_column};
@@ -33,7 +40,7 @@ pub use consumer::{
     assign_key_from, consume, fetch_by_key, handle, handler_future, incoming_payload,
     key_from_payload, ConsumedActiveModelOf, ConsumedModelOf, EntityConsumer, EntityConsumerHooks,
 };
-pub use import::{import, ImportMode};
+pub use import::{import, import_rows, ImportMode};
 pub use producer::{
     payload_of, send_events_with, send_records, ActiveModelOf, EntityProducer, EntityProducerHooks,
     ModelOf, Record,

@@ -29,6 +29,10 @@ pub const PAYLOAD_KEY: &str = "payload_key";
 /// | `field = "id"` | the payload's `id` | overrides it (coerced to the field's type) |
 /// | `schema = "X_key"` | the payload's fields named in `X_key` | overrides them (a map) |
 ///
+/// A payload that holds nothing but a `payload_key` is a tombstone: a message with that key and
+/// a null value, which log compaction uses to delete the key (Deimos' `_process_message`: "an
+/// empty payload ... is intended"; Kafka).
+///
 /// ```no_run
 /// # #[allow(dead_code)]
 /// # async fn demo() -> deimos::Result<()> {
@@ -183,10 +187,18 @@ impl App {
             source,
         };
         let payload_key = payload.remove(PAYLOAD_KEY);
-        let avro = codec.backend().schema(schema).await?;
-        fill_unset(&mut payload, &avro);
-        let value = coerce_payload(&payload, &avro).map_err(|e| err("payload", e.into()))?;
-        let (resolved, bytes) = codec.encode_value(topic, schema, value).await?;
+        // Deimos' `_process_message`: a payload that is only a `payload_key` is a tombstone
+        // (a deletion), not an empty record.
+        let tombstone = payload.is_empty() && payload_key.is_some();
+        let (resolved, bytes) = if tombstone {
+            (None, None)
+        } else {
+            let avro = codec.backend().schema(schema).await?;
+            fill_unset(&mut payload, &avro);
+            let value = coerce_payload(&payload, &avro).map_err(|e| err("payload", e.into()))?;
+            let (resolved, bytes) = codec.encode_value(topic, schema, value).await?;
+            (Some(resolved), Some(bytes))
+        };
         let key = match (&producer.key_config, payload_key) {
             (KeyConfig::None, Some(_)) => {
                 return Err(err(
@@ -205,8 +217,15 @@ impl App {
                 ))
             }
             (_, None) => {
+                let Some(resolved) = resolved.as_ref() else {
+                    // Only a tombstone has no value, and a tombstone has a `payload_key`.
+                    return Err(err(
+                        "key",
+                        format!("a tombstone needs a `{PAYLOAD_KEY}`").into(),
+                    ));
+                };
                 codec
-                    .encode_key_from_value(topic, schema, &producer.key_config, &resolved, None)
+                    .encode_key_from_value(topic, schema, &producer.key_config, resolved, None)
                     .await?
             }
             (key_config, Some(given)) => {
@@ -236,9 +255,9 @@ impl App {
         Ok(ProducedMessage {
             topic: std::sync::Arc::from(topic),
             key: key.map(Into::into),
-            payload: Some(bytes.into()),
+            payload: bytes.map(Into::into),
             decoded_key,
-            decoded_payload: Some(resolved),
+            decoded_payload: resolved,
             headers: Vec::new(),
             partition_key: None,
         })

@@ -268,6 +268,14 @@ impl App {
             })
     }
 
+    /// Runs `future` with this app as the task's [`current`] app, as consumer tasks run
+    /// their handlers: what it awaits (`#[kafka_source]` hooks, `Entity::import`, entity
+    /// consumers' writes) publishes through this app instead of the [`global`] one. Tasks
+    /// `future` spawns are outside the scope.
+    pub async fn scope<F: Future>(&self, future: F) -> F::Output {
+        CURRENT.scope(self.clone(), future).await
+    }
+
     /// One schema bound to this app's schema backend (see [`schema_backend`]).
     pub fn schema_backend(&self, schema: &str, namespace: &str) -> crate::schema::SchemaHandle {
         crate::schema::SchemaHandle::new(self.inner.codec.clone(), schema, namespace)

@@ -7,7 +7,7 @@ struct Widget {
 
 #[consumer(
     topic = "widgets",
-    schema = "com.example.Gadget",
+    schema = "com.example.Gizmo",
     group_id = "widget-consumer",
     key_config(none)
 )]

@@ -1,7 +1,7 @@
 use deimos::producer;
 use serde::Serialize;
 
-#[producer(topic = "widgets", schema = "com.example.Gadget", key_config(none))]
+#[producer(topic = "widgets", schema = "com.example.Gizmo", key_config(none))]
 #[derive(Serialize)]
 struct Widget {
     id: i64,
