@@ -45,6 +45,7 @@
 //! | `registry-tls` | `https://` schema registry URLs (rustls, no OpenSSL) for `avro_schema_registry` | no |
 //! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*`; also SASL `SCRAM-*` and `OAUTHBEARER` | no |
 //! | `orm` | `deimos::orm`: SeaORM entity producers (`#[producer(.., entity = ..)]`); bring your own sea-orm driver feature | no |
+//! | `cli` | the `deimos` command-line tool (`deimos generate entity`) and `deimos::generate`, the generators behind it (SeaORM entities and sea-orm-migration files from schemas); implies `orm` | no |
 //! | `oidc` | `OAUTHBEARER` with OIDC client credentials (`kafka.sasl.oauthbearer`): librdkafka with libcurl; implies `ssl` | no |
 //!
 //! # Modules
@@ -52,7 +53,8 @@
 //! Deimos' coercion rules in [`schema::coerce`]), [`payload`](mod@payload) (dynamic [`Payload`]s),
 //! [`producer`](mod@producer), [`backends`] (producer backends),
 //! [`consumer`](mod@consumer), [`runtime`] (the [`App`],
-//! graceful shutdown).
+//! graceful shutdown); with feature `cli`, `generate` (the generators of the `deimos`
+//! command-line tool).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -61,6 +63,9 @@ pub mod config;
 pub mod consumer;
 mod error;
 pub mod events;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod generate;
 #[cfg(feature = "orm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
 pub mod orm;
