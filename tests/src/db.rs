@@ -37,6 +37,8 @@ pub struct TestDb {
     pub conn: DatabaseConnection,
     /// Its name on the server (PostgreSQL, MariaDB).
     name: String,
+    /// The URL `conn` was opened with.
+    url: String,
     admin: Option<DatabaseConnection>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -91,6 +93,7 @@ impl TestDb {
                     db,
                     conn,
                     name,
+                    url,
                     admin: None,
                     _dir: Some(dir),
                 }
@@ -112,13 +115,15 @@ impl TestDb {
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
                     .await
                     .unwrap_or_else(|e| panic!("{db:?}: CREATE DATABASE {name}: {e}"));
-                let conn = Database::connect(&with_database(&url, &name))
+                let url = with_database(&url, &name);
+                let conn = Database::connect(&url)
                     .await
                     .unwrap_or_else(|e| panic!("{db:?}: connecting to {name}: {e}"));
                 TestDb {
                     db,
                     conn,
                     name,
+                    url,
                     admin: Some(admin),
                     _dir: None,
                 }
@@ -138,6 +143,12 @@ impl TestDb {
             .unwrap_or_else(|e| panic!("{:?}: creating the table: {e}", self.db));
     }
 
+    /// The database's URL, for another process to connect to: `sqlite://<file>?mode=rwc`, or
+    /// the server's URL with this test's database in its path.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The backend (`DbBackend::Sqlite`, `Postgres`, `MySql`).
     pub fn backend(&self) -> DbBackend {
         self.conn.get_database_backend()
@@ -152,6 +163,7 @@ impl TestDb {
             name,
             admin,
             _dir,
+            ..
         } = self;
         let _ = conn.close().await;
         if let Some(admin) = admin {
