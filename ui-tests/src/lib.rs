@@ -27,6 +27,8 @@ pub mod widget {
 /// (`Model { id, name }`, `Relation`) and its entity producer `GizmoProducer` (topic `gizmos`,
 /// schema `com.example.Widget`), without the `impl ActiveModelBehavior` each case writes.
 #[macro_export]
+// rustfmt is not idempotent on the attribute's continuation line inside `macro_rules!`.
+#[rustfmt::skip]
 macro_rules! gizmo_entity {
     () => {
         use sea_orm::entity::prelude::*;
@@ -43,7 +45,7 @@ macro_rules! gizmo_entity {
         pub enum Relation {}
 
         #[::deimos::producer(topic = "gizmos", schema = "com.example.Widget",
-                                     key_config(field = "id"), entity = Entity)]
+                             key_config(field = "id"), entity = Entity)]
         pub struct GizmoProducer;
     };
 }
