@@ -6,6 +6,7 @@
 //! | [`Event::EncodeMessages`] | a `publish` / `publish_list` encoded its messages | `encode_messages` |
 //! | [`Event::Produce`] | the producer backend took them (`kafka`: delivered; `kafka_async`: queued) | `produce` |
 //! | [`Event::ProduceError`] | the producer backend failed; for `kafka_async` also later, once per message whose delivery failed | `produce_error` |
+//! | [`Event::DbProducerProduce`] | an outbox worker sent a batch, or removed a message that can never be sent | `db_producer.produce` |
 //!
 //! Subscribers run synchronously on the publishing task, in subscription order (a
 //! `kafka_async` delivery failure: on librdkafka's polling thread). A subscriber
@@ -68,6 +69,20 @@ pub enum Event<'a> {
         /// The messages of the failed call (some may have been delivered).
         messages: &'a [ProducedMessage],
     },
+    /// An outbox worker ([`crate::outbox`]) settled messages of `topic`: with `error` `None`,
+    /// `messages` were delivered (acknowledged by all in-sync replicas) and deleted from the
+    /// outbox; with `error`, the one message in `messages` can never be sent (larger than the
+    /// broker accepts: [`Error::Produce`] with Kafka's `MessageSizeTooLarge`; or a row whose
+    /// headers do not decode: [`Error::Database`]) and was removed from the outbox. Messages
+    /// carry their encoded key, value, headers and partition key, not their decoded forms.
+    DbProducerProduce {
+        /// The topic.
+        topic: &'a str,
+        /// The messages.
+        messages: &'a [ProducedMessage],
+        /// Why the message was removed unsent; `None` for a delivered batch.
+        error: Option<&'a Error>,
+    },
 }
 
 type Subscriber = Arc<dyn Fn(&Event<'_>) + Send + Sync>;
@@ -129,5 +144,6 @@ fn event_name(event: &Event<'_>) -> &'static str {
         Event::EncodeMessages { .. } => "encode_messages",
         Event::Produce { .. } => "produce",
         Event::ProduceError { .. } => "produce_error",
+        Event::DbProducerProduce { .. } => "db_producer.produce",
     }
 }

@@ -69,6 +69,9 @@ pub mod generate;
 #[cfg(feature = "orm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
 pub mod orm;
+#[cfg(feature = "orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+pub mod outbox;
 pub mod payload;
 pub mod producer;
 pub mod runtime;
@@ -89,6 +92,9 @@ pub use error::{BoxError, Error, Result};
 pub use payload::{Payload, PayloadValue};
 #[doc(inline)]
 pub use producer::{disable_producers, PayloadKey, Producer};
+#[cfg(feature = "orm")]
+#[doc(inline)]
+pub use runtime::start_db_backend;
 #[doc(inline)]
 pub use runtime::{
     configure, global, in_consumer_process, request_shutdown, run, schema_backend,

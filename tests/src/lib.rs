@@ -17,6 +17,7 @@ pub mod child;
 pub mod db;
 pub mod hostile;
 pub mod metrics;
+pub mod outbox;
 pub mod product;
 pub mod read;
 pub mod source;

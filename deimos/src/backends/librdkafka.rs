@@ -105,6 +105,17 @@ pub(super) enum Pending {
         /// The producer name, as in [`Event`](crate::events::Event).
         producer: Arc<str>,
     },
+    /// The outbox sender: count the report as `Awaited` does, and keep a failure by the
+    /// message's index in its batch (one `Pending` per message).
+    #[cfg(feature = "orm")]
+    Each {
+        /// The batch's count and wake-up.
+        awaited: Arc<Awaited>,
+        /// Failures by index in the batch.
+        failures: Arc<Mutex<Vec<(usize, KafkaError)>>>,
+        /// This message's index.
+        index: usize,
+    },
 }
 
 /// The delivery reports of one `kafka` `produce` call: how many are outstanding, how many
@@ -271,6 +282,20 @@ impl ProducerContext for DeliveryContext {
                     } else {
                         awaited.failed(topic, error);
                     }
+                }
+                awaited.done();
+            }
+            #[cfg(feature = "orm")]
+            Pending::Each {
+                awaited,
+                failures,
+                index,
+            } => {
+                if let Err((error, _)) = result {
+                    failures
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((*index, error.clone()));
                 }
                 awaited.done();
             }

@@ -5,7 +5,7 @@
 //! |---|---|---|---|---|
 //! | `kafka` (default) | [`KafkaBackend`] | librdkafka's delivery report for every message | returned by `publish` ([`Error::Produce`](crate::Error::Produce)) | delivered |
 //! | `kafka_async` (Deimos' default) | [`KafkaAsyncBackend`] | nothing: messages are queued in librdkafka; a full queue is [`Error::BufferOverflow`](crate::Error::BufferOverflow) | reported later: `produce_error` event, `publish_error` metric, `tracing` error | queued |
-//! | `db` | [`DbBackend`] | not available yet: [`Error::BackendUnavailable`](crate::Error::BackendUnavailable) | — | — |
+//! | `db` (feature `orm`) | [`DbBackend`] | the insert into the `kafka_messages` outbox table, on the caller's connection or transaction; outbox workers send later | returned by `publish` for the insert ([`Error::Database`](crate::Error::Database)); a send failure is retried by the workers | written to the outbox |
 //! | `test` | [`TestBackend`] | nothing: messages are captured in memory | — | captured |
 //!
 //! Both kafka backends share one librdkafka producer setup and build their records in one
@@ -17,6 +17,8 @@ mod db;
 mod kafka;
 mod kafka_async;
 mod librdkafka;
+#[cfg(feature = "orm")]
+pub(crate) mod outbox_sender;
 mod partition;
 mod test;
 

@@ -8,7 +8,7 @@
 //! 3. `DEIMOS_*` environment variables: `DEIMOS_KAFKA_BROKERS=a:9092,b:9092`,
 //!    `DEIMOS_CONSUMERS_RERAISE_ERRORS=true`, `DEIMOS_KAFKA_SSL_ENABLED=true`, … — the section
 //!    path (`KAFKA`, `KAFKA_SSL`, `KAFKA_SASL`, `KAFKA_SASL_OAUTHBEARER`, `CONSUMERS`,
-//!    `CONSUMERS_BACKOFF`, `PRODUCERS`, `SCHEMA`) then the key,
+//!    `CONSUMERS_BACKOFF`, `PRODUCERS`, `SCHEMA`, `DB_PRODUCER`) then the key,
 //! 4. code: mutate the loaded [`Config`] before [`configure`](crate::configure) or
 //!    [`App::from_config`](crate::App::from_config).
 //!
@@ -96,12 +96,14 @@
 //! (so a config can be written back to a file).
 
 mod consumer;
+mod db_producer;
 pub(crate) mod duration;
 mod kafka;
 pub(crate) mod secret;
 mod security;
 
 pub use consumer::ConsumerOverride;
+pub use db_producer::{CompactTopics, DbProducerConfig};
 pub use secret::Secret;
 pub use security::{OAuthBearerConfig, OAuthBearerMethod, SaslConfig, SaslMechanism, SslConfig};
 
@@ -133,6 +135,8 @@ pub struct Config {
     pub producers: ProducersConfig,
     /// Where schemas come from (`schema.*`).
     pub schema: SchemaConfig,
+    /// The outbox workers that send what the `db` backend stored (`db_producer.*`).
+    pub db_producer: DbProducerConfig,
     /// Per-consumer settings by consumer name (`[consumer.<name>]`, Deimos' `consumer` blocks):
     /// the handler's function name (or its full `module::path::name`), overriding the
     /// `#[consumer]` attribute and `consumers.*`.
@@ -387,9 +391,10 @@ pub enum ProducerBackendKind {
     /// and [`App::shutdown_producers`](crate::App::shutdown_producers) waits for the queue
     /// ([`KafkaAsyncBackend`](crate::backends::KafkaAsyncBackend)). Deimos' default.
     KafkaAsync,
-    /// `db`: the transactional outbox ([`DbBackend`](crate::backends::DbBackend)). Not
-    /// available yet: `publish` returns
-    /// [`Error::BackendUnavailable`].
+    /// `db`: the transactional outbox ([`DbBackend`](crate::backends::DbBackend), feature
+    /// `orm`): `publish` writes the encoded messages into the `kafka_messages` table, on the
+    /// caller's connection or transaction, and outbox workers
+    /// ([`start_db_backend`](crate::start_db_backend)) send them to Kafka. Deimos' `db`.
     Db,
     /// `test`: capture messages in memory for assertions
     /// ([`TestBackend`](crate::backends::TestBackend)).
@@ -583,7 +588,7 @@ pub struct ProducersConfig {
     /// When true, `publish` does nothing (Deimos' `producers.disabled`). Default false.
     pub disabled: bool,
     /// Producer backend: `kafka` (default: await every delivery), `kafka_async` (queue and
-    /// return; Deimos' default), `db` (transactional outbox, not available yet) or `test`
+    /// return; Deimos' default), `db` (transactional outbox, feature `orm`) or `test`
     /// (capture in memory). See [`ProducerBackendKind`].
     pub backend: ProducerBackendKind,
     /// Raw librdkafka properties for the producer, applied last: after `kafka.extra` and the
@@ -879,16 +884,18 @@ impl Default for SchemaConfig {
     }
 }
 
-/// Section paths known to the environment mapping, longest first.
-const ENV_SECTIONS: &[&str] = &[
-    "kafka_sasl_oauthbearer",
-    "consumers_backoff",
-    "kafka_ssl",
-    "kafka_sasl",
-    "consumers",
-    "producers",
-    "kafka",
-    "schema",
+/// Sections known to the environment mapping, longest first: the variable's prefix (after
+/// `DEIMOS_`, lowercased) and the section's dotted path.
+const ENV_SECTIONS: &[(&str, &str)] = &[
+    ("kafka_sasl_oauthbearer", "kafka.sasl.oauthbearer"),
+    ("consumers_backoff", "consumers.backoff"),
+    ("db_producer", "db_producer"),
+    ("kafka_ssl", "kafka.ssl"),
+    ("kafka_sasl", "kafka.sasl"),
+    ("consumers", "consumers"),
+    ("producers", "producers"),
+    ("kafka", "kafka"),
+    ("schema", "schema"),
 ];
 
 impl Config {
@@ -980,6 +987,7 @@ impl Config {
         self.kafka.ssl.validate()?;
         self.kafka.sasl.validate()?;
         self.producers.validate()?;
+        self.db_producer.validate()?;
         if self.consumers.heartbeat_interval >= self.consumers.session_timeout {
             return Err(Error::config(
                 "consumers.heartbeat_interval",
@@ -1034,12 +1042,9 @@ fn env_provider() -> Env {
         .filter(|key| !key.as_str().eq_ignore_ascii_case("config"))
         .map(|key| {
             let lower = key.as_str().to_ascii_lowercase();
-            for section in ENV_SECTIONS {
-                if let Some(rest) = lower
-                    .strip_prefix(section)
-                    .and_then(|r| r.strip_prefix('_'))
-                {
-                    return format!("{}.{rest}", section.replace('_', ".")).into();
+            for (prefix, path) in ENV_SECTIONS {
+                if let Some(rest) = lower.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')) {
+                    return format!("{path}.{rest}").into();
                 }
             }
             lower.into()
@@ -1146,7 +1151,14 @@ mod tests {
             jail.set_env("DEIMOS_CONSUMERS_RERAISE_ERRORS", "true");
             jail.set_env("DEIMOS_CONSUMERS_BACKOFF_MAX", "7");
             jail.set_env("DEIMOS_KAFKA_SSL_VERIFY_HOSTNAME", "false");
+            jail.set_env("DEIMOS_DB_PRODUCER_LOCK_TIMEOUT", "90s");
+            jail.set_env("DEIMOS_DB_PRODUCER_COMPACT_TOPICS", "a,b");
             let mut c = Config::load().expect("loads");
+            assert_eq!(c.db_producer.lock_timeout, Duration::from_secs(90));
+            assert_eq!(
+                c.db_producer.compact_topics,
+                CompactTopics::Topics(vec!["a".into(), "b".into()])
+            );
             assert_eq!(c.kafka.brokers, vec!["env:1", "env:2"]);
             assert_eq!(c.kafka.client_id, "from-file");
             assert_eq!(c.consumers.session_timeout, Duration::from_secs(45));

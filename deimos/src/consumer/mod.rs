@@ -146,6 +146,7 @@ mod runner;
 mod settings;
 
 pub use runner::dead_letter_headers;
+#[cfg_attr(not(feature = "orm"), allow(unused_imports))] // used by deimos::orm
 pub(crate) use runner::{error_chain, run_consumer};
 pub(crate) use settings::check_override_names;
 pub use settings::ResolvedConsumer;

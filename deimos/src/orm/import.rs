@@ -6,7 +6,7 @@ use sea_orm::{
     ConnectionTrait, EntityTrait, IdenStatic as _, IntoActiveModel, PrimaryKeyToColumn as _,
 };
 
-use super::producer::{send_events_with, ActiveModelOf, EntityProducer, ModelOf};
+use super::producer::{send_events_on, ActiveModelOf, EntityProducer, ModelOf};
 use crate::error::{Error, Result};
 use crate::producer::PublishOptions;
 use crate::runtime::App;
@@ -30,7 +30,7 @@ const MAX_PARAMS: usize = 30_000;
 ///
 /// The rows are written before anything is published: pass a transaction as `db` to make a
 /// failed publish undo them (with the `kafka` backends the messages are out before the
-/// transaction commits, as in Deimos; the outbox backend will make them part of it). The rows
+/// transaction commits, as in Deimos; with the `db` outbox backend they are part of it). The rows
 /// must carry their primary keys: bulk inserts do not read back generated ids. Bulk statements
 /// skip SeaORM's `ActiveModelBehavior` hooks, as activerecord-import skips callbacks.
 ///
@@ -39,7 +39,7 @@ const MAX_PARAMS: usize = 30_000;
 ///
 /// # Errors
 /// [`Error::Database`] naming the table when a statement fails (an existing key with
-/// [`ImportMode::Insert`]: nothing is published); then as [`send_events_with`].
+/// [`ImportMode::Insert`]: nothing is published); then as [`send_events_on`](super::send_events_on).
 pub async fn import<P, C>(app: &App, db: &C, models: &[ModelOf<P>], mode: ImportMode) -> Result<()>
 where
     P: EntityProducer,
@@ -47,7 +47,7 @@ where
     ModelOf<P>: IntoActiveModel<ActiveModelOf<P>>,
 {
     import_rows::<P::Entity, C>(db, models, mode).await?;
-    send_events_with::<P>(app, models, &PublishOptions::default()).await
+    send_events_on::<P, C>(app, db, models, &PublishOptions::default()).await
 }
 
 /// The writing half of [`import`]: bulk-writes `models` on `db` per `mode`, in statements of up

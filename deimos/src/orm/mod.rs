@@ -42,8 +42,8 @@ pub use consumer::{
 };
 pub use import::{import, import_rows, ImportMode};
 pub use producer::{
-    payload_of, send_events_with, send_records, ActiveModelOf, EntityProducer, EntityProducerHooks,
-    ModelOf, Record,
+    payload_of, send_events_on, send_events_with, send_records, ActiveModelOf, EntityProducer,
+    EntityProducerHooks, ModelOf, Record,
 };
 pub use value::{column_value, model_attributes};
 
@@ -51,3 +51,7 @@ pub use value::{column_value, model_attributes};
 /// that want to name the same version.
 #[doc(no_inline)]
 pub use sea_orm;
+/// The sea-orm-migration crate deimos is built with, whose `MigrationTrait` the outbox
+/// migrations ([`crate::outbox::migrations`]) implement.
+#[doc(no_inline)]
+pub use sea_orm_migration;

@@ -196,6 +196,26 @@ where
         .await
 }
 
+/// As [`send_events_with`], writing on `db` with the `db` (outbox) backend, so that the
+/// messages commit or roll back with the caller's transaction (see
+/// [`App::publish_payloads_on`]); the other backends ignore `db`.
+///
+/// # Errors
+/// As [`send_events_with`].
+pub async fn send_events_on<'m, P: EntityProducer, C: ConnectionTrait>(
+    app: &App,
+    db: &C,
+    models: impl IntoIterator<Item = &'m ModelOf<P>>,
+    options: &PublishOptions,
+) -> Result<()>
+where
+    ModelOf<P>: 'm,
+{
+    let payloads: Vec<Payload> = models.into_iter().map(payload_of::<P>).collect();
+    app.publish_payloads_on(db, &P::dynamic(), payloads, options)
+        .await
+}
+
 /// Publishes one message per record (see [`Record`]), reading rows on `db` where
 /// [`EntityProducer::REFETCH`] asks for it, as one `publish_list`.
 ///
@@ -235,7 +255,7 @@ where
         };
         payloads.push(payload);
     }
-    app.publish_payloads_with(&P::dynamic(), payloads, options)
+    app.publish_payloads_on(db, &P::dynamic(), payloads, options)
         .await
 }
 

@@ -33,7 +33,7 @@ use sea_orm::{
     IdenStatic as _, Iterable as _, ModelTrait, PrimaryKeyToColumn as _,
 };
 
-use super::producer::{send_events_with, EntityProducer, ModelOf};
+use super::producer::{send_events_on, EntityProducer, ModelOf};
 use super::value::column_value;
 use crate::error::Error;
 use crate::payload::{Payload, PayloadValue};
@@ -141,36 +141,35 @@ pub enum SourceEvent<'a, E: EntityTrait> {
 
 /// Publishes `event` through entity producer `P` with the app of this task
 /// ([`crate::runtime::current`]): a created, updated or imported row as its payload
-/// ([`send_events_with`]; an update only when [`watched_changed`] says so), a deletion payload
+/// ([`send_events_on`]; an update only when [`watched_changed`] says so), a deletion payload
 /// through `P`'s dynamic producer (a payload of only a `payload_key` is a tombstone).
 ///
-/// `db` is the connection the row was written on: the outbox backend writes the message there
-/// (the kafka backends do not use it).
+/// `db` is the connection the row was written on: the `db` (outbox) backend writes the
+/// messages there, in the caller's transaction (the kafka backends do not use it).
 ///
 /// # Errors
-/// No app is configured ([`crate::runtime::global`]), or as [`send_events_with`] and
-/// [`App::publish_payloads_with`](crate::App::publish_payloads_with).
+/// No app is configured ([`crate::runtime::global`]), or as [`send_events_on`] and
+/// [`App::publish_payloads_on`](crate::App::publish_payloads_on).
 pub async fn publish_event<E, P, C>(db: &C, event: &SourceEvent<'_, E>) -> crate::Result<()>
 where
     E: EntityTrait,
     P: EntityProducer<Entity = E>,
     C: ConnectionTrait,
 {
-    let _ = db;
     let options = PublishOptions::default();
     match event {
         SourceEvent::Updated(model, changes) if !watched_changed::<P>(model, *changes) => Ok(()),
         SourceEvent::Created(model) | SourceEvent::Updated(model, _) => {
             let app = crate::runtime::current()?;
-            send_events_with::<P>(&app, std::slice::from_ref(*model), &options).await
+            send_events_on::<P, C>(&app, db, std::slice::from_ref(*model), &options).await
         }
         SourceEvent::Imported(models) => {
             let app = crate::runtime::current()?;
-            send_events_with::<P>(&app, models.iter(), &options).await
+            send_events_on::<P, C>(&app, db, models.iter(), &options).await
         }
         SourceEvent::Deleted(payload) => {
             let app = crate::runtime::current()?;
-            app.publish_payloads_with(&P::dynamic(), [(*payload).clone()], &options)
+            app.publish_payloads_on(db, &P::dynamic(), [(*payload).clone()], &options)
                 .await
         }
     }

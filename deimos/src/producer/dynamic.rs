@@ -8,7 +8,7 @@ use crate::backends::ProducedMessage;
 use crate::error::{BoxError, Error, Result};
 use crate::payload::{Payload, PayloadValue};
 use crate::producer::PublishOptions;
-use crate::runtime::App;
+use crate::runtime::{App, Via};
 use crate::schema::coerce::{coerce, coerce_payload, to_payload};
 use crate::schema::{autofill, KeyConfig, SchemaRef};
 
@@ -148,6 +148,37 @@ impl App {
         payloads: impl IntoIterator<Item = Payload>,
         options: &PublishOptions,
     ) -> Result<()> {
+        self.publish_payloads_via(producer, payloads, options, Via::Default)
+            .await
+    }
+
+    /// As [`App::publish_payloads_with`], writing on `db` with the `db` (outbox) backend
+    /// (feature `orm`; see [`App::publish_list_on`]). Entity producers and the
+    /// `#[kafka_source]` hooks publish through it.
+    ///
+    /// # Errors
+    /// As [`App::publish_payloads`]; with the `db` backend, [`Error::Database`] naming the
+    /// topic when the insert fails.
+    #[cfg(feature = "orm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+    pub async fn publish_payloads_on<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        producer: &DynamicProducer,
+        payloads: impl IntoIterator<Item = Payload>,
+        options: &PublishOptions,
+    ) -> Result<()> {
+        self.publish_payloads_via(producer, payloads, options, Via::Db(db))
+            .await
+    }
+
+    pub(crate) async fn publish_payloads_via(
+        &self,
+        producer: &DynamicProducer,
+        payloads: impl IntoIterator<Item = Payload>,
+        options: &PublishOptions,
+        via: Via<'_>,
+    ) -> Result<()> {
         if self.config().producers.disabled || crate::producer::disable::disabled_dynamic(producer)
         {
             return Ok(());
@@ -168,6 +199,7 @@ impl App {
             &topic,
             messages,
             options,
+            via,
         )
         .await
     }

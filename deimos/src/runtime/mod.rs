@@ -40,9 +40,26 @@ pub(crate) struct AppInner {
     /// The synchronous kafka backend: the configured one for `kafka`, else built on first
     /// use by [`App::kafka_backend`].
     kafka: Mutex<Option<Arc<KafkaBackend>>>,
-    /// The database entity consumers write to (feature `orm`, [`App::set_database`]).
+    /// The database entity consumers write to (feature `orm`, [`App::set_database`]);
+    /// shared with the `db` backend.
     #[cfg(feature = "orm")]
-    database: RwLock<Option<sea_orm::DatabaseConnection>>,
+    database: Arc<RwLock<Option<sea_orm::DatabaseConnection>>>,
+    /// The `db` backend, when it is the configured one (it writes on a caller's connection).
+    #[cfg(feature = "orm")]
+    outbox: Option<Arc<DbBackend>>,
+}
+
+/// Where a publish call writes with the `db` backend.
+#[derive(Clone, Copy)]
+pub(crate) enum Via<'a> {
+    /// The app's database.
+    Default,
+    /// The caller's connection or transaction.
+    #[cfg(feature = "orm")]
+    Db(&'a dyn crate::outbox::OutboxConn),
+    #[cfg(not(feature = "orm"))]
+    #[allow(dead_code)]
+    Never(std::marker::PhantomData<&'a ()>),
 }
 
 impl AppInner {
@@ -114,6 +131,18 @@ pub fn current() -> Result<App> {
 /// As [`App::run`].
 pub async fn run() -> Result<()> {
     global()?.run().await
+}
+
+/// Starts `workers` outbox workers on the global app (see [`App::start_db_backend`]; Deimos'
+/// `Deimos.start_db_backend!(thread_count:)`). [`run`] starts `db_producer.workers` of them
+/// itself.
+///
+/// # Errors
+/// As [`App::start_db_backend`].
+#[cfg(feature = "orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+pub fn start_db_backend(workers: usize) -> Result<crate::outbox::DbProducerHandle> {
+    global()?.start_db_backend(workers)
 }
 
 /// Set once consumers started running in this process (see [`in_consumer_process`]).
@@ -202,6 +231,10 @@ impl App {
         config.validate()?;
         let backend: Arc<dyn SchemaBackend> = crate::schema::backend_from_config(&config.schema)?;
         let mut kafka = None;
+        #[cfg(feature = "orm")]
+        let database = Arc::new(RwLock::new(None));
+        #[cfg(feature = "orm")]
+        let mut outbox = None;
         let producer: Arc<dyn ProducerBackend> = match config.producers.backend {
             ProducerBackendKind::Kafka => {
                 let sync = Arc::new(KafkaBackend::from_config(&config)?);
@@ -209,6 +242,16 @@ impl App {
                 sync
             }
             ProducerBackendKind::KafkaAsync => Arc::new(KafkaAsyncBackend::from_config(&config)?),
+            #[cfg(feature = "orm")]
+            ProducerBackendKind::Db => {
+                let db = Arc::new(DbBackend {
+                    database: database.clone(),
+                    config: config.db_producer.clone(),
+                });
+                outbox = Some(db.clone());
+                db
+            }
+            #[cfg(not(feature = "orm"))]
             ProducerBackendKind::Db => Arc::new(DbBackend::new()),
             ProducerBackendKind::Test => Arc::new(TestBackend::new()),
         };
@@ -219,7 +262,9 @@ impl App {
                 producer,
                 kafka: Mutex::new(kafka),
                 #[cfg(feature = "orm")]
-                database: RwLock::new(None),
+                database,
+                #[cfg(feature = "orm")]
+                outbox,
             }),
         })
     }
@@ -429,6 +474,46 @@ impl App {
         P: Producer,
         I: IntoIterator<Item = &'a P::Payload>,
     {
+        self.publish_list_via::<P, I>(payloads, options, Via::Default)
+            .await
+    }
+
+    /// As [`App::publish_list_with`], writing on `db` with the `db` (outbox) backend (feature
+    /// `orm`): pass a transaction and the messages commit or roll back with it. The other
+    /// backends ignore `db` and send as `publish_list_with` does; `force_send` bypasses the
+    /// outbox. [`PublishOn`](crate::outbox::PublishOn) has the same for every producer type.
+    ///
+    /// # Errors
+    /// As [`App::publish_list`]; with the `db` backend, [`Error::Database`] naming the topic
+    /// when the insert fails (inside a transaction, the transaction is then unusable and must
+    /// be rolled back).
+    #[cfg(feature = "orm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+    pub async fn publish_list_on<'a, P, C, I>(
+        &self,
+        db: &C,
+        payloads: I,
+        options: &PublishOptions,
+    ) -> Result<()>
+    where
+        P: Producer,
+        C: sea_orm::ConnectionTrait,
+        I: IntoIterator<Item = &'a P::Payload>,
+    {
+        self.publish_list_via::<P, I>(payloads, options, Via::Db(db))
+            .await
+    }
+
+    async fn publish_list_via<'a, P, I>(
+        &self,
+        payloads: I,
+        options: &PublishOptions,
+        via: Via<'_>,
+    ) -> Result<()>
+    where
+        P: Producer,
+        I: IntoIterator<Item = &'a P::Payload>,
+    {
         if self.disabled::<P>() {
             return Ok(());
         }
@@ -451,7 +536,7 @@ impl App {
                 Self::message::<P>(&shared, payload, encoded, options)
             })
             .await?;
-        self.send_with(std::any::type_name::<P>(), &topic, messages, options)
+        self.send_with(std::any::type_name::<P>(), &topic, messages, options, via)
             .await
     }
 
@@ -504,23 +589,43 @@ impl App {
             headers: options.headers.clone(),
             partition_key: options.partition_key.clone(),
         };
-        self.send_with(std::any::type_name::<P>(), &topic, vec![message], options)
-            .await
+        self.send_with(
+            std::any::type_name::<P>(),
+            &topic,
+            vec![message],
+            options,
+            Via::Default,
+        )
+        .await
     }
 
-    /// The backend a call uses (Deimos' `determine_backend_class`): the synchronous
+    /// Hands `messages` to the backend a call uses (Deimos' `determine_backend_class`): the synchronous
     /// [`kafka_backend`](Self::kafka_backend) for `force_send` with the `db` or `kafka_async`
     /// backend, and for `sync` with `kafka_async`; the configured backend otherwise.
-    fn backend_for(&self, options: &PublishOptions) -> Result<Arc<dyn ProducerBackend>> {
+    ///
+    /// With the `db` backend and a caller's connection (`via`), the messages are written on
+    /// that connection.
+    async fn produce_via(
+        &self,
+        producer: &str,
+        messages: &[ProducedMessage],
+        options: &PublishOptions,
+        via: Via<'_>,
+    ) -> Result<()> {
         let bypass = match self.inner.config.producers.backend {
             ProducerBackendKind::Db => options.force_send,
             ProducerBackendKind::KafkaAsync => options.force_send || options.sync,
             _ => false,
         };
         if bypass {
-            return Ok(self.kafka_backend()?);
+            return self.kafka_backend()?.produce_from(producer, messages).await;
         }
-        Ok(self.inner.producer.clone())
+        #[cfg(feature = "orm")]
+        if let (Via::Db(db), Some(outbox)) = (via, &self.inner.outbox) {
+            return outbox.insert(db, messages).await;
+        }
+        let _ = via;
+        self.inner.producer.produce_from(producer, messages).await
     }
 
     /// Hands encoded messages to the producer backend, with Deimos' instrumentation around
@@ -537,6 +642,7 @@ impl App {
         topic: &str,
         messages: Vec<ProducedMessage>,
         options: &PublishOptions,
+        via: Via<'_>,
     ) -> Result<()> {
         use crate::events::{emit, Event};
         emit(&Event::EncodeMessages {
@@ -545,10 +651,7 @@ impl App {
             messages: &messages,
         });
         let count = messages.len() as u64;
-        let outcome = match self.backend_for(options) {
-            Ok(backend) => backend.produce_from(producer, &messages).await,
-            Err(e) => Err(e),
-        };
+        let outcome = self.produce_via(producer, &messages, options, via).await;
         match outcome {
             Ok(()) => {
                 metrics::counter!("publish", "topic" => topic.to_owned()).increment(count);
@@ -581,13 +684,14 @@ impl App {
         }
     }
 
-    /// Runs every registered `#[consumer]` until SIGINT, SIGTERM or [`request_shutdown`],
-    /// then shuts down gracefully: each consumer finishes the message in flight, commits what was handled and
-    /// leaves its group; then the producer is flushed.
+    /// Runs every registered `#[consumer]` (and, feature `orm`, `db_producer.workers` outbox
+    /// workers) until SIGINT, SIGTERM or [`request_shutdown`], then shuts down gracefully:
+    /// each consumer finishes the message in flight, commits what was handled and leaves its
+    /// group; the outbox workers finish their batch; then the producer is flushed.
     ///
     /// # Errors
     /// The first consumer that could not start or failed fatally (the others are stopped
-    /// first).
+    /// first); with `db_producer.workers`, as [`App::start_db_backend`].
     pub async fn run(&self) -> Result<()> {
         self.run_until(async {
             tokio::select! {
@@ -629,6 +733,12 @@ impl App {
             }
             resolved.push((reg, Arc::new(settings)));
         }
+        // Outbox workers (`db_producer.workers`), stopped after the consumers.
+        #[cfg(feature = "orm")]
+        let outbox_workers = match self.inner.config.db_producer.workers {
+            0 => None,
+            n => Some(self.start_db_backend(n)?),
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for (reg, settings) in resolved {
@@ -670,6 +780,11 @@ impl App {
             if let Ok(Err(e)) = joined {
                 result = result.and(Err(e));
             }
+        }
+        #[cfg(feature = "orm")]
+        if let Some(workers) = outbox_workers {
+            tracing::info!("shutting down outbox workers");
+            workers.shutdown().await;
         }
         if let Err(e) = self.shutdown_producers().await {
             result = result.and(Err(e));

@@ -126,6 +126,19 @@ impl EmbeddedKafka {
         Ok(())
     }
 
+    /// Makes broker `id` (1 to the broker count; -1 for all) answer every request `delay` late
+    /// (`rd_kafka_mock_broker_set_rtt`): a slow network or a loaded broker. A produce request
+    /// is written at once and acknowledged `delay` later, so a test can act between the two.
+    /// `Duration::ZERO` restores immediate answers.
+    ///
+    /// # Errors
+    /// [`Error::Embedded`] when the mock cluster refuses (no broker `id`).
+    pub fn broker_round_trip_time(&self, id: i32, delay: std::time::Duration) -> Result<()> {
+        self.cluster
+            .broker_round_trip_time(id, delay)
+            .map_err(|source| Error::Embedded { source })
+    }
+
     /// Creates `topic` with `partitions` partitions (replication factor 1).
     ///
     /// # Errors

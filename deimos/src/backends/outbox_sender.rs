@@ -1,0 +1,132 @@
+//! The librdkafka producer of the outbox workers: `acks=all`, idempotent, and a result for
+//! every message of a batch (a worker deletes exactly the rows that were delivered).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rdkafka::error::KafkaError;
+use rdkafka::producer::Producer as _;
+use rdkafka::types::RDKafkaErrorCode;
+
+use super::librdkafka::{self, Awaited, Pending, RdProducer, Tracker};
+use super::partition::PartitionKeys;
+use super::ProducedMessage;
+use crate::config::{Config, RequiredAcks};
+use crate::error::{Error, Result};
+
+/// How long to wait before retrying a message the full local queue refused.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
+
+/// Sends outbox batches and reports each message's outcome.
+#[derive(Clone)]
+pub(crate) struct OutboxSender {
+    producer: RdProducer,
+    partitions: Arc<PartitionKeys>,
+}
+
+impl std::fmt::Debug for OutboxSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxSender").finish_non_exhaustive()
+    }
+}
+
+impl OutboxSender {
+    /// The producer of `config`'s `producers.*` with `acks=all`, idempotence (so retries
+    /// neither reorder nor duplicate within a partition) and `db_producer.send_timeout` as
+    /// `message.timeout.ms`.
+    ///
+    /// # Errors
+    /// [`Error::Kafka`] when librdkafka rejects the configuration.
+    pub(crate) fn from_config(config: &Config) -> Result<Self> {
+        let mut config = config.clone();
+        config.producers.required_acks = Some(RequiredAcks::All);
+        config.producers.idempotence = true;
+        config.producers.max_retries = config.producers.max_retries.max(1);
+        config.producers.delivery_timeout = Some(config.db_producer.send_timeout);
+        if config.producers.delivery_interval >= config.db_producer.send_timeout {
+            config.producers.delivery_interval = Duration::from_millis(5);
+        }
+        Ok(OutboxSender {
+            producer: librdkafka::create_producer(&config, Arc::new(Tracker::default()))?,
+            partitions: Arc::new(PartitionKeys::from_config(&config)),
+        })
+    }
+
+    /// librdkafka's fatal error, after which this producer sends nothing more (idempotence:
+    /// e.g. a lost sequence); the workers then make a new one.
+    pub(crate) fn fatal_error(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code:?}: {reason}"))
+    }
+
+    /// Queues every message, then waits for every delivery report. One entry per message, in
+    /// order: `None` delivered, `Some(error)` not ([`Error::Produce`] naming the topic).
+    pub(crate) async fn send(&self, messages: &[ProducedMessage]) -> Vec<Option<Error>> {
+        let awaited = Arc::new(Awaited::new());
+        let failures = Arc::new(Mutex::new(Vec::new()));
+        let mut outcome: Vec<Option<Error>> = (0..messages.len()).map(|_| None).collect();
+        for (index, m) in messages.iter().enumerate() {
+            let partition = match &m.partition_key {
+                None => None,
+                Some(key) => match self
+                    .partitions
+                    .partition(&self.producer, &m.topic, key)
+                    .await
+                {
+                    Ok(partition) => Some(partition),
+                    Err(e) => {
+                        outcome[index] = Some(e);
+                        continue;
+                    }
+                },
+            };
+            awaited.queueing();
+            let pending = Arc::new(Pending::Each {
+                awaited: awaited.clone(),
+                failures: failures.clone(),
+                index,
+            });
+            let mut record = librdkafka::record(m, partition, pending);
+            loop {
+                match self.producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(QUEUE_FULL_WAIT).await;
+                    }
+                    Err((e, _)) => {
+                        awaited.done();
+                        outcome[index] = Some(Error::Produce {
+                            topic: m.topic.to_string(),
+                            source: e,
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = awaited.wait().await;
+        for (index, error) in failures.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
+            outcome[index] = Some(Error::Produce {
+                topic: messages[index].topic.to_string(),
+                source: error,
+            });
+        }
+        outcome
+    }
+}
+
+/// Whether `error` says the message is larger than the producer's `message.max.bytes` or the
+/// broker's / topic's `max.message.bytes` (Kafka error 10, `MESSAGE_TOO_LARGE`; 18,
+/// `RECORD_LIST_TOO_LARGE`): sending it again can never work.
+pub(crate) fn is_too_large(error: &Error) -> bool {
+    let Error::Produce { source, .. } = error else {
+        return false;
+    };
+    matches!(
+        source.rdkafka_error_code(),
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::MessageBatchTooLarge)
+    )
+}
