@@ -176,6 +176,7 @@ mod generated {
     pub mod shipments_by_key;
     pub mod MIGRATION_SHIPMENTS;
     pub mod MIGRATION_BY_KEY;
+    pub mod m20261201_000001_deimos_outbox_tables;
 }
 use generated::{shipments, shipments_by_key};
 
@@ -184,6 +185,7 @@ struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
+            Box::new(generated::m20261201_000001_deimos_outbox_tables::Migration),
             Box::new(generated::MIGRATION_SHIPMENTS::Migration),
             Box::new(generated::MIGRATION_BY_KEY::Migration),
         ]
@@ -286,9 +288,41 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let schema = SchemaManager::new(&db);
 
     Migrator::up(&db, None).await?;
-    for table in ["shipments", "shipments_by_key"] {
+    for table in ["shipments", "shipments_by_key", "kafka_messages", "kafka_topic_info"] {
         check(&format!("`{table}` exists after up"), schema.has_table(table).await?, true)?;
     }
+
+    // The outbox (`deimos generate migration outbox`): a 200 KiB message (over MySQL's 64 KiB
+    // `blob`), a tombstone, and the unique lock row per topic and shard.
+    use sea_orm::sea_query::{Alias, Query};
+    let big = vec![7u8; 200 * 1024];
+    let insert = Query::insert()
+        .into_table(Alias::new("kafka_messages"))
+        .columns(["topic", "message", "key", "created_at"].map(Alias::new))
+        .values_panic(["t".into(), big.clone().into(), b"k".to_vec().into(), ChronoUtc::now().naive_utc().into()])
+        .values_panic(["t".into(), Option::<Vec<u8>>::None.into(), b"k".to_vec().into(), ChronoUtc::now().naive_utc().into()])
+        .to_owned();
+    db.execute(&insert).await?;
+    let read = db
+        .query_all(
+            &Query::select()
+                .columns(["message", "shard"].map(Alias::new))
+                .from(Alias::new("kafka_messages"))
+                .order_by(Alias::new("id"), sea_orm::sea_query::Order::Asc)
+                .to_owned(),
+        )
+        .await?;
+    check("outbox rows", read.len(), 2)?;
+    check("the big message", read[0].try_get_by_index::<Option<Vec<u8>>>(0)?, Some(big))?;
+    check("the tombstone", read[1].try_get_by_index::<Option<Vec<u8>>>(0)?, None)?;
+    check("the default shard", read[1].try_get_by_index::<i32>(1)?, 0)?;
+    let lock = Query::insert()
+        .into_table(Alias::new("kafka_topic_info"))
+        .columns(["topic", "shard"].map(Alias::new))
+        .values_panic(["t".into(), 0.into()])
+        .to_owned();
+    db.execute(&lock).await?;
+    check("a second lock row for the topic fails", db.execute(&lock).await.is_err(), true)?;
 
     // The generated `id` key: the database assigns it.
     for want in [full!(shipments), nulls!(shipments, full!(shipments))] {
@@ -321,7 +355,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     )?;
 
     Migrator::down(&db, None).await?;
-    for table in ["shipments", "shipments_by_key"] {
+    for table in ["shipments", "shipments_by_key", "kafka_messages", "kafka_topic_info"] {
         check(&format!("`{table}` exists after down"), schema.has_table(table).await?, false)?;
     }
     println!("ok: {}", db.get_database_backend().as_str());
@@ -344,6 +378,17 @@ fn build_scratch() -> PathBuf {
         "shipments_by_key",
         &generated,
         &["--primary-key", "warehouse", "--primary-key", "sequence"],
+    );
+    let out = generated.display().to_string();
+    let output = run_ok(
+        &mut deimos(&["generate", "migration", "outbox", "--out", &out]),
+        "deimos generate migration outbox",
+    );
+    let file = generated.join("m20261201_000001_deimos_outbox_tables.rs");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(&format!("created {}", file.display())),
+        "{}",
+        show(&output)
     );
     std::fs::write(dir.join("Cargo.toml"), manifest()).unwrap();
     std::fs::copy(workspace().join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
@@ -534,4 +579,43 @@ fn default_paths_schema_path_from_the_config_file_and_no_overwriting() {
     let output = run(&["--force"]);
     assert!(output.status.success(), "{}", show(&output));
     assert!(entity.is_file());
+}
+
+#[test]
+fn outbox_migration_default_path_and_no_overwriting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir
+        .path()
+        .join("migration/src/m20261201_000001_deimos_outbox_tables.rs");
+    let run = |args: &[&str]| {
+        let mut all = vec!["generate", "migration", "outbox"];
+        all.extend(args);
+        deimos(&all).current_dir(dir.path()).output().unwrap()
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", show(&first));
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("pub struct Migration;"), "{text}");
+    // The file is deimos' own migration, under the same name.
+    use deimos::orm::sea_orm_migration::MigrationName as _;
+    assert!(text.contains(&format!(
+        "\"{}\"",
+        deimos::outbox::CreateOutboxTables.name()
+    )));
+    std::fs::write(&file, "// edited").unwrap();
+    let again = run(&[]);
+    assert_eq!(again.status.code(), Some(1), "{}", show(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("pass --force to overwrite it"),
+        "{}",
+        show(&again)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "// edited");
+    let forced = run(&["--force"]);
+    assert!(forced.status.success(), "{}", show(&forced));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    let unknown = deimos(&["generate", "migration", "inbox"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2), "{}", show(&unknown));
 }

@@ -3,6 +3,8 @@
 //! `deimos generate entity <TABLE> <FULL_SCHEMA_NAME>` writes a SeaORM entity and a
 //! sea-orm-migration migration for a table holding a record schema's messages (Deimos'
 //! `rails g deimos:active_record`); the generator itself is `deimos::generate::entity`.
+//! `deimos generate migration outbox` writes the transactional outbox's migration (Deimos'
+//! `rails g deimos:db_backend`; `deimos::generate::outbox_migration`).
 //!
 //! The files are formatted with `rustfmt` when it is installed. Exit status: 0 when the files
 //! were written, 1 on an error (printed with its causes), 2 on a usage error (clap's).
@@ -28,8 +30,7 @@ enum Command {
     Generate(Generate),
 }
 
-/// What `deimos generate` makes. Further generators (the outbox tables' migration) are further
-/// variants.
+/// What `deimos generate` makes.
 #[derive(Debug, Subcommand)]
 enum Generate {
     /// A SeaORM entity and its table's migration, from a record schema (Deimos'
@@ -41,6 +42,35 @@ enum Generate {
     /// --primary-key names the key fields. Records, arrays and maps become JSON columns where
     /// the database has a JSON type, text elsewhere.
     Entity(EntityArgs),
+    /// A migration of deimos' own tables (Deimos' `rails g deimos:db_backend`).
+    ///
+    /// `outbox`: the transactional outbox's `kafka_messages` and `kafka_topic_info` tables
+    /// (`producers.backend = "db"`), for PostgreSQL, MySQL / MariaDB and SQLite. The file is
+    /// the migration deimos ships as `deimos::outbox::migrations()`, under the same name, and
+    /// needs only sea-orm-migration.
+    Migration(MigrationArgs),
+}
+
+/// The migrations `deimos generate migration` writes.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Tables {
+    /// The transactional outbox: `kafka_messages` and `kafka_topic_info`.
+    Outbox,
+}
+
+#[derive(Debug, Args)]
+struct MigrationArgs {
+    /// Which tables.
+    #[arg(value_enum)]
+    tables: Tables,
+
+    /// Write the file into DIR. Default: `migration/src` (sea-orm-cli's layout).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+
+    /// Overwrite the file if it exists.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +107,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Generate(Generate::Entity(args)) => entity(args),
+        Command::Generate(Generate::Migration(args)) => migration(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -156,6 +187,34 @@ fn entity(args: EntityArgs) -> Result<(), BoxError> {
         entity_dir.join("mod.rs").display(),
         generated.migration_name,
         generated.migration_name
+    );
+    Ok(())
+}
+
+fn migration(args: &MigrationArgs) -> Result<(), BoxError> {
+    let generated = match args.tables {
+        Tables::Outbox => generate::outbox_migration(),
+    };
+    let dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("migration/src"));
+    let path = dir.join(&generated.file);
+    if path.exists() && !args.force {
+        return Err(format!(
+            "`{}` already exists; pass --force to overwrite it",
+            path.display()
+        )
+        .into());
+    }
+    write(&path, &generated.text)?;
+    println!("created {}", path.display());
+    rustfmt(&[&path]);
+    println!(
+        "next: add `mod {name};` and `Box::new({name}::Migration)` to your Migrator's \
+         `migrations()`, before the migrations of tables whose entities publish through the \
+         outbox",
+        name = generated.name
     );
     Ok(())
 }

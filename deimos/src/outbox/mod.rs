@@ -53,15 +53,19 @@
 //!
 //! [`migrations`] (sea-orm-migration, for a `Migrator`) or `deimos generate migration
 //! outbox` (a file for your migration crate) create `kafka_messages` and `kafka_topic_info`
-//! ([`CreateKafkaMessages`], [`CreateKafkaTopicInfo`]).
+//! ([`CreateOutboxTables`]).
 
 mod migration;
 pub(crate) mod store;
+// Compiled here and written verbatim by `deimos generate migration outbox`, so it is written as
+// a user's migration file (`pub` items, sea-orm-migration's elided `SchemaManager` lifetime).
+#[allow(unreachable_pub, elided_lifetimes_in_paths)]
+pub(crate) mod tables;
 mod worker;
 
 use std::sync::{Arc, RwLock};
 
-pub use migration::{migrations, CreateKafkaMessages, CreateKafkaTopicInfo};
+pub use migration::{migrations, CreateOutboxTables};
 pub(crate) use store::OutboxConn;
 
 use sea_orm::ConnectionTrait;

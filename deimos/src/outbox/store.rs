@@ -9,7 +9,7 @@ use chrono::NaiveDateTime;
 use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait as _, Func, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement};
 
-use super::migration::{KafkaMessages as M, KafkaTopicInfo as T};
+use super::tables::{KafkaMessages as M, KafkaTopicInfo as T};
 use crate::error::{BoxError, Error, Result};
 
 /// Attempts of one outbox statement that fails on a deadlock or serialization failure
