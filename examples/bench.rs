@@ -70,7 +70,25 @@
 //! the same `insert_many … on conflict (warehouse, sku) do update` per batch in a transaction.
 //! The table is emptied (not timed) before each side, and each side's row count is checked. It
 //! prints `upsert: deimos=<rows/s> raw=<rows/s> ratio=<deimos/raw>` (and `round` lines).
+//!
+//! ```text
+//! cargo run --release --example bench -- outbox                        # SQLite, embedded broker
+//! cargo run --release --example bench -- outbox --database-url postgres://postgres@127.0.0.1/test --workers 4 --topics 20
+//! ```
+//!
+//! `outbox` fills the transactional outbox (`kafka_messages`, recreated with deimos' migration)
+//! with N widgets spread over `--topics` topics of 3 partitions (through `publish_list_on`
+//! with the `db` backend; not timed), then times the drain to the broker on each side: deimos
+//! starts `--workers` outbox workers (`App::start_db_backend`: topic locks, batches of 1000,
+//! `acks=all` idempotent producer, delete, heartbeat, unlock) and the clock stops when the
+//! table is empty; the raw side is one loop doing the same work by hand (select the distinct
+//! topics; per topic select 1000 rows in id order, produce them with an rdkafka
+//! `FutureProducer` configured alike, await the deliveries, delete the rows), no locks. Each
+//! side's count on the broker (high watermarks) is checked. It prints `outbox:
+//! deimos=<msgs/s> raw=<msgs/s> ratio=<deimos/raw>` (and `round` lines).
 
+#[path = "bench/outbox.rs"]
+mod outbox;
 #[path = "bench/upsert.rs"]
 mod upsert;
 
@@ -158,6 +176,35 @@ enum Command {
         /// Rows per batch (one transaction, one upsert statement).
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
+        /// Rounds: each side runs this many times, taking turns; medians are printed.
+        #[arg(long, default_value_t = 1)]
+        rounds: usize,
+        /// Run one side only; the ratio is then not printed.
+        #[arg(long, value_enum)]
+        only: Option<OnlySide>,
+    },
+    /// Fill the outbox with N messages, then drain it to the broker with outbox workers and
+    /// with a raw select + produce + delete loop.
+    Outbox {
+        /// Database URL (`postgres://…`, `mysql://…`, `sqlite://…`); a SQLite file in a
+        /// temporary directory when absent. The outbox tables are dropped and created.
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Bootstrap servers (`host:port,...`); an embedded broker when absent.
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Messages drained by each side (per round), at least 1.
+        #[arg(long, default_value_t = 100_000,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        messages: usize,
+        /// Outbox workers on the deimos side (the raw side is one loop), at least 1.
+        #[arg(long, default_value_t = 1,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        workers: usize,
+        /// Topics the messages are spread over, at least 1.
+        #[arg(long, default_value_t = 1,
+              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        topics: usize,
         /// Rounds: each side runs this many times, taking turns; medians are printed.
         #[arg(long, default_value_t = 1)]
         rounds: usize,
@@ -341,6 +388,26 @@ async fn main() -> ExitCode {
             rounds,
             only,
         } => upsert::upsert(database_url, messages, batch.max(1), rounds.max(1), only).await,
+        Command::Outbox {
+            database_url,
+            brokers,
+            messages,
+            workers,
+            topics,
+            rounds,
+            only,
+        } => {
+            outbox::outbox(
+                database_url,
+                brokers,
+                messages,
+                workers,
+                topics,
+                rounds.max(1),
+                only,
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
