@@ -487,3 +487,69 @@ async fn publishing_without_a_database_names_the_fix() {
     assert!(err.to_string().contains("set_database"), "{err}");
     assert!(app.start_db_backend(1).is_err());
 }
+
+/// The outbox against a real broker: tansu (idempotent `acks=all` producer, topics created
+/// first), on PostgreSQL.
+#[tokio::test]
+#[ignore = "needs tansu (TANSU_BROKERS); run by .ci/run"]
+async fn commit_delivers_and_rollback_drops_on_tansu() {
+    let t = TestDb::create(Db::Postgres).await;
+    migrate(&t.conn).await;
+    let broker = Broker::real();
+    let topic = format!("outbox-tansu-{}", run_id());
+    broker.create_topics(&[&topic], 1).await;
+    let app = outbox_app(&broker, &t, |_| {});
+    let options = PublishOptions::new().topic(topic.clone());
+    let widgets: Vec<Widget> = (0..50).map(|i| Widget::new(i, "tansu")).collect();
+
+    let txn = t.conn.begin().await.unwrap();
+    app.publish_list_on::<Widget, _, _>(&txn, &widgets, &options)
+        .await
+        .unwrap();
+    txn.rollback().await.unwrap();
+    let txn = t.conn.begin().await.unwrap();
+    app.publish_list_on::<Widget, _, _>(&txn, &widgets[..30], &options)
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    let stored = rows(&t.conn).await;
+    assert_eq!(stored.len(), 30);
+
+    let workers = app.start_db_backend(2).unwrap();
+    drained(&t.conn, Duration::from_secs(60)).await;
+    workers.shutdown().await;
+    let records = read_topic(&broker, &topic).await;
+    let all: Vec<&OutboxRow> = stored.iter().collect();
+    assert_same(Db::Postgres, &topic, &records, &all);
+    t.drop_database().await;
+}
+
+#[tokio::test]
+async fn run_starts_db_producer_workers_and_stops_them_at_shutdown() {
+    let t = TestDb::create(Db::Sqlite).await;
+    migrate(&t.conn).await;
+    let broker = Broker::embedded();
+    let topic = format!("run-{}", run_id());
+    broker.create_topics(&[&topic], 1).await;
+    let app = outbox_app(&broker, &t, |c| c.db_producer.workers = 2);
+    let widgets: Vec<Widget> = (0..20).map(|i| Widget::new(i, "run")).collect();
+    let options = PublishOptions::new().topic(topic.clone());
+    app.publish_list_on::<Widget, _, _>(&t.conn, &widgets, &options)
+        .await
+        .unwrap();
+    let stored = rows(&t.conn).await;
+    // No consumers: `run` runs the outbox workers until the shutdown future completes.
+    app.run_consumers_until([], drained(&t.conn, Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let records = read_topic(&broker, &topic).await;
+    let all: Vec<&OutboxRow> = stored.iter().collect();
+    assert_same(Db::Sqlite, &topic, &records, &all);
+    // Stopped: a message written now stays in the outbox.
+    app.publish_list_on::<Widget, _, _>(&t.conn, &widgets[..1], &options)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(rows(&t.conn).await.len(), 1);
+    t.drop_database().await;
+}

@@ -249,8 +249,9 @@ pub(crate) async fn delete(db: &dyn OutboxConn, topic: &str, ids: &[i64]) -> Res
 
 /// Takes the lock of `topic`'s `shard` for `worker` (Deimos' `KafkaTopicInfo.lock`): creates
 /// its `kafka_topic_info` row if missing, then takes it when it is unlocked and not errored,
-/// when its holder's last heartbeat is older than `lock_timeout`, or when it errored more than
-/// `error_backoff` ago. Whether the lock is now `worker`'s.
+/// when its holder's last heartbeat is older than `lock_timeout`, when it errored more than
+/// `error_backoff` ago, or when `worker` holds it already (an unlock that failed). Whether the
+/// lock is now `worker`'s.
 pub(crate) async fn lock(
     db: &dyn OutboxConn,
     topic: &str,
@@ -286,6 +287,7 @@ pub(crate) async fn lock(
         .add(Expr::col(T::LockedBy).is_null())
         .add(Expr::col(T::Error).eq(true))
         .add(Expr::col(T::LockedAt).lt(ago(error_backoff)));
+    let own = Cond::all().add(Expr::col(T::LockedBy).eq(worker));
     let update = Query::update()
         .table(T::Table)
         .values([
@@ -295,7 +297,7 @@ pub(crate) async fn lock(
         ])
         .and_where(Expr::col(T::Topic).eq(topic))
         .and_where(Expr::col(T::Shard).eq(shard))
-        .cond_where(Cond::any().add(free).add(expired).add(retry))
+        .cond_where(Cond::any().add(free).add(expired).add(retry).add(own))
         .to_owned();
     let changed = exec(db, &update)
         .await
@@ -425,4 +427,47 @@ pub(crate) async fn pending(db: &dyn OutboxConn) -> Result<BTreeMap<String, Pend
             row.try_get_by_index(1).map_err(|e| db_error(context, e))?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn deadlock() -> DbErr {
+        DbErr::Custom("error returned from database: deadlock detected (SQLSTATE 40P01)".into())
+    }
+
+    #[tokio::test]
+    async fn lock_conflicts_are_retried_three_attempts_in_all() {
+        let calls = AtomicUsize::new(0);
+        let ok = retrying(|| async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 | 1 => Err(deadlock()),
+                _ => Ok(7),
+            }
+        })
+        .await;
+        assert_eq!((ok.unwrap(), calls.load(Ordering::SeqCst)), (7, 3));
+
+        let calls = AtomicUsize::new(0);
+        let err = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(deadlock())
+        })
+        .await;
+        assert!(err.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
+
+        // Anything else fails at once.
+        let calls = AtomicUsize::new(0);
+        let err = retrying(|| async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(DbErr::Custom("syntax error".into()))
+        })
+        .await;
+        assert!(err.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }
