@@ -901,6 +901,23 @@ fn sides(round: usize, only: Option<OnlySide>) -> impl Iterator<Item = usize> {
         })
 }
 
+/// `database_url`, or a SQLite file in a fresh temporary directory (returned, to be removed
+/// at the end) when absent.
+fn database_or_sqlite(
+    database_url: Option<String>,
+    name: &str,
+) -> anyhow::Result<(String, std::path::PathBuf)> {
+    let dir = std::env::temp_dir().join(format!("deimos-bench-{name}-{}", std::process::id()));
+    let url = match database_url {
+        Some(url) => url,
+        None => {
+            std::fs::create_dir_all(&dir)?;
+            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
+        }
+    };
+    Ok((url, dir))
+}
+
 /// The median (the mean of the middle two for an even count); 0 for none.
 fn median(values: impl Iterator<Item = f64>) -> f64 {
     let mut v: Vec<f64> = values.collect();

@@ -34,14 +34,7 @@ pub(crate) async fn outbox(
     rounds: usize,
     only: Option<OnlySide>,
 ) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("deimos-bench-outbox-{}", std::process::id()));
-    let url = match database_url {
-        Some(url) => url,
-        None => {
-            std::fs::create_dir_all(&dir)?;
-            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
-        }
-    };
+    let (url, dir) = super::database_or_sqlite(database_url, "outbox")?;
     let db = Database::connect(&url)
         .await
         .with_context(|| format!("connecting to {url}"))?;

@@ -102,14 +102,7 @@ pub(crate) async fn upsert(
     rounds: usize,
     only: Option<OnlySide>,
 ) -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("deimos-bench-{}", std::process::id()));
-    let url = match database_url {
-        Some(url) => url,
-        None => {
-            std::fs::create_dir_all(&dir)?;
-            format!("sqlite://{}?mode=rwc", dir.join("bench.db").display())
-        }
-    };
+    let (url, dir) = super::database_or_sqlite(database_url, "upsert")?;
     let db = Database::connect(&url)
         .await
         .with_context(|| format!("connecting to {url}"))?;

@@ -1,8 +1,29 @@
 //! The outbox tables as tests see them: migrating them with the crate's own migrations, and
 //! reading `kafka_messages` and `kafka_topic_info` back with plain SQL.
 
+use std::time::Duration;
+
+use deimos::config::ProducerBackendKind;
+use deimos::{App, Config};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use sea_orm_migration::SchemaManager;
+
+use crate::db::TestDb;
+use crate::{test_config, Broker};
+
+/// An app with the `db` backend on `t`'s database, polling every 50 ms, changed by `tune`.
+///
+/// # Panics
+/// When the configuration is refused.
+pub fn outbox_app(broker: &Broker, t: &TestDb, tune: impl FnOnce(&mut Config)) -> App {
+    let mut config = test_config(broker);
+    config.producers.backend = ProducerBackendKind::Db;
+    config.db_producer.poll_interval = Duration::from_millis(50);
+    tune(&mut config);
+    let app = App::from_config(config).unwrap();
+    app.set_database(t.conn.clone());
+    app
+}
 
 /// Runs `deimos::outbox::migrations()` (their `up`) on `conn`, as a user's `Migrator` would.
 ///

@@ -35,6 +35,16 @@ impl EntityProducerHooks for GadgetPriceProducer {
     }
 }
 
+/// A new gadget (no id: the database assigns it) with this name and price and empty notes.
+pub fn new_gadget(name: &str, price: f64) -> gadget::ActiveModel {
+    gadget::ActiveModel {
+        name: sea_orm::Set(name.into()),
+        price: sea_orm::Set(price),
+        notes: sea_orm::Set(String::new()),
+        ..Default::default()
+    }
+}
+
 /// How many times the gadget's own `after_delete` ran.
 pub static GADGET_DELETES: AtomicUsize = AtomicUsize::new(0);
 

@@ -13,7 +13,7 @@ use deimos::{App, Config, Error};
 use deimos_tests::db::{Db, TestDb};
 use deimos_tests::read::read_topic;
 use deimos_tests::source::{
-    gadget, shelf, GadgetPriceProducer, GadgetProducer, ShelfProducer, GADGET_DELETES,
+    gadget, new_gadget, shelf, GadgetPriceProducer, GadgetProducer, ShelfProducer, GADGET_DELETES,
     SHELF_DELETES,
 };
 use deimos_tests::{test_config, Broker};
@@ -48,15 +48,6 @@ fn field<'a>(value: &'a Option<Value>, name: &str) -> &'a Value {
         .find(|(n, _)| n == name)
         .map(|(_, v)| v)
         .unwrap_or_else(|| panic!("no field {name} in {fields:?}"))
-}
-
-fn new_gadget(name: &str, price: f64) -> gadget::ActiveModel {
-    gadget::ActiveModel {
-        name: Set(name.into()),
-        price: Set(price),
-        notes: Set(String::new()),
-        ..Default::default()
-    }
 }
 
 #[tokio::test]

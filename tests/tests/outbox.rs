@@ -13,30 +13,10 @@ use deimos::outbox::PublishOn as _;
 use deimos::producer::PublishOptions;
 use deimos::{App, Error};
 use deimos_tests::db::{Db, TestDb};
-use deimos_tests::outbox::{migrate, rows, topic_info, OutboxRow};
-use deimos_tests::source::gadget;
+use deimos_tests::outbox::{migrate, outbox_app, rows, topic_info, OutboxRow};
+use deimos_tests::source::{gadget, new_gadget};
 use deimos_tests::{read_topic, run_id, test_config, Broker, Record, Widget};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set, TransactionTrait};
-
-/// An app with the `db` backend on `t`'s database and quick polling.
-fn outbox_app(broker: &Broker, t: &TestDb, tune: impl FnOnce(&mut deimos::Config)) -> App {
-    let mut config = test_config(broker);
-    config.producers.backend = ProducerBackendKind::Db;
-    config.db_producer.poll_interval = Duration::from_millis(50);
-    tune(&mut config);
-    let app = App::from_config(config).unwrap();
-    app.set_database(t.conn.clone());
-    app
-}
-
-fn new_gadget(name: &str, price: f64) -> gadget::ActiveModel {
-    gadget::ActiveModel {
-        name: Set(name.into()),
-        price: Set(price),
-        notes: Set(String::new()),
-        ..Default::default()
-    }
-}
+use sea_orm::{ActiveModelTrait, ConnectionTrait, TransactionTrait};
 
 /// Waits until `kafka_messages` is empty.
 async fn drained(conn: &impl ConnectionTrait, within: Duration) {

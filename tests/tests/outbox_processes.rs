@@ -7,25 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use deimos::config::ProducerBackendKind;
 use deimos::producer::PublishOptions;
 use deimos::App;
 use deimos_tests::db::{Db, TestDb};
-use deimos_tests::outbox::{migrate, rows, topic_info, OutboxRow};
-use deimos_tests::{read_topic, run_id, test_config, Broker, Record, Widget};
+use deimos_tests::outbox::{migrate, outbox_app, rows, topic_info, OutboxRow};
+use deimos_tests::{read_topic, run_id, Broker, Record, Widget};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
-
-fn outbox_app(broker: &Broker, t: &TestDb, tune: impl FnOnce(&mut deimos::Config)) -> App {
-    let mut config = test_config(broker);
-    config.producers.backend = ProducerBackendKind::Db;
-    config.db_producer.poll_interval = Duration::from_millis(50);
-    tune(&mut config);
-    let app = App::from_config(config).unwrap();
-    app.set_database(t.conn.clone());
-    app
-}
 
 /// Writes `keys` × `versions` widgets (id = key, price = version, versions in order) to each
 /// topic, in calls of 5000.

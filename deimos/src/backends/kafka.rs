@@ -3,9 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer as _;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
 use super::librdkafka::{self, Awaited, Pending, RdProducer, Tracker};
@@ -13,9 +11,6 @@ use super::partition::PartitionKeys;
 use super::{ProducedMessage, ProducerBackend};
 use crate::config::Config;
 use crate::error::{Error, Result};
-
-/// How long to wait before retrying a message the full local queue refused.
-const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 
 /// Sends through a librdkafka producer and awaits every delivery report, so `publish` returns
 /// only once the broker acknowledged (per `producers.required_acks`) or delivery failed.
@@ -86,29 +81,16 @@ impl ProducerBackend for KafkaBackend {
                 },
             };
             awaited.queueing();
-            let mut record = librdkafka::record(m, partition, pending.clone());
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    // The local queue (`producers.max_buffer_size` / `max_buffer_bytesize`)
-                    // is full: it drains as earlier messages are delivered or time out. Wait
-                    // for room, as rdkafka's `FutureProducer::send` does.
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        tokio::time::sleep(QUEUE_FULL_WAIT).await;
-                    }
-                    Err((e, _)) => {
-                        awaited.done();
-                        guard.not_queued(
-                            &m.topic,
-                            Error::Produce {
-                                topic: m.topic.to_string(),
-                                source: e,
-                            },
-                        );
-                        break;
-                    }
-                }
+            let record = librdkafka::record(m, partition, pending.clone());
+            if let Err(e) = librdkafka::enqueue(&self.producer, record).await {
+                awaited.done();
+                guard.not_queued(
+                    &m.topic,
+                    Error::Produce {
+                        topic: m.topic.to_string(),
+                        source: e,
+                    },
+                );
             }
         }
         let (failed, first) = awaited.wait().await;

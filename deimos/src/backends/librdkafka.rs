@@ -16,6 +16,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedHeaders;
 use rdkafka::message::{BorrowedMessage, DeliveryResult, Header, Headers as _, Message as _};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use tokio::sync::Notify;
 
 use super::ProducedMessage;
@@ -91,6 +92,32 @@ pub(super) fn record(
         record = record.headers(headers);
     }
     record
+}
+
+/// How long to wait before retrying a message the full local queue refused.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
+
+/// Hands `record` to librdkafka, waiting for room while its local queue is full
+/// (`producers.max_buffer_size` / `max_buffer_bytesize`; it drains as earlier messages are
+/// delivered or time out), retrying every 5 ms, as rdkafka's `FutureProducer::send` does.
+///
+/// # Errors
+/// librdkafka's error when it refuses the record for another reason (e.g. larger than
+/// `message.max.bytes`, unknown partition).
+pub(super) async fn enqueue(
+    producer: &RdProducer,
+    mut record: BaseRecord<'_, [u8], [u8], Arc<Pending>>,
+) -> std::result::Result<(), KafkaError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                tokio::time::sleep(QUEUE_FULL_WAIT).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
 }
 
 /// What the delivery callback does with a message's delivery report; one is shared (through

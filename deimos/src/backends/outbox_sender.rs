@@ -4,7 +4,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rdkafka::error::KafkaError;
 use rdkafka::producer::Producer as _;
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -13,9 +12,6 @@ use super::partition::PartitionKeys;
 use super::ProducedMessage;
 use crate::config::{Config, RequiredAcks};
 use crate::error::{Error, Result};
-
-/// How long to wait before retrying a message the full local queue refused.
-const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
 
 /// Sends outbox batches and reports each message's outcome.
 #[derive(Clone)]
@@ -88,23 +84,13 @@ impl OutboxSender {
                 failures: failures.clone(),
                 index,
             });
-            let mut record = librdkafka::record(m, partition, pending);
-            loop {
-                match self.producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        record = back;
-                        tokio::time::sleep(QUEUE_FULL_WAIT).await;
-                    }
-                    Err((e, _)) => {
-                        awaited.done();
-                        outcome[index] = Some(Error::Produce {
-                            topic: m.topic.to_string(),
-                            source: e,
-                        });
-                        break;
-                    }
-                }
+            let record = librdkafka::record(m, partition, pending);
+            if let Err(e) = librdkafka::enqueue(&self.producer, record).await {
+                awaited.done();
+                outcome[index] = Some(Error::Produce {
+                    topic: m.topic.to_string(),
+                    source: e,
+                });
             }
         }
         let _ = awaited.wait().await;

@@ -195,6 +195,27 @@ where
     for slice in &slices {
         prepared.push(prepare_slice::<P>(slice)?);
     }
+    retry_lock_conflicts(
+        "batch transaction",
+        |e: &BoxError| is_retryable(&**e),
+        || write_slices::<P, C>(db, &prepared),
+    )
+    .await
+}
+
+/// Runs `op`, and again after an error `retryable` says is a deadlock or serialization
+/// failure, up to [`DEADLOCK_ATTEMPTS`] times in all, backing off 20–500 ms with jitter
+/// (backon); `what` names the operation in the warning logged before each retry.
+pub(crate) async fn retry_lock_conflicts<T, E, F, Fut>(
+    what: &str,
+    retryable: impl Fn(&E) -> bool,
+    mut op: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(20))
         .with_max_delay(Duration::from_millis(500))
@@ -202,17 +223,16 @@ where
         .with_max_times(DEADLOCK_ATTEMPTS - 1)
         .build();
     loop {
-        match write_slices::<P, C>(db, &prepared).await {
-            Ok(()) => return Ok(()),
-            Err(e) if is_retryable(&*e) => match delays.next() {
+        match op().await {
+            Err(e) if retryable(&e) => match delays.next() {
                 Some(delay) => {
-                    tracing::warn!(error = %crate::consumer::error_chain(&*e), retry_in = ?delay,
-                                   "batch transaction failed on a lock conflict; retrying");
+                    tracing::warn!(what, error = %e, retry_in = ?delay,
+                                   "failed on a lock conflict; retrying");
                     tokio::time::sleep(delay).await;
                 }
                 None => return Err(e),
             },
-            Err(e) => return Err(e),
+            other => return other,
         }
     }
 }

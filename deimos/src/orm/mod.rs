@@ -32,6 +32,7 @@ pub mod source;
 mod value;
 
 pub use assign::{assign_attributes, column_value_of, set_column};
+pub(crate) use batch::retry_lock_conflicts;
 pub use batch::{
     batch_handler_future, compact, consume_batch, delete_by_keys, handle_batch, is_retryable,
     slices, BatchMessage, DEADLOCK_ATTEMPTS,

@@ -10,7 +10,7 @@ use super::value::{column_value, model_attributes};
 use crate::error::{Error, Result};
 use crate::payload::Payload;
 use crate::producer::{DynamicProducer, PublishOptions};
-use crate::runtime::App;
+use crate::runtime::{App, Via};
 use crate::schema::{KeyConfig, SchemaRef};
 
 /// The model type of an entity producer's entity.
@@ -191,9 +191,7 @@ pub async fn send_events_with<'m, P: EntityProducer>(
 where
     ModelOf<P>: 'm,
 {
-    let payloads: Vec<Payload> = models.into_iter().map(payload_of::<P>).collect();
-    app.publish_payloads_with(&P::dynamic(), payloads, options)
-        .await
+    send_events_with_via::<P>(app, models, options, Via::Default).await
 }
 
 /// As [`send_events_with`], writing on `db` with the `db` (outbox) backend, so that the
@@ -211,8 +209,20 @@ pub async fn send_events_on<'m, P: EntityProducer, C: ConnectionTrait>(
 where
     ModelOf<P>: 'm,
 {
+    send_events_with_via::<P>(app, models, options, Via::Db(db)).await
+}
+
+async fn send_events_with_via<'m, P: EntityProducer>(
+    app: &App,
+    models: impl IntoIterator<Item = &'m ModelOf<P>>,
+    options: &PublishOptions,
+    via: Via<'_>,
+) -> Result<()>
+where
+    ModelOf<P>: 'm,
+{
     let payloads: Vec<Payload> = models.into_iter().map(payload_of::<P>).collect();
-    app.publish_payloads_on(db, &P::dynamic(), payloads, options)
+    app.publish_payloads_via(&P::dynamic(), payloads, options, via)
         .await
 }
 

@@ -4,17 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use backon::{BackoffBuilder as _, ExponentialBuilder};
 use chrono::NaiveDateTime;
 use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait as _, Func, OnConflict, Order, Query};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, Statement};
 
 use super::tables::{KafkaMessages as M, KafkaTopicInfo as T};
 use crate::error::{BoxError, Error, Result};
-
-/// Attempts of one outbox statement that fails on a deadlock or serialization failure
-/// ([`crate::orm::is_retryable`]): 3, as the batch entity consumer's.
-const ATTEMPTS: usize = crate::orm::DEADLOCK_ATTEMPTS;
 
 /// The SeaORM connection methods the outbox uses, in a form that can be a trait object
 /// (SeaORM's `ConnectionTrait` has generic methods): any connection or transaction.
@@ -84,31 +79,19 @@ fn db_error(context: impl Into<String>, e: DbErr) -> Error {
 }
 
 /// Runs `op` (one statement), again after a deadlock or serialization failure, up to
-/// [`ATTEMPTS`] times in all, backing off 20–500 ms with jitter.
-async fn retrying<T, F, Fut>(mut op: F) -> std::result::Result<T, DbErr>
+/// [`DEADLOCK_ATTEMPTS`](crate::orm::DEADLOCK_ATTEMPTS) (3) times in all (see
+/// [`crate::orm::retry_lock_conflicts`]).
+async fn retrying<T, F, Fut>(op: F) -> std::result::Result<T, DbErr>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, DbErr>>,
 {
-    let mut delays = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(20))
-        .with_max_delay(Duration::from_millis(500))
-        .with_jitter()
-        .with_max_times(ATTEMPTS - 1)
-        .build();
-    loop {
-        match op().await {
-            Err(e) if crate::orm::is_retryable(&e) => match delays.next() {
-                Some(delay) => {
-                    tracing::warn!(error = %e, retry_in = ?delay,
-                                   "outbox statement failed on a lock conflict; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-                None => return Err(e),
-            },
-            other => return other,
-        }
-    }
+    crate::orm::retry_lock_conflicts(
+        "outbox statement",
+        |e: &DbErr| crate::orm::is_retryable(e),
+        op,
+    )
+    .await
 }
 
 async fn exec(
@@ -458,7 +441,7 @@ mod tests {
         })
         .await;
         assert!(err.is_err());
-        assert_eq!(calls.load(Ordering::SeqCst), ATTEMPTS);
+        assert_eq!(calls.load(Ordering::SeqCst), crate::orm::DEADLOCK_ATTEMPTS);
 
         // Anything else fails at once.
         let calls = AtomicUsize::new(0);
