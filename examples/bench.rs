@@ -84,7 +84,9 @@
 //! table is empty; the raw side is one loop doing the same work by hand (select the distinct
 //! topics; per topic select 1000 rows in id order, produce them with an rdkafka
 //! `FutureProducer` configured alike, await the deliveries, delete the rows), no locks. Each
-//! side's count on the broker (high watermarks) is checked. It prints `outbox:
+//! side's count on the broker (high watermarks) is checked. `--shards S` gives each topic S
+//! locks (`db_producer.shards`, beyond Deimos) so that several workers share one topic; the
+//! raw loop ignores shards. It prints `outbox:
 //! deimos=<msgs/s> raw=<msgs/s> ratio=<deimos/raw>` (and `round` lines).
 
 #[path = "bench/outbox.rs"]
@@ -185,33 +187,7 @@ enum Command {
     },
     /// Fill the outbox with N messages, then drain it to the broker with outbox workers and
     /// with a raw select + produce + delete loop.
-    Outbox {
-        /// Database URL (`postgres://…`, `mysql://…`, `sqlite://…`); a SQLite file in a
-        /// temporary directory when absent. The outbox tables are dropped and created.
-        #[arg(long)]
-        database_url: Option<String>,
-        /// Bootstrap servers (`host:port,...`); an embedded broker when absent.
-        #[arg(long)]
-        brokers: Option<String>,
-        /// Messages drained by each side (per round), at least 1.
-        #[arg(long, default_value_t = 100_000,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-        messages: usize,
-        /// Outbox workers on the deimos side (the raw side is one loop), at least 1.
-        #[arg(long, default_value_t = 1,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-        workers: usize,
-        /// Topics the messages are spread over, at least 1.
-        #[arg(long, default_value_t = 1,
-              value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
-        topics: usize,
-        /// Rounds: each side runs this many times, taking turns; medians are printed.
-        #[arg(long, default_value_t = 1)]
-        rounds: usize,
-        /// Run one side only; the ratio is then not printed.
-        #[arg(long, value_enum)]
-        only: Option<OnlySide>,
-    },
+    Outbox(outbox::OutboxArgs),
 }
 
 /// The side `--only` keeps.
@@ -388,26 +364,7 @@ async fn main() -> ExitCode {
             rounds,
             only,
         } => upsert::upsert(database_url, messages, batch.max(1), rounds.max(1), only).await,
-        Command::Outbox {
-            database_url,
-            brokers,
-            messages,
-            workers,
-            topics,
-            rounds,
-            only,
-        } => {
-            outbox::outbox(
-                database_url,
-                brokers,
-                messages,
-                workers,
-                topics,
-                rounds.max(1),
-                only,
-            )
-            .await
-        }
+        Command::Outbox(args) => outbox::outbox(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -220,9 +220,9 @@ impl Worker {
         let mut messages = Vec::with_capacity(kept.len());
         let mut sent_rows = Vec::with_capacity(kept.len());
         let mut removed: Vec<(ProducedMessage, Error)> = Vec::new();
+        let mut rows = rows;
         for &i in &kept {
-            let row = &rows[i];
-            match to_message(&shared_topic, row) {
+            match to_message(&shared_topic, &mut rows[i]) {
                 (m, None) => {
                     messages.push(m);
                     sent_rows.push(i);
@@ -327,19 +327,19 @@ fn compacted(rows: &[Row]) -> Vec<usize> {
     kept
 }
 
-/// The message a row holds, and the error when its headers do not decode (the message then
-/// has none).
-fn to_message(topic: &Arc<str>, row: &Row) -> (ProducedMessage, Option<Error>) {
+/// The message a row holds (its bytes moved out of the row; the id stays), and the error when
+/// its headers do not decode (the message then has none).
+fn to_message(topic: &Arc<str>, row: &mut Row) -> (ProducedMessage, Option<Error>) {
     let mut message = ProducedMessage {
         topic: topic.clone(),
-        key: row.key.clone().map(Into::into),
-        payload: row.message.clone().map(Into::into),
+        key: row.key.take().map(Into::into),
+        payload: row.message.take().map(Into::into),
         decoded_key: None,
         decoded_payload: None,
         headers: Vec::new(),
-        partition_key: row.partition_key.clone(),
+        partition_key: row.partition_key.take(),
     };
-    let error = match row.headers.as_deref().map(super::decode_headers) {
+    let error = match row.headers.take().as_deref().map(super::decode_headers) {
         None => None,
         Some(Ok(headers)) => {
             message.headers = headers;
