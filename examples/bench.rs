@@ -82,11 +82,12 @@
 //! starts `--workers` outbox workers (`App::start_db_backend`: topic locks, batches of 1000,
 //! `acks=all` idempotent producer, delete, heartbeat, unlock) and the clock stops when the
 //! table is empty; the raw side is one loop doing the same work by hand (select the distinct
-//! topics; per topic select 1000 rows in id order, produce them with an rdkafka
+//! topics and shards; per pair select 1000 rows in id order, produce them with an rdkafka
 //! `FutureProducer` configured alike, await the deliveries, delete the rows), no locks. Each
 //! side's count on the broker (high watermarks) is checked. `--shards S` gives each topic S
 //! locks (`db_producer.shards`, beyond Deimos) so that several workers share one topic; the
-//! raw loop ignores shards. It prints `outbox:
+//! raw loop goes through the shards one after the other. The workers poll at the default
+//! `db_producer.poll_interval` (500 ms) when they find nothing to lock. It prints `outbox:
 //! deimos=<msgs/s> raw=<msgs/s> ratio=<deimos/raw>` (and `round` lines).
 
 #[path = "bench/outbox.rs"]

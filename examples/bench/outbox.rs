@@ -103,7 +103,6 @@ pub(crate) async fn outbox(args: OutboxArgs) -> anyhow::Result<()> {
     config.kafka.brokers = vec![bootstrap.clone()];
     config.schema.path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas").into();
     config.producers.backend = ProducerBackendKind::Db;
-    config.db_producer.poll_interval = Duration::from_millis(20);
     config.db_producer.shards = names.iter().map(|n| (n.clone(), shards)).collect();
     let app = App::from_config(config.clone())?;
     app.set_database(db.clone());
@@ -210,8 +209,8 @@ async fn drain_deimos(
     })
 }
 
-/// The raw side: one loop over the waiting topics; per topic, select up to 1000 rows in id
-/// order, produce them with an rdkafka `FutureProducer` configured as deimos' outbox producer
+/// The raw side: one loop over the waiting topics and shards; per pair, select up to 1000 rows
+/// in id order (the outbox index is `(topic, shard, id)`), produce them with an rdkafka `FutureProducer` configured as deimos' outbox producer
 /// (`producers.*` with `acks=all` and idempotence), await every delivery, delete the rows.
 async fn drain_raw(
     config: &Config,
@@ -232,24 +231,25 @@ async fn drain_raw(
     loop {
         let distinct = Query::select()
             .distinct()
-            .column(Alias::new("topic"))
+            .columns(["topic", "shard"].map(Alias::new))
             .from(table.clone())
             .to_owned();
-        let topics: Vec<String> = db
+        let topics: Vec<(String, i32)> = db
             .query_all(&distinct)
             .await?
             .iter()
-            .map(|r| r.try_get_by_index(0))
-            .collect::<Result<_, _>>()?;
+            .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
+            .collect::<Result<_, sea_orm::DbErr>>()?;
         if topics.is_empty() {
             break;
         }
-        for topic in topics {
+        for (topic, shard) in topics {
             loop {
                 let select = Query::select()
                     .columns(["id", "key", "message"].map(Alias::new))
                     .from(table.clone())
                     .and_where(Expr::col(Alias::new("topic")).eq(topic.as_str()))
+                    .and_where(Expr::col(Alias::new("shard")).eq(shard))
                     .order_by(Alias::new("id"), Order::Asc)
                     .limit(BATCH as u64)
                     .to_owned();
