@@ -104,14 +104,26 @@ async fn rollback_drops_the_messages_and_commit_delivers_them() {
                 .await
                 .unwrap();
 
+            // A tombstone in a rolled-back transaction is dropped too.
+            let txn = t.conn.begin().await.unwrap();
+            app.tombstone_on::<Widget, _, _>(&txn, &9i64, &PublishOptions::new())
+                .await
+                .unwrap();
+            txn.rollback().await.unwrap();
+            // A committed one (its own statement on the connection) is a null value.
+            app.tombstone_on::<Widget, _, _>(&t.conn, &5i64, &PublishOptions::new())
+                .await
+                .unwrap();
+
             let stored = rows(&t.conn).await;
             let stored_topics: Vec<&str> = stored.iter().map(|r| r.topic.as_str()).collect();
             assert_eq!(
                 stored_topics,
-                ["gadgets", "gadget-prices", "widgets", "widgets"],
+                ["gadgets", "gadget-prices", "widgets", "widgets", "widgets"],
                 "{db:?}"
             );
             assert_eq!(headers(&stored[2]), [("trace".to_owned(), b"t-1".to_vec())]);
+            assert_eq!(stored[4].message, None, "{db:?}: the tombstone");
             // Only the forced message went out so far.
             assert_eq!(read_topic(&broker, "widgets").await.len(), 1, "{db:?}");
             assert!(read_topic(&broker, "gadgets").await.is_empty(), "{db:?}");

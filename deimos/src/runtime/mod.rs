@@ -565,6 +565,37 @@ impl App {
         key: &K,
         options: &PublishOptions,
     ) -> Result<()> {
+        self.tombstone_via::<P, K>(key, options, Via::Default).await
+    }
+
+    /// As [`App::tombstone_with`], writing on `db` with the `db` (outbox) backend (feature
+    /// `orm`; see [`App::publish_list_on`]): the tombstone commits or rolls back with the
+    /// caller's transaction.
+    ///
+    /// # Errors
+    /// As [`App::tombstone`]; with the `db` backend, [`Error::Database`] when the insert fails.
+    #[cfg(feature = "orm")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+    pub async fn tombstone_on<P, K, C>(
+        &self,
+        db: &C,
+        key: &K,
+        options: &PublishOptions,
+    ) -> Result<()>
+    where
+        P: Producer,
+        K: Serialize + ?Sized,
+        C: sea_orm::ConnectionTrait,
+    {
+        self.tombstone_via::<P, K>(key, options, Via::Db(db)).await
+    }
+
+    async fn tombstone_via<P: Producer, K: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        options: &PublishOptions,
+        via: Via<'_>,
+    ) -> Result<()> {
         if self.disabled::<P>() {
             return Ok(());
         }
@@ -594,14 +625,15 @@ impl App {
             &topic,
             vec![message],
             options,
-            Via::Default,
+            via,
         )
         .await
     }
 
-    /// Hands `messages` to the backend a call uses (Deimos' `determine_backend_class`): the synchronous
-    /// [`kafka_backend`](Self::kafka_backend) for `force_send` with the `db` or `kafka_async`
-    /// backend, and for `sync` with `kafka_async`; the configured backend otherwise.
+    /// Hands `messages` to the backend a call uses (Deimos' `determine_backend_class`): the
+    /// synchronous [`kafka_backend`](Self::kafka_backend) for `force_send` with the `db` or
+    /// `kafka_async` backend, and for `sync` with `kafka_async`; the configured backend
+    /// otherwise.
     ///
     /// With the `db` backend and a caller's connection (`via`), the messages are written on
     /// that connection.
