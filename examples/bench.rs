@@ -194,9 +194,9 @@ enum Command {
 /// The side `--only` keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum OnlySide {
-    /// deimos' `publish_list`.
+    /// deimos (`publish_list`, a `#[consumer]`, the batch entity consumer, outbox workers).
     Deimos,
-    /// Raw rdkafka.
+    /// The hand-written loop (rdkafka, SeaORM).
     Raw,
 }
 

@@ -360,21 +360,38 @@ async fn a_bad_record_is_written_alone_and_the_others_land() {
 #[test]
 fn lock_conflicts_are_retried_and_other_errors_are_not() {
     use deimos::orm::is_retryable;
-    let e = |text: &str| -> Box<dyn std::error::Error + Send + Sync> { text.into() };
-    assert!(is_retryable(&*e(
+    use sea_orm::DbErr;
+    let db = |text: &str| -> Box<dyn std::error::Error + Send + Sync> {
+        Box::new(DbErr::Custom(text.into()))
+    };
+    assert!(is_retryable(&*db(
         "error returned from database: deadlock detected"
     )));
-    assert!(is_retryable(&*e(
+    assert!(is_retryable(&*db(
         "could not serialize access due to concurrent update"
     )));
-    assert!(is_retryable(&*e(
+    assert!(is_retryable(&*db(
         "1213 (40001): Deadlock found when trying to get lock; try restarting transaction"
     )));
-    assert!(is_retryable(&*e("(code: 5) database is locked")));
-    assert!(!is_retryable(&*e(
+    assert!(is_retryable(&*db("(code: 5) database is locked")));
+    // Found through the source chain, as deimos wraps database errors.
+    let wrapped = deimos::Error::Database {
+        context: "writing".into(),
+        source: db("deadlock detected"),
+    };
+    assert!(is_retryable(&wrapped));
+    assert!(!is_retryable(&*db(
         "duplicate key value violates unique constraint"
     )));
-    assert!(!is_retryable(&*e("column `sku` does not take null")));
+    assert!(!is_retryable(&*db("column `sku` does not take null")));
+    // Not database errors: their text never counts, whatever it says.
+    let text = |t: &str| -> Box<dyn std::error::Error + Send + Sync> { t.into() };
+    assert!(!is_retryable(&*text(
+        "offset 40001: column `quantity` does not take string \"not a number\""
+    )));
+    assert!(!is_retryable(&*text(
+        "column `sku` does not take string \"deadlock detected\""
+    )));
 }
 
 /// Batch hooks: negative quantities are skipped (`process_message`), a tombstone zeroes the

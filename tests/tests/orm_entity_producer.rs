@@ -264,61 +264,63 @@ async fn refetch_reads_rows_by_key_and_by_partial_model() {
 }
 
 #[tokio::test]
-async fn without_refetch_what_was_given_is_published_through_the_hook() {
-    let test_db = TestDb::create(Db::Sqlite).await;
-    test_db.create_table(product::Entity).await;
-    let app = app();
-    // A partial model: its set columns, the hook's name, schema defaults for the rest.
-    let partial = product::ActiveModel {
-        id: Set(9),
-        sku: Set("P-9".into()),
-        name: Set("partial".into()),
-        price: Set("1.50".parse().unwrap()),
-        updated_at: Set(updated_at()),
-        active: Set(true),
-        ..Default::default()
-    };
-    send_records::<ProductAsGiven, _>(
-        &app,
-        &test_db.conn,
-        [Record::Partial(partial)],
-        &PublishOptions::default(),
-    )
-    .await
-    .unwrap();
-    let sent = take_sent(&app).await;
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].0, "products-raw");
-    assert_eq!(
-        sent[0].2,
-        payload! {
-            "id" => 9, "sku" => "P-9", "name" => "partial (partial)", "price" => "1.50",
-            "weight" => PayloadValue::Null, "released_on" => PayloadValue::Null,
-            "updated_at" => updated_at(), "dimensions" => PayloadValue::Null,
-            "tags" => Vec::<String>::new(), "active" => true,
-            "external_id" => PayloadValue::Null, "source" => "catalog",
-        }
-    );
-    // A full model goes through the hook with the row.
-    let mut row = full_payload();
-    let model = full_row().insert(&test_db.conn).await.unwrap();
-    send_events_with::<ProductAsGiven>(&app, [&model], &PublishOptions::default())
+async fn without_refetch_what_was_given_is_published_through_the_hook_on_every_database() {
+    for db in Db::ALL {
+        let test_db = TestDb::create(db).await;
+        test_db.create_table(product::Entity).await;
+        let app = app();
+        // A partial model: its set columns, the hook's name, schema defaults for the rest.
+        let partial = product::ActiveModel {
+            id: Set(9),
+            sku: Set("P-9".into()),
+            name: Set("partial".into()),
+            price: Set("1.50".parse().unwrap()),
+            updated_at: Set(updated_at()),
+            active: Set(true),
+            ..Default::default()
+        };
+        send_records::<ProductAsGiven, _>(
+            &app,
+            &test_db.conn,
+            [Record::Partial(partial)],
+            &PublishOptions::default(),
+        )
         .await
         .unwrap();
-    row.insert("name", "gear (row)");
-    assert_eq!(take_sent(&app).await[0].2, row);
-    // A key alone carries nothing to publish without refetch.
-    let error = send_records::<ProductAsGiven, _>(
-        &app,
-        &test_db.conn,
-        [Record::Key(7)],
-        &PublishOptions::default(),
-    )
-    .await
-    .unwrap_err();
-    assert!(chain(&error).contains("refetch = false"), "{error:?}");
-    const { assert!(!ProductAsGiven::REFETCH && ProductProducer::REFETCH) };
-    test_db.drop_database().await;
+        let sent = take_sent(&app).await;
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, "products-raw");
+        assert_eq!(
+            sent[0].2,
+            payload! {
+                "id" => 9, "sku" => "P-9", "name" => "partial (partial)", "price" => "1.50",
+                "weight" => PayloadValue::Null, "released_on" => PayloadValue::Null,
+                "updated_at" => updated_at(), "dimensions" => PayloadValue::Null,
+                "tags" => Vec::<String>::new(), "active" => true,
+                "external_id" => PayloadValue::Null, "source" => "catalog",
+            }
+        );
+        // A full model goes through the hook with the row.
+        let mut row = full_payload();
+        let model = full_row().insert(&test_db.conn).await.unwrap();
+        send_events_with::<ProductAsGiven>(&app, [&model], &PublishOptions::default())
+            .await
+            .unwrap();
+        row.insert("name", "gear (row)");
+        assert_eq!(take_sent(&app).await[0].2, row);
+        // A key alone carries nothing to publish without refetch.
+        let error = send_records::<ProductAsGiven, _>(
+            &app,
+            &test_db.conn,
+            [Record::Key(7)],
+            &PublishOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(chain(&error).contains("refetch = false"), "{error:?}");
+        const { assert!(!ProductAsGiven::REFETCH && ProductProducer::REFETCH) };
+        test_db.drop_database().await;
+    }
 }
 
 #[tokio::test]
@@ -386,29 +388,31 @@ async fn a_column_that_does_not_fit_names_the_field_path_and_sends_nothing() {
 }
 
 #[tokio::test]
-async fn generated_methods_publish_through_the_global_app() {
+async fn generated_methods_publish_through_the_global_app_on_every_database() {
     let mut config = Config::default();
     config.schema.path = deimos_tests::schema_dir();
     config.producers.backend = ProducerBackendKind::Test;
     config.producers.topic_prefix = Some("global.".into());
     deimos::configure(config).unwrap();
     let app = deimos::global().unwrap();
-    let test_db = TestDb::create(Db::Sqlite).await;
-    test_db.create_table(product::Entity).await;
-    let model = full_row().insert(&test_db.conn).await.unwrap();
-    ProductProducer::send_event(&model).await.unwrap();
-    ProductProducer::send_events([&model, &model])
-        .await
-        .unwrap();
-    ProductProducer::send_records(&test_db.conn, [Record::Key(7)])
-        .await
-        .unwrap();
-    let sent = take_sent(&app).await;
-    assert_eq!(sent.len(), 4);
-    assert!(sent
-        .iter()
-        .all(|(topic, _, p)| topic == "global.products" && *p == full_payload()));
-    test_db.drop_database().await;
+    for db in Db::ALL {
+        let test_db = TestDb::create(db).await;
+        test_db.create_table(product::Entity).await;
+        let model = full_row().insert(&test_db.conn).await.unwrap();
+        ProductProducer::send_event(&model).await.unwrap();
+        ProductProducer::send_events([&model, &model])
+            .await
+            .unwrap();
+        ProductProducer::send_records(&test_db.conn, [Record::Key(7)])
+            .await
+            .unwrap();
+        let sent = take_sent(&app).await;
+        assert_eq!(sent.len(), 4);
+        assert!(sent
+            .iter()
+            .all(|(topic, _, p)| topic == "global.products" && *p == full_payload()));
+        test_db.drop_database().await;
+    }
 }
 
 #[tokio::test]

@@ -129,23 +129,37 @@ fn key_id(key: &PayloadValue) -> String {
     out
 }
 
-/// Whether `error` is a deadlock or serialization failure worth retrying: PostgreSQL SQLSTATE
-/// 40P01 / 40001, MySQL / MariaDB 1213 (deadlock) and 1205 (lock wait timeout), SQLite
-/// `SQLITE_BUSY` (database is locked).
+/// Whether `error`, or an error in its source chain, is a database error (a
+/// `sea_orm::DbErr`) for a deadlock or serialization failure worth retrying: PostgreSQL's
+/// "deadlock detected" (SQLSTATE 40P01) and "could not serialize access" (40001), MySQL /
+/// MariaDB 1213 (deadlock, `(40001)`) and 1205 (lock wait timeout), SQLite `SQLITE_BUSY`
+/// ("database is locked"). Only the database's own errors are read, so a message, value or
+/// offset in other errors (a payload field holding "deadlock", offset 40001) never looks like
+/// a lock conflict.
 pub fn is_retryable(error: &(dyn std::error::Error + 'static)) -> bool {
-    let text = crate::consumer::error_chain(error).to_ascii_lowercase();
-    [
-        "deadlock",
-        "could not serialize access",
-        "serialization failure",
-        "40001",
-        "40p01",
-        "lock wait timeout",
-        "database is locked",
-        "database table is locked",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(db) = e.downcast_ref::<sea_orm::DbErr>() {
+            let text = db.to_string().to_ascii_lowercase();
+            if [
+                "deadlock",
+                "could not serialize access",
+                "serialization failure",
+                "(40001)",
+                "40p01",
+                "lock wait timeout",
+                "database is locked",
+                "database table is locked",
+            ]
+            .iter()
+            .any(|needle| text.contains(needle))
+            {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
 }
 
 /// Writes a batch into `P`'s entity on `db` (Deimos' batch `ActiveRecordConsumer`):
