@@ -514,3 +514,158 @@ async fn batch_hooks_skip_key_and_remove_on_every_database() {
         test_db.drop_database().await;
     }
 }
+
+/// Log lines written by a `tracing_subscriber::fmt` subscriber, kept for the test to read.
+#[derive(Debug, Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Log {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = Log;
+    fn make_writer(&'a self) -> Log {
+        self.clone()
+    }
+}
+
+/// A stock row's batch message: key record and payload with this quantity.
+fn stock_message(sku: &str, quantity: i32, offset: i64) -> BatchMessage {
+    BatchMessage {
+        key: PayloadValue::Map(payload! { "warehouse" => "w", "sku" => sku }),
+        payload: Some(payload! {
+            "warehouse" => "w", "sku" => sku, "quantity" => quantity, "price" => 1.0,
+            "updated_at" => Utc.timestamp_millis_opt(1_764_000_000_000).unwrap(),
+        }),
+        offset,
+    }
+}
+
+/// A real lock conflict, provoked on each database, makes the batch transaction fail and run
+/// again (Deimos' DeadlockRetry): another client's transaction holds row `a` while the batch
+/// upserts `b` and then, for a tombstone, deletes `a`, waiting for it. On PostgreSQL and
+/// MariaDB the blocker then updates `b`, which the batch holds: a deadlock, whose victim is
+/// the batch (PostgreSQL: the batch waited first, so its deadlock check fires first; MariaDB:
+/// the blocker has written more rows, so InnoDB rolls the batch back). On SQLite the blocker
+/// holds the write lock past the busy timeout ("database is locked"). The retry is logged, and
+/// the batch's second attempt commits after the blocker: `b` has the batch's value, `a` is
+/// gone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_that_loses_a_lock_conflict_is_tried_again_as_one_transaction() {
+    use sea_orm::{ActiveModelTrait, ConnectionTrait, Set, TransactionTrait};
+    for db in Db::ALL {
+        let t = TestDb::create(db).await;
+        t.create_table(stock::Entity).await;
+        for sku in ["a", "b"] {
+            stock::ActiveModel {
+                warehouse: Set("w".into()),
+                sku: Set(sku.into()),
+                quantity: Set(0),
+                price: Set(1.0),
+                updated_at: Set(Utc.timestamp_millis_opt(1_700_000_000_000).unwrap()),
+            }
+            .insert(&t.conn)
+            .await
+            .unwrap();
+        }
+        let set_quantity = |sku: &'static str| {
+            sea_orm::sea_query::Query::update()
+                .table(stock::Entity)
+                .value(stock::Column::Quantity, 100)
+                // By the whole primary key, so that InnoDB locks that row only.
+                .and_where(sea_orm::sea_query::ExprTrait::eq(
+                    sea_orm::sea_query::Expr::col(stock::Column::Warehouse),
+                    "w",
+                ))
+                .and_where(sea_orm::sea_query::ExprTrait::eq(
+                    sea_orm::sea_query::Expr::col(stock::Column::Sku),
+                    sku,
+                ))
+                .to_owned()
+        };
+        // The blocker is another client (its own connection), as another process would be.
+        let other = sea_orm::Database::connect(t.url()).await.unwrap();
+        let blocker = other.begin().await.unwrap();
+        if db == Db::MariaDb {
+            // Weight: InnoDB rolls back the transaction that changed fewer rows.
+            for i in 0..50 {
+                stock::ActiveModel {
+                    warehouse: Set("filler".into()),
+                    sku: Set(format!("f{i}")),
+                    quantity: Set(0),
+                    price: Set(0.0),
+                    updated_at: Set(Utc.timestamp_millis_opt(1_700_000_000_000).unwrap()),
+                }
+                .insert(&blocker)
+                .await
+                .unwrap();
+            }
+        }
+        blocker.execute(&set_quantity("a")).await.unwrap();
+        if db == Db::Sqlite {
+            blocker.execute(&set_quantity("b")).await.unwrap();
+        }
+        // The batch and the blocker on this thread, so that a thread-local subscriber sees
+        // the batch's retry warning.
+        let log = Log::default();
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(log.clone())
+                .with_ansi(false)
+                .finish(),
+        );
+        // The upsert of `b` (which locks it), then the tombstone of `a` (a DELETE that waits
+        // for the blocker), in one transaction.
+        let mut tombstone = stock_message("a", 0, 11);
+        tombstone.payload = None;
+        let messages = [stock_message("b", 1, 10), tombstone];
+        let batch = deimos::orm::consume_batch::<StockCompacted, _>(&t.conn, &messages, true);
+        let blocking = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if db == Db::Sqlite {
+                // Past sqlx's 5 s busy timeout: the batch's first attempt fails.
+                tokio::time::sleep(Duration::from_secs(6)).await;
+            } else {
+                blocker.execute(&set_quantity("b")).await.unwrap();
+            }
+            blocker.commit().await.unwrap();
+        };
+        let (outcome, ()) = tokio::join!(batch, blocking);
+        assert!(outcome.is_ok(), "{db:?}: {outcome:?}");
+        let logged = log.text();
+        assert!(
+            logged.contains("failed on a lock conflict; retrying"),
+            "{db:?}: no retry was logged: {logged}"
+        );
+        let rows = stock::Entity::find()
+            .order_by_asc(stock::Column::Sku)
+            .all(&t.conn)
+            .await
+            .unwrap();
+        let quantities: Vec<(String, i32)> = rows
+            .into_iter()
+            .filter(|r| r.warehouse == "w")
+            .map(|r| (r.sku, r.quantity))
+            .collect();
+        assert_eq!(
+            quantities,
+            [("b".to_owned(), 1)],
+            "{db:?}: the batch's second attempt commits after the blocker"
+        );
+        let _ = other.close().await;
+        t.drop_database().await;
+    }
+}
