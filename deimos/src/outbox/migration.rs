@@ -10,6 +10,7 @@ pub use super::tables::Migration as CreateOutboxTables;
 /// `m20261201_000001_deimos_outbox_tables`), for a `Migrator`'s `migrations()`:
 ///
 /// ```no_run
+/// # #![allow(dead_code)]
 /// use deimos::orm::sea_orm_migration::{MigrationTrait, MigratorTrait};
 ///
 /// pub struct Migrator;

@@ -85,6 +85,7 @@ use crate::runtime::App;
 /// backends ignore `db` and send as `publish` does.
 ///
 /// ```no_run
+/// # #![allow(dead_code)]
 /// use deimos::outbox::PublishOn as _;
 /// use deimos::orm::sea_orm::TransactionTrait as _;
 /// # #[derive(serde::Serialize)] pub struct Widget { pub id: i64, pub name: String, pub price: f64, pub tags: Vec<String>, pub description: Option<String>, pub updated_at: i64 }
