@@ -11,11 +11,13 @@ use deimos::config::{CompactTopics, ProducerBackendKind};
 use deimos::events::{self, Event};
 use deimos::outbox::PublishOn as _;
 use deimos::producer::PublishOptions;
+use deimos::testing::EmbeddedKafka;
 use deimos::{App, Error};
 use deimos_tests::db::{Db, TestDb};
 use deimos_tests::outbox::{migrate, outbox_app, rows, topic_info, OutboxRow};
 use deimos_tests::source::{gadget, new_gadget};
 use deimos_tests::{read_topic, run_id, test_config, Broker, Record, Widget};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaErrorCode};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, TransactionTrait};
 
 /// Waits until `kafka_messages` is empty.
@@ -46,17 +48,29 @@ fn headers(row: &OutboxRow) -> Vec<(String, Vec<u8>)> {
 
 /// Asserts that `records` are `expected` rows' key, value and headers, in order.
 fn assert_same(db: Db, topic: &str, records: &[Record], expected: &[&OutboxRow]) {
+    // Keys and value sizes only: a value can be megabytes.
+    let sizes = |value: &Option<Vec<u8>>| value.as_ref().map(Vec::len);
     assert_eq!(
         records.len(),
         expected.len(),
-        "{db:?} `{topic}`: {records:?} vs {expected:?}"
+        "{db:?} `{topic}`: (key, value size) on the broker {:?}, stored {:?}",
+        records
+            .iter()
+            .map(|r| (&r.key, sizes(&r.payload)))
+            .collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|r| (&r.key, sizes(&r.message)))
+            .collect::<Vec<_>>()
     );
     for (record, row) in records.iter().zip(expected) {
         assert_eq!(record.key, row.key, "{db:?} `{topic}` row {}", row.id);
-        assert_eq!(
-            record.payload, row.message,
-            "{db:?} `{topic}` row {}",
-            row.id
+        assert!(
+            record.payload == row.message,
+            "{db:?} `{topic}` row {}: value of {:?} bytes on the broker, {:?} stored",
+            row.id,
+            sizes(&record.payload),
+            sizes(&row.message)
         );
         assert_eq!(
             record.headers,
@@ -250,6 +264,93 @@ async fn a_message_too_large_for_the_broker_is_removed_and_reported_without_bloc
             .sum();
         assert_eq!(delivered, 2, "{db:?}: {seen:?}");
         // The topic is not errored: the big message was settled, not failed.
+        let info = topic_info(&t.conn).await;
+        assert!(
+            info.iter().all(|i| !i.error && i.retries == 0),
+            "{db:?}: {info:?}"
+        );
+        t.drop_database().await;
+    }
+}
+
+fn embedded(broker: &Broker) -> &EmbeddedKafka {
+    match broker {
+        Broker::Embedded(kafka) => kafka,
+        Broker::Real(_) => unreachable!("these tests inject errors into the embedded broker"),
+    }
+}
+
+/// The broker's `MESSAGE_TOO_LARGE` for a record batch is reported for every message in it:
+/// the small messages of the batch are sent again and delivered, not removed with it. Only a
+/// message the broker refuses when sent alone is removed (the embedded broker has no size
+/// limit, so its refusals are injected: one for the first batch, then two for a message
+/// alone and for its retry alone).
+#[tokio::test]
+async fn a_batch_the_broker_refuses_as_too_large_loses_only_the_message_refused_alone() {
+    for db in Db::ALL {
+        let t = TestDb::create(db).await;
+        migrate(&t.conn).await;
+        let broker = Broker::embedded();
+        let topic = format!("batch-too-large-{}", run_id());
+        broker.create_topics(&[&topic], 1).await;
+        let app = outbox_app(&broker, &t, |_| {});
+        let (seen, _subscription) = watch_events();
+        let options = PublishOptions::new().topic(topic.clone());
+        let refuse = |n: usize| {
+            embedded(&broker)
+                .push_request_errors(
+                    RDKafkaApiKey::Produce,
+                    &vec![RDKafkaErrorCode::MessageSizeTooLarge; n],
+                )
+                .unwrap();
+        };
+
+        // One refused request: every message of the batch gets the error.
+        let mut mid = Widget::new(2, "mid");
+        mid.name = "x".repeat(500_000);
+        let first = [Widget::new(1, "small"), mid, Widget::new(3, "small")];
+        app.publish_list_on::<Widget, _, _>(&t.conn, &first, &options)
+            .await
+            .unwrap();
+        let stored = rows(&t.conn).await;
+        assert_eq!(stored.len(), 3);
+        refuse(1);
+        let workers = app.start_db_backend(1).unwrap();
+        drained(&t.conn, Duration::from_secs(30)).await;
+        let records = read_topic(&broker, &topic).await;
+        assert_same(db, &topic, &records, &stored.iter().collect::<Vec<_>>());
+
+        // A message refused alone, and again when sent on its own, is removed; the topic
+        // goes on with the next message.
+        refuse(2);
+        app.publish_list_on::<Widget, _, _>(&t.conn, &[Widget::new(4, "refused")], &options)
+            .await
+            .unwrap();
+        drained(&t.conn, Duration::from_secs(30)).await;
+        workers.shutdown().await;
+        let after = [Widget::new(5, "after")];
+        app.publish_list_on::<Widget, _, _>(&t.conn, &after, &options)
+            .await
+            .unwrap();
+        let last = rows(&t.conn).await;
+        let workers = app.start_db_backend(1).unwrap();
+        drained(&t.conn, Duration::from_secs(30)).await;
+        workers.shutdown().await;
+
+        let records = read_topic(&broker, &topic).await;
+        let expected: Vec<&OutboxRow> = stored.iter().chain(&last).collect();
+        assert_same(db, &topic, &records, &expected);
+        let seen = seen.lock().unwrap().clone();
+        let removed: Vec<_> = seen
+            .iter()
+            .filter(|(t, _, e)| *t == topic && e.is_some())
+            .collect();
+        assert_eq!(removed.len(), 1, "{db:?}: {seen:?}");
+        let error = removed[0].2.as_deref().unwrap();
+        assert!(
+            error.contains(&topic) && error.contains("too large"),
+            "{db:?}: {error}"
+        );
         let info = topic_info(&t.conn).await;
         assert!(
             info.iter().all(|i| !i.error && i.retries == 0),

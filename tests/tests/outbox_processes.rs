@@ -1,6 +1,6 @@
 //! Outbox workers across processes and faults, on PostgreSQL and the embedded broker: 4
 //! workers in 2 processes drain 100 000 messages over 20 topics (every message once, per-key
-//! order); a worker SIGKILLed mid-batch is taken over once its lock expires, duplicates coming
+//! order, both processes sending); a worker SIGKILLed mid-batch is taken over once its lock expires, duplicates coming
 //! only from the killed batch; dropped database connections lose nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,13 +12,13 @@ use deimos::App;
 use deimos_tests::db::{Db, TestDb};
 use deimos_tests::outbox::{migrate, outbox_app, rows, topic_info, OutboxRow};
 use deimos_tests::{read_topic, run_id, Broker, Record, Widget};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
+use sea_orm::{ConnectionTrait, Database, TransactionTrait};
+use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
 
 /// Writes `keys` × `versions` widgets (id = key, price = version, versions in order) to each
 /// topic, in calls of 5000.
-async fn fill(app: &App, db: &DatabaseConnection, topics: &[String], keys: i64, versions: i32) {
+async fn fill(app: &App, db: &impl ConnectionTrait, topics: &[String], keys: i64, versions: i32) {
     for topic in topics {
         let mut widgets = Vec::new();
         for version in 0..versions {
@@ -37,13 +37,44 @@ async fn fill(app: &App, db: &DatabaseConnection, topics: &[String], keys: i64, 
     }
 }
 
+/// A running `outbox_worker` process.
+struct WorkerProcess {
+    child: Child,
+    /// Its workers' lock ids, space-separated.
+    ids: String,
+    stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl WorkerProcess {
+    /// Stops it with SIGTERM (its workers finish their batch) and returns the number of
+    /// messages its workers delivered.
+    async fn stop(mut self) -> usize {
+        let pid = self.child.id().expect("the worker process runs");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .unwrap();
+        assert!(status.success(), "kill -TERM {pid}: {status}");
+        let line = tokio::time::timeout(Duration::from_secs(30), self.stdout.next_line())
+            .await
+            .expect("outbox_worker reports what it sent")
+            .unwrap()
+            .expect("a line");
+        self.child.wait().await.unwrap();
+        line.strip_prefix("sent ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("`sent <n>`, not {line:?}"))
+    }
+}
+
 /// An `outbox_worker` process with `workers` workers on `t`'s database, started and running.
 async fn spawn_worker(
     broker: &Broker,
     t: &TestDb,
     workers: usize,
     env: &[(&str, &str)],
-) -> (Child, String) {
+) -> WorkerProcess {
     let mut command = Command::new(env!("CARGO_BIN_EXE_outbox_worker"));
     command
         .env("OUTBOX_TEST_DB_URL", t.url())
@@ -57,9 +88,8 @@ async fn spawn_worker(
         command.env(k, v);
     }
     let mut child = command.spawn().expect("outbox_worker starts");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
         .await
         .expect("outbox_worker reports its start")
         .unwrap()
@@ -68,7 +98,7 @@ async fn spawn_worker(
         .strip_prefix("started ")
         .expect("`started <ids>`")
         .to_owned();
-    (child, ids)
+    WorkerProcess { child, ids, stdout }
 }
 
 /// Rows left in the outbox, through a fresh connection (the test's own may have been
@@ -171,23 +201,27 @@ async fn four_workers_in_two_processes_send_100k_messages_over_20_topics_once_ea
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     broker.create_topics(&names, 3).await;
     let app = outbox_app(&broker, &t, |_| {});
+    // Both processes poll before the rows appear, all at once (one transaction): they compete
+    // for the topics from the start.
+    let a = spawn_worker(&broker, &t, 2, &[]).await;
+    let b = spawn_worker(&broker, &t, 2, &[]).await;
+    let txn = t.conn.begin().await.unwrap();
     // 20 topics × 50 keys × 100 versions.
-    fill(&app, &t.conn, &topics, 50, 100).await;
-    let stored = rows(&t.conn).await;
+    fill(&app, &txn, &topics, 50, 100).await;
+    let stored = rows(&txn).await;
     assert_eq!(stored.len(), 100_000);
-
     let started = Instant::now();
-    let (mut a, ids_a) = spawn_worker(&broker, &t, 2, &[]).await;
-    let (mut b, ids_b) = spawn_worker(&broker, &t, 2, &[]).await;
+    txn.commit().await.unwrap();
     drained(t.url(), Duration::from_secs(300)).await;
-    eprintln!(
-        "100 000 messages drained in {:?} by {ids_a} and {ids_b}",
-        started.elapsed()
+    let took = started.elapsed();
+    let (ids_a, ids_b) = (a.ids.clone(), b.ids.clone());
+    let (sent_a, sent_b) = (a.stop().await, b.stop().await);
+    eprintln!("100 000 messages drained in {took:?}: {sent_a} by {ids_a}, {sent_b} by {ids_b}");
+    assert_eq!(sent_a + sent_b, 100_000);
+    assert!(
+        sent_a > 0 && sent_b > 0,
+        "both processes send: {sent_a} by {ids_a}, {sent_b} by {ids_b}"
     );
-    for child in [&mut a, &mut b] {
-        let _ = child.start_kill();
-        let _ = child.wait().await;
-    }
 
     for topic in &topics {
         let records = read_topic(&broker, topic).await;
@@ -237,7 +271,11 @@ async fn a_worker_killed_mid_batch_is_taken_over_after_its_lock_expires_with_dup
         ("DEIMOS_DB_PRODUCER_LOCK_TIMEOUT", "10s"),
         ("DEIMOS_DB_PRODUCER_SEND_TIMEOUT", "8s"),
     ];
-    let (mut child, child_ids) = spawn_worker(&broker, &t, 1, &env).await;
+    let WorkerProcess {
+        mut child,
+        ids: child_ids,
+        ..
+    } = spawn_worker(&broker, &t, 1, &env).await;
     // Once two batches are sent and deleted, the worker goes on with the third: kill it half
     // a round trip later, while it waits for that batch's acknowledgement.
     let start = Instant::now();

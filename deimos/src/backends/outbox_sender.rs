@@ -57,12 +57,12 @@ impl OutboxSender {
             .map(|(code, reason)| format!("{code:?}: {reason}"))
     }
 
-    /// Queues every message, then waits for every delivery report. One entry per message, in
-    /// order: `None` delivered, `Some(error)` not ([`Error::Produce`] naming the topic).
-    pub(crate) async fn send(&self, messages: &[ProducedMessage]) -> Vec<Option<Error>> {
+    /// Queues every message, then waits for every delivery report. One [`Outcome`] per
+    /// message, in order.
+    pub(crate) async fn send(&self, messages: &[ProducedMessage]) -> Vec<Outcome> {
         let awaited = Arc::new(Awaited::new());
         let failures = Arc::new(Mutex::new(Vec::new()));
-        let mut outcome: Vec<Option<Error>> = (0..messages.len()).map(|_| None).collect();
+        let mut outcome: Vec<Outcome> = (0..messages.len()).map(|_| Outcome::Delivered).collect();
         for (index, m) in messages.iter().enumerate() {
             let partition = match &m.partition_key {
                 None => None,
@@ -73,7 +73,7 @@ impl OutboxSender {
                 {
                     Ok(partition) => Some(partition),
                     Err(e) => {
-                        outcome[index] = Some(e);
+                        outcome[index] = Outcome::Refused(e);
                         continue;
                     }
                 },
@@ -87,7 +87,7 @@ impl OutboxSender {
             let record = librdkafka::record(m, partition, pending);
             if let Err(e) = librdkafka::enqueue(&self.producer, record).await {
                 awaited.done();
-                outcome[index] = Some(Error::Produce {
+                outcome[index] = Outcome::Refused(Error::Produce {
                     topic: m.topic.to_string(),
                     source: e,
                 });
@@ -95,13 +95,29 @@ impl OutboxSender {
         }
         let _ = awaited.wait().await;
         for (index, error) in failures.lock().unwrap_or_else(|e| e.into_inner()).drain(..) {
-            outcome[index] = Some(Error::Produce {
+            outcome[index] = Outcome::Failed(Error::Produce {
                 topic: messages[index].topic.to_string(),
                 source: error,
             });
         }
         outcome
     }
+}
+
+/// What became of one message given to [`OutboxSender::send`].
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The broker acknowledged it (`acks=all`).
+    Delivered,
+    /// It never left the process: librdkafka refused to queue it (for example larger than
+    /// the producer's `message.max.bytes`: `MSG_SIZE_TOO_LARGE` from `rd_kafka_produce`), or
+    /// its partition could not be computed. [`Error::Produce`] naming the topic.
+    Refused(Error),
+    /// Its delivery report carries an error: the broker refused the request or record batch
+    /// it was in, or `message.timeout.ms` ran out. An error of a record batch is reported
+    /// for each of its messages, so it does not say that this message is the cause.
+    /// [`Error::Produce`] naming the topic.
+    Failed(Error),
 }
 
 /// Whether `error` says the message is larger than the producer's `message.max.bytes` or the

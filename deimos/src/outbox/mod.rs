@@ -21,13 +21,21 @@
 //! 3. unlock (`last_processed_at` = now), or on a failure mark the topic errored
 //!    (`retries` + 1) and leave it for `db_producer.error_backoff` (1 min).
 //!
-//! Guarantees: a message is deleted only after Kafka acknowledged it (a worker that dies
-//! between the two makes the only duplicates: the rest of its batch is sent again once its
-//! lock expires); per topic (per shard, see below) messages go out in id order, one worker at
-//! a time. A message larger than the broker accepts (Kafka's `MESSAGE_TOO_LARGE`, or the
-//! producer's `message.max.bytes`) can never be sent: it is removed and reported through the
-//! [`Event::DbProducerProduce`](crate::events::Event::DbProducerProduce) event with the
-//! error, a `tracing` error and the `publish_error` counter, rather than blocking its topic.
+//! Guarantees: a message is deleted only after Kafka acknowledged it, so nothing is lost, and
+//! per topic (per shard, see below) messages go out in id order, one worker at a time. A
+//! message goes out twice only when a send's result was not recorded: the worker died between
+//! the send and the delete (its batch is sent again once its lock expires), the delete failed,
+//! or the message followed a failed one in its batch (the rows from the failed one on stay and
+//! are sent again, in order).
+//!
+//! A message larger than the broker accepts can never be sent: it is removed and reported
+//! through the [`Event::DbProducerProduce`](crate::events::Event::DbProducerProduce) event
+//! with the error, a `tracing` error and the `publish_error` counter, rather than blocking its
+//! topic. That is a message librdkafka refuses to queue (above the producer's
+//! `message.max.bytes`), or one the broker refuses with Kafka's `MESSAGE_TOO_LARGE` or
+//! `RECORD_LIST_TOO_LARGE` when sent on its own. The broker refuses whole record batches, so
+//! after such an error the batch's messages are sent again one at a time and only the one
+//! refused alone is removed (Deimos shrinks its batch down to one message likewise).
 //!
 //! Metrics (Deimos' names): `db_producer.insert` (rows written, tag `topic`),
 //! `db_producer.process` (rows handled by workers, tag `topic`), `publish` /

@@ -8,7 +8,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::watch;
 
 use super::store::{self, Row};
-use crate::backends::outbox_sender::{is_too_large, OutboxSender};
+use crate::backends::outbox_sender::{is_too_large, OutboxSender, Outcome};
 use crate::backends::ProducedMessage;
 use crate::config::{Config, DbProducerConfig};
 use crate::error::{Error, Result};
@@ -209,6 +209,12 @@ impl Worker {
     /// Sends one batch (compacted if configured) and deletes the rows it settled: every row
     /// before the first message that failed (delivered, compacted away, or removed as too
     /// large). On a failure the rest stay for the next attempt.
+    ///
+    /// A message is removed as too large only when it alone is refused: librdkafka would not
+    /// queue it (the producer's `message.max.bytes`), or the broker refused it with
+    /// `MESSAGE_TOO_LARGE` / `RECORD_LIST_TOO_LARGE` when it was sent on its own. A broker's
+    /// too-large error for a record batch is reported for each message of the batch, so
+    /// those messages are sent again one by one before any is removed.
     async fn send_batch(&self, topic: &str, rows: Vec<Row>) -> std::result::Result<(), TopicError> {
         let shared_topic: Arc<str> = Arc::from(topic);
         let kept = if self.shared.db_config().compact_topics.contains(topic) {
@@ -235,10 +241,25 @@ impl Worker {
         let mut delivered = Vec::with_capacity(messages.len());
         let mut failure: Option<(usize, Error)> = None;
         for ((message, row), result) in messages.into_iter().zip(&sent_rows).zip(outcome) {
+            let result = match result {
+                // The broker refused a record batch (or request) as too large, and every
+                // message in it carries that error: send this one alone to learn whether it
+                // is the cause (Deimos shrinks the batch down to one message likewise).
+                Outcome::Failed(e) if is_too_large(&e) => sender
+                    .send(std::slice::from_ref(&message))
+                    .await
+                    .pop()
+                    .unwrap_or(Outcome::Failed(e)),
+                other => other,
+            };
             match result {
-                None => delivered.push(message),
-                Some(e) if is_too_large(&e) => removed.push((message, e)),
-                Some(e) => {
+                Outcome::Delivered => delivered.push(message),
+                // Refused before queueing, or refused by the broker when sent alone: it can
+                // never be sent.
+                Outcome::Refused(e) | Outcome::Failed(e) if is_too_large(&e) => {
+                    removed.push((message, e));
+                }
+                Outcome::Refused(e) | Outcome::Failed(e) => {
                     failure = Some((*row, e));
                     break;
                 }
