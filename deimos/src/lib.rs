@@ -73,6 +73,9 @@ pub mod orm;
 #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
 pub mod outbox;
 pub mod payload;
+#[cfg(feature = "orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+pub mod poller;
 pub mod producer;
 pub mod runtime;
 pub mod schema;
@@ -92,14 +95,14 @@ pub use error::{BoxError, Error, Result};
 pub use payload::{Payload, PayloadValue};
 #[doc(inline)]
 pub use producer::{disable_producers, PayloadKey, Producer};
-#[cfg(feature = "orm")]
-#[doc(inline)]
-pub use runtime::start_db_backend;
 #[doc(inline)]
 pub use runtime::{
     configure, global, in_consumer_process, request_shutdown, run, schema_backend,
     shutdown_producers, tombstone, App,
 };
+#[cfg(feature = "orm")]
+#[doc(inline)]
+pub use runtime::{start_db_backend, start_db_pollers};
 
 #[cfg(all(feature = "macros", feature = "orm"))]
 pub use deimos_macros::kafka_source;

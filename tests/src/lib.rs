@@ -18,6 +18,7 @@ pub mod db;
 pub mod hostile;
 pub mod metrics;
 pub mod outbox;
+pub mod poll;
 pub mod product;
 pub mod read;
 pub mod source;

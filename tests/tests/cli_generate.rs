@@ -177,6 +177,7 @@ mod generated {
     pub mod MIGRATION_SHIPMENTS;
     pub mod MIGRATION_BY_KEY;
     pub mod m20261201_000001_deimos_outbox_tables;
+    pub mod m20261201_000002_deimos_poll_info;
 }
 use generated::{shipments, shipments_by_key};
 
@@ -186,6 +187,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(generated::m20261201_000001_deimos_outbox_tables::Migration),
+            Box::new(generated::m20261201_000002_deimos_poll_info::Migration),
             Box::new(generated::MIGRATION_SHIPMENTS::Migration),
             Box::new(generated::MIGRATION_BY_KEY::Migration),
         ]
@@ -288,7 +290,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let schema = SchemaManager::new(&db);
 
     Migrator::up(&db, None).await?;
-    for table in ["shipments", "shipments_by_key", "kafka_messages", "kafka_topic_info"] {
+    for table in ["shipments", "shipments_by_key", "kafka_messages", "kafka_topic_info", "poll_info"] {
         check(&format!("`{table}` exists after up"), schema.has_table(table).await?, true)?;
     }
 
@@ -324,6 +326,28 @@ async fn main() -> Result<(), Box<dyn Error>> {
     db.execute(&lock).await?;
     check("a second lock row for the topic fails", db.execute(&lock).await.is_err(), true)?;
 
+    // The poller's `poll_info` (`deimos generate migration poller`): a cursor with a
+    // microsecond timestamp reads back as written, and one row per poller.
+    let at = ChronoDateTime::parse_from_str("2026-12-01 10:11:12.123456", "%Y-%m-%d %H:%M:%S%.f")?;
+    let info = Query::insert()
+        .into_table(Alias::new("poll_info"))
+        .columns(["poller", "last_sent", "last_sent_id"].map(Alias::new))
+        .values_panic(["p".into(), at.into(), "42".into()])
+        .to_owned();
+    db.execute(&info).await?;
+    check("a second poll_info row for the poller fails", db.execute(&info).await.is_err(), true)?;
+    let read = db
+        .query_one(
+            &Query::select()
+                .columns(["last_sent", "last_sent_id"].map(Alias::new))
+                .from(Alias::new("poll_info"))
+                .to_owned(),
+        )
+        .await?
+        .ok_or("no poll_info row")?;
+    check("poll_info.last_sent", read.try_get_by_index::<ChronoDateTime>(0)?, at)?;
+    check("poll_info.last_sent_id", read.try_get_by_index::<String>(1)?, "42".to_owned())?;
+
     // The generated `id` key: the database assigns it.
     for want in [full!(shipments), nulls!(shipments, full!(shipments))] {
         let mut row = want.clone().into_active_model();
@@ -355,7 +379,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     )?;
 
     Migrator::down(&db, None).await?;
-    for table in ["shipments", "shipments_by_key", "kafka_messages", "kafka_topic_info"] {
+    for table in ["shipments", "shipments_by_key", "kafka_messages", "kafka_topic_info", "poll_info"] {
         check(&format!("`{table}` exists after down"), schema.has_table(table).await?, false)?;
     }
     println!("ok: {}", db.get_database_backend().as_str());
@@ -385,6 +409,16 @@ fn build_scratch() -> PathBuf {
         "deimos generate migration outbox",
     );
     let file = generated.join("m20261201_000001_deimos_outbox_tables.rs");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(&format!("created {}", file.display())),
+        "{}",
+        show(&output)
+    );
+    let output = run_ok(
+        &mut deimos(&["generate", "migration", "poller", "--out", &out]),
+        "deimos generate migration poller",
+    );
+    let file = generated.join("m20261201_000002_deimos_poll_info.rs");
     assert!(
         String::from_utf8_lossy(&output.stdout).contains(&format!("created {}", file.display())),
         "{}",

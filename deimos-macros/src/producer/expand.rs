@@ -274,6 +274,11 @@ fn entity_tokens(model: &Producer<'_>, entity: &syn::Type) -> TokenStream {
                 fn watched_attributes(model: &#orm::ModelOf<Self>) -> ::std::vec::Vec<::std::string::String> {
                     <Self as #orm::EntityProducerHooks>::watched_attributes(model)
                 }
+                fn poll_query(
+                    window: &::deimos::poller::PollWindow<<Self as #orm::EntityProducer>::Entity>,
+                ) -> #orm::sea_orm::Select<<Self as #orm::EntityProducer>::Entity> {
+                    <Self as #orm::EntityProducerHooks>::poll_query(window)
+                }
             },
             TokenStream::new(),
         ),
@@ -332,6 +337,13 @@ fn entity_tokens(model: &Producer<'_>, entity: &syn::Type) -> TokenStream {
             }
 
             #hooks_impl
+
+            ::deimos::__private::inventory::submit! {
+                ::deimos::poller::PollerTarget::of::<#ident>(
+                    ::core::stringify!(#ident),
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                )
+            }
         };
 
         #methods

@@ -4,7 +4,9 @@
 //! sea-orm-migration migration for a table holding a record schema's messages (Deimos'
 //! `rails g deimos:active_record`); the generator itself is `deimos::generate::entity`.
 //! `deimos generate migration outbox` writes the transactional outbox's migration (Deimos'
-//! `rails g deimos:db_backend`; `deimos::generate::outbox_migration`).
+//! `rails g deimos:db_backend`; `deimos::generate::outbox_migration`), and `deimos generate
+//! migration poller` the database pollers' `poll_info` table (Deimos' `rails g
+//! deimos:db_poller`; `deimos::generate::poller_migration`).
 //!
 //! The files are formatted with `rustfmt` when it is installed. Exit status: 0 when the files
 //! were written, 1 on an error (printed with its causes), 2 on a usage error (clap's).
@@ -42,12 +44,14 @@ enum Generate {
     /// --primary-key names the key fields. Records, arrays and maps become JSON columns where
     /// the database has a JSON type, text elsewhere.
     Entity(EntityArgs),
-    /// A migration of deimos' own tables (Deimos' `rails g deimos:db_backend`).
+    /// A migration of deimos' own tables (Deimos' `rails g deimos:db_backend` and `rails g
+    /// deimos:db_poller`).
     ///
     /// `outbox`: the transactional outbox's `kafka_messages` and `kafka_topic_info` tables
-    /// (`producers.backend = "db"`), for PostgreSQL, MySQL / MariaDB and SQLite. The file is
-    /// the migration deimos ships as `deimos::outbox::migrations()`, under the same name, and
-    /// needs only sea-orm-migration.
+    /// (`producers.backend = "db"`). `poller`: the database pollers' `poll_info` table. For
+    /// PostgreSQL, MySQL / MariaDB and SQLite. The file is the migration deimos ships as
+    /// `deimos::outbox::migrations()` (or `deimos::poller::migrations()`), under the same name,
+    /// and needs only sea-orm-migration.
     Migration(MigrationArgs),
 }
 
@@ -56,6 +60,8 @@ enum Generate {
 enum Tables {
     /// The transactional outbox: `kafka_messages` and `kafka_topic_info`.
     Outbox,
+    /// The database pollers: `poll_info`.
+    Poller,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +200,7 @@ fn entity(args: EntityArgs) -> Result<(), BoxError> {
 fn migration(args: &MigrationArgs) -> Result<(), BoxError> {
     let generated = match args.tables {
         Tables::Outbox => generate::outbox_migration(),
+        Tables::Poller => generate::poller_migration(),
     };
     let dir = args
         .out
@@ -210,10 +217,15 @@ fn migration(args: &MigrationArgs) -> Result<(), BoxError> {
     write(&path, &generated.text)?;
     println!("created {}", path.display());
     rustfmt(&[&path]);
+    let before = match args.tables {
+        Tables::Outbox => {
+            ", before the migrations of tables whose entities publish through the outbox"
+        }
+        Tables::Poller => "",
+    };
     println!(
         "next: add `mod {name};` and `Box::new({name}::Migration)` to your Migrator's \
-         `migrations()`, before the migrations of tables whose entities publish through the \
-         outbox",
+         `migrations()`{before}",
         name = generated.name
     );
     Ok(())

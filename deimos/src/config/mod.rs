@@ -96,6 +96,7 @@
 //! (so a config can be written back to a file).
 
 mod consumer;
+mod db_poller;
 mod db_producer;
 pub(crate) mod duration;
 mod kafka;
@@ -103,6 +104,7 @@ pub(crate) mod secret;
 mod security;
 
 pub use consumer::ConsumerOverride;
+pub use db_poller::{DbPollerConfig, PollMode, StateValue};
 pub use db_producer::{CompactTopics, DbProducerConfig};
 pub use secret::Secret;
 pub use security::{OAuthBearerConfig, OAuthBearerMethod, SaslConfig, SaslMechanism, SslConfig};
@@ -137,6 +139,10 @@ pub struct Config {
     pub schema: SchemaConfig,
     /// The outbox workers that send what the `db` backend stored (`db_producer.*`).
     pub db_producer: DbProducerConfig,
+    /// The database pollers (`[[db_poller]]`, Deimos' `db_poller` blocks), started by
+    /// [`run`](crate::run) and [`start_db_pollers`](crate::start_db_pollers). Files only: the
+    /// environment cannot declare them.
+    pub db_poller: Vec<DbPollerConfig>,
     /// Per-consumer settings by consumer name (`[consumer.<name>]`, Deimos' `consumer` blocks):
     /// the handler's function name (or its full `module::path::name`), overriding the
     /// `#[consumer]` attribute and `consumers.*`.
@@ -988,6 +994,7 @@ impl Config {
         self.kafka.sasl.validate()?;
         self.producers.validate()?;
         self.db_producer.validate()?;
+        db_poller::validate_all(&self.db_poller)?;
         if self.consumers.heartbeat_interval >= self.consumers.session_timeout {
             return Err(Error::config(
                 "consumers.heartbeat_interval",
@@ -1171,6 +1178,65 @@ mod tests {
             assert!(Config::figment().unwrap().contains("kafka.brokers"));
             Ok(())
         });
+    }
+
+    #[test]
+    fn db_pollers_are_tables_of_an_array_with_deimos_defaults() {
+        let c = Config::from_toml(
+            r#"
+            [[db_poller]]
+            producer = "WidgetProducer"
+            run_every = "30s"
+
+            [[db_poller]]
+            producer = "app::OrderProducer"
+            mode = "state_based"
+            state_column = "publish_state"
+            published_state = "published"
+            failed_state = 3
+            publish_timestamp_column = "published_at"
+            "#,
+        )
+        .expect("parses");
+        let [widgets, orders] = c.db_poller.as_slice() else {
+            panic!("{:?}", c.db_poller)
+        };
+        assert_eq!(widgets.run_every, Duration::from_secs(30));
+        assert_eq!(widgets.mode, PollMode::TimeBased);
+        assert_eq!(widgets.timestamp_column, "updated_at");
+        assert_eq!(widgets.delay_time, Duration::from_secs(2));
+        assert_eq!(widgets.batch_size, 1000);
+        assert!(widgets.start_from_beginning && !widgets.full_table);
+        assert_eq!(widgets.poller_name(), "WidgetProducer");
+        assert_eq!(orders.poller_name(), "OrderProducer");
+        assert_eq!(orders.mode, PollMode::StateBased);
+        assert_eq!(
+            orders.published_state,
+            Some(StateValue::Text("published".into()))
+        );
+        assert_eq!(orders.failed_state, Some(StateValue::Int(3)));
+
+        let missing = Config::from_toml(
+            "[[db_poller]]\nproducer = \"P\"\nmode = \"state_based\"\nstate_column = \"s\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&missing, Error::Config { key, .. } if key == "db_poller[0].published_state"),
+            "{missing}"
+        );
+        let twice = Config::from_toml(
+            "[[db_poller]]\nproducer = \"a::P\"\n[[db_poller]]\nproducer = \"b::P\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&twice, Error::Config { key, .. } if key == "db_poller[1].name"),
+            "{twice}"
+        );
+        let no_producer = Config::from_toml("[[db_poller]]\nrun_every = \"1s\"\n").unwrap_err();
+        assert!(
+            matches!(&no_producer, Error::Config { key, .. } if key == "db_poller[0].producer"),
+            "{no_producer}"
+        );
     }
 
     #[test]

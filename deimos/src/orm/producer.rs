@@ -3,12 +3,13 @@
 use sea_orm::sea_query::{Condition, IntoValueTuple as _};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, EntityName as _, EntityTrait,
-    IdenStatic as _, PrimaryKeyToColumn as _, PrimaryKeyTrait, QueryFilter as _,
+    IdenStatic as _, PrimaryKeyToColumn as _, PrimaryKeyTrait, QueryFilter as _, Select,
 };
 
 use super::value::{column_value, model_attributes};
 use crate::error::{Error, Result};
 use crate::payload::Payload;
+use crate::poller::PollWindow;
 use crate::producer::{DynamicProducer, PublishOptions};
 use crate::runtime::{App, Via};
 use crate::schema::{KeyConfig, SchemaRef};
@@ -90,13 +91,20 @@ pub trait EntityProducer: Send + Sync + 'static {
         Self::SCHEMA_FIELDS.iter().map(|&f| f.to_owned()).collect()
     }
 
+    /// [`EntityProducerHooks::poll_query`], or the default when the attribute has no
+    /// `hooks`.
+    fn poll_query(window: &PollWindow<Self::Entity>) -> Select<Self::Entity> {
+        window.default_query()
+    }
+
     /// The [`DynamicProducer`] this producer publishes through.
     fn dynamic() -> DynamicProducer {
         DynamicProducer::new(Self::TOPIC, &Self::SCHEMA.full_name(), Self::KEY_CONFIG)
     }
 }
 
-/// Overridable entity producer hooks (Deimos' `generate_payload` and `watched_attributes`).
+/// Overridable entity producer hooks (Deimos' `generate_payload`, `watched_attributes` and
+/// `poll_query`).
 /// Write `hooks` in the attribute and implement this trait; every method has a default.
 ///
 /// ```no_run
@@ -132,7 +140,7 @@ pub trait EntityProducer: Send + Sync + 'static {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`#[producer(.., entity = .., hooks)]` needs `impl deimos::orm::EntityProducerHooks for {Self}`",
-    note = "implement the hooks you need (`generate_payload`, `watched_attributes`); the others keep their defaults, or remove `hooks`"
+    note = "implement the hooks you need (`generate_payload`, `watched_attributes`, `poll_query`); the others keep their defaults, or remove `hooks`"
 )]
 pub trait EntityProducerHooks: EntityProducer {
     /// The payload of one row (Deimos' `generate_payload(attributes, record)`): `attributes`
@@ -150,6 +158,16 @@ pub trait EntityProducerHooks: EntityProducer {
     /// schema's field names ([`EntityProducer::SCHEMA_FIELDS`]), as in Deimos.
     fn watched_attributes(_model: &ModelOf<Self>) -> Vec<String> {
         Self::SCHEMA_FIELDS.iter().map(|&f| f.to_owned()).collect()
+    }
+
+    /// The query a [database poller](crate::poller) of this producer runs for each batch
+    /// (Deimos' `poll_query`): `window` holds the bounds (the cursor, now − `delay_time`, or
+    /// the pending state) and the default filter. Return a query that keeps
+    /// [`window.condition()`](PollWindow::condition), for example
+    /// `window.default_query().filter(widget::Column::Active.eq(true))`: the poller adds the
+    /// ordering and the batch limit. The default is [`PollWindow::default_query`].
+    fn poll_query(window: &PollWindow<Self::Entity>) -> Select<Self::Entity> {
+        window.default_query()
     }
 }
 

@@ -67,11 +67,11 @@ pub(crate) fn now() -> NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
-fn ago(d: Duration) -> NaiveDateTime {
+pub(crate) fn ago(d: Duration) -> NaiveDateTime {
     now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
-fn db_error(context: impl Into<String>, e: DbErr) -> Error {
+pub(crate) fn db_error(context: impl Into<String>, e: DbErr) -> Error {
     Error::Database {
         context: context.into(),
         source: Box::new(e) as BoxError,
@@ -94,7 +94,7 @@ where
     .await
 }
 
-async fn exec(
+pub(crate) async fn exec(
     db: &dyn OutboxConn,
     stmt: &impl sea_orm::StatementBuilder,
 ) -> std::result::Result<u64, DbErr> {
@@ -104,7 +104,7 @@ async fn exec(
         .map(|r| r.rows_affected())
 }
 
-async fn query(
+pub(crate) async fn query(
     db: &dyn OutboxConn,
     stmt: &impl sea_orm::StatementBuilder,
 ) -> std::result::Result<Vec<QueryResult>, DbErr> {

@@ -29,7 +29,7 @@ use crate::schema::{Codec, EncodedPayload, SchemaBackend};
 /// A configured deimos: schema codec, producer backend and consumer runner. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct App {
-    inner: Arc<AppInner>,
+    pub(crate) inner: Arc<AppInner>,
 }
 
 #[derive(Debug)]
@@ -47,6 +47,9 @@ pub(crate) struct AppInner {
     /// The `db` backend, when it is the configured one (it writes on a caller's connection).
     #[cfg(feature = "orm")]
     outbox: Option<Arc<DbBackend>>,
+    /// Pollers added in code ([`App::add_db_poller`]).
+    #[cfg(feature = "orm")]
+    pub(crate) pollers: Mutex<Vec<crate::poller::PollerSpec>>,
 }
 
 /// Where a publish call writes with the `db` backend.
@@ -143,6 +146,17 @@ pub async fn run() -> Result<()> {
 #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
 pub fn start_db_backend(workers: usize) -> Result<crate::outbox::DbProducerHandle> {
     global()?.start_db_backend(workers)
+}
+
+/// Starts every declared database poller on the global app (see [`App::start_db_pollers`];
+/// Deimos' `rake deimos:db_poller`). [`run`] starts them itself when any is declared.
+///
+/// # Errors
+/// As [`App::start_db_pollers`].
+#[cfg(feature = "orm")]
+#[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
+pub fn start_db_pollers() -> Result<crate::poller::DbPollerHandle> {
+    global()?.start_db_pollers()
 }
 
 /// Set once consumers started running in this process (see [`in_consumer_process`]).
@@ -265,6 +279,8 @@ impl App {
                 database,
                 #[cfg(feature = "orm")]
                 outbox,
+                #[cfg(feature = "orm")]
+                pollers: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -717,7 +733,7 @@ impl App {
     }
 
     /// Runs every registered `#[consumer]` (and, feature `orm`, `db_producer.workers` outbox
-    /// workers) until SIGINT, SIGTERM or [`request_shutdown`], then shuts down gracefully:
+    /// workers and the declared [database pollers](crate::poller)) until SIGINT, SIGTERM or [`request_shutdown`], then shuts down gracefully:
     /// each consumer finishes the message in flight, commits what was handled and leaves its
     /// group; the outbox workers finish their batch; then the producer is flushed.
     ///
@@ -771,6 +787,22 @@ impl App {
             0 => None,
             n => Some(self.start_db_backend(n)?),
         };
+        // Database pollers (`[[db_poller]]`, `add_db_poller`), stopped after the consumers and
+        // before the outbox workers they may write for.
+        #[cfg(feature = "orm")]
+        let pollers = if self.has_db_pollers() {
+            match self.start_db_pollers() {
+                Ok(pollers) => Some(pollers),
+                Err(e) => {
+                    if let Some(workers) = outbox_workers {
+                        workers.shutdown().await;
+                    }
+                    return Err(e);
+                }
+            }
+        } else {
+            None
+        };
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         for (reg, settings) in resolved {
@@ -812,6 +844,11 @@ impl App {
             if let Ok(Err(e)) = joined {
                 result = result.and(Err(e));
             }
+        }
+        #[cfg(feature = "orm")]
+        if let Some(pollers) = pollers {
+            tracing::info!("shutting down database pollers");
+            pollers.shutdown().await;
         }
         #[cfg(feature = "orm")]
         if let Some(workers) = outbox_workers {
