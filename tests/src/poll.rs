@@ -70,6 +70,38 @@ pub mod poll_item {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// `poll_naive_items` rows (a timestamp column without a zone, as Rails makes `updated_at`) on
+/// topic `poll-naive-items`, keyed by `id`.
+#[deimos::producer(
+    topic = "poll-naive-items",
+    schema = "com.example.Gadget",
+    key_config(field = "id"),
+    entity = poll_naive_item::Entity
+)]
+#[derive(Debug)]
+pub struct PollNaiveItemProducer;
+
+/// The `poll_naive_items` entity: `updated_at` is a `DateTime` without a zone, read as UTC.
+#[allow(missing_docs)]
+pub mod poll_naive_item {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "poll_naive_items")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i64,
+        pub name: String,
+        pub price: f64,
+        pub updated_at: DateTime,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// A `poll_items` row.
 pub fn item(id: i64, name: &str, updated_at: DateTime<Utc>) -> poll_item::ActiveModel {
     use sea_orm::Set;
@@ -135,11 +167,19 @@ pub fn fast_poller() -> DbPollerConfig {
 /// # Panics
 /// When a value is not a `com.example.Gadget`.
 pub async fn published_ids(broker: &Broker) -> Vec<i64> {
+    published_ids_on(broker, TOPIC).await
+}
+
+/// The ids of the items on `topic`, in offset order.
+///
+/// # Panics
+/// When a value is not a `com.example.Gadget`.
+pub async fn published_ids_on(broker: &Broker, topic: &str) -> Vec<i64> {
     let schema = apache_avro::Schema::parse_str(
         &std::fs::read_to_string(crate::schema_dir().join("com/example/Gadget.avsc")).unwrap(),
     )
     .unwrap();
-    read_topic(broker, TOPIC)
+    read_topic(broker, topic)
         .await
         .into_iter()
         .map(|r| {

@@ -554,3 +554,74 @@ async fn with_the_outbox_backend_the_batches_go_through_the_outbox() {
         t.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn timestamp_columns_without_a_zone_are_read_as_utc() {
+    use deimos_tests::poll::{poll_naive_item, published_ids_on, PollNaiveItemProducer};
+    use sea_orm::Set;
+    for db in Db::ALL {
+        let t = TestDb::create(db).await;
+        prepare(&t).await;
+        t.create_table(poll_naive_item::Entity).await;
+        let broker = Broker::embedded();
+        let topic = "poll-naive-items";
+        broker.create_topics(&[topic], 1).await;
+        let row = |id: i64, at: DateTime<Utc>| poll_naive_item::ActiveModel {
+            id: Set(id),
+            name: Set("naive".into()),
+            price: Set(0.0),
+            updated_at: Set(at.naive_utc()),
+        };
+        let old = secs_ago(60);
+        let fresh = secs_ago(0);
+        // Four at one timestamp in batches of three, and one newer than now - delay_time.
+        poll_naive_item::Entity::insert_many([
+            row(2, old),
+            row(1, old),
+            row(4, old),
+            row(3, old),
+            row(5, fresh),
+        ])
+        .exec(&t.conn)
+        .await
+        .unwrap();
+        let app = poller_app(&broker, &t, |_| {});
+        let mut config = fast_poller();
+        config.producer = String::new();
+        config.batch_size = 3;
+        config.delay_time = Duration::from_secs(3);
+        app.add_db_poller::<PollNaiveItemProducer>(config).unwrap();
+        let pollers = app.start_db_pollers().unwrap();
+        let start = std::time::Instant::now();
+        let mut ids = Vec::new();
+        while ids.len() < 4 {
+            assert!(start.elapsed() < Duration::from_secs(30), "{db:?}: {ids:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ids = published_ids_on(&broker, topic).await;
+        }
+        assert_eq!(
+            ids,
+            [1, 2, 3, 4],
+            "{db:?}: the fresh row waits for its delay"
+        );
+        while ids.len() < 5 {
+            assert!(start.elapsed() < Duration::from_secs(30), "{db:?}: {ids:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ids = published_ids_on(&broker, topic).await;
+        }
+        assert!(Utc::now() >= fresh + chrono::Duration::seconds(3), "{db:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            published_ids_on(&broker, topic).await,
+            [1, 2, 3, 4, 5],
+            "{db:?}"
+        );
+        pollers.shutdown().await;
+        assert_eq!(
+            poll_info(&t, "PollNaiveItemProducer").await.0.as_deref(),
+            Some("5"),
+            "{db:?}"
+        );
+        t.drop_database().await;
+    }
+}

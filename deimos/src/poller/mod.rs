@@ -62,6 +62,12 @@
 //! `lock_timeout`), and the cursor moves only under that lock. Several processes may run the
 //! same pollers; one of them polls a given poller at a time, and each row is published once.
 //!
+//! # Metrics and tracing
+//!
+//! Each run is a `deimos.db_poller` span (field `poller`). The counter `db_poller.publish`
+//! (tag `poller`; deimos-rs' own name) counts the rows each run published; the producer's
+//! `publish` / `publish_error` metrics count the messages as for any publish.
+//!
 //! # Errors
 //!
 //! A failing run is logged (`tracing` error naming the poller and the cause) and the poller
@@ -1051,5 +1057,38 @@ impl App {
             owner,
             names: running,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(last_polled_at: Option<NaiveDateTime>) -> store::Info {
+        store::Info {
+            last_sent: None,
+            last_sent_id: None,
+            last_polled_at,
+            locked_by: None,
+        }
+    }
+
+    #[test]
+    fn a_poller_is_due_run_every_after_its_last_run_started() {
+        let mut config = DbPollerConfig::new("P");
+        config.run_every = Duration::from_secs(60);
+        // Never ran: due.
+        assert_eq!(not_due(&config, &info(None)), None);
+        // Started 20 s ago: due in about 40 s.
+        let wait = not_due(&config, &info(Some(now() - chrono::Duration::seconds(20)))).unwrap();
+        assert!(
+            wait > Duration::from_secs(39) && wait <= Duration::from_secs(40),
+            "{wait:?}"
+        );
+        // A run that started 90 s ago and overran: the next is due at once.
+        assert_eq!(
+            not_due(&config, &info(Some(now() - chrono::Duration::seconds(90)))),
+            None
+        );
     }
 }
