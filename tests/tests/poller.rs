@@ -30,6 +30,16 @@ fn secs_ago(secs: i64) -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(secs)
 }
 
+/// A fresh database of kind `db` with `poll_info` and `poll_items`, and an embedded broker
+/// with the `poll-items` topic.
+async fn setup(db: Db) -> (TestDb, Broker) {
+    let t = TestDb::create(db).await;
+    prepare(&t).await;
+    let broker = Broker::embedded();
+    broker.create_topics(&[TOPIC], 1).await;
+    (t, broker)
+}
+
 /// How many times each id was published.
 fn counts(ids: &[i64]) -> BTreeMap<i64, usize> {
     let mut counts = BTreeMap::new();
@@ -42,10 +52,7 @@ fn counts(ids: &[i64]) -> BTreeMap<i64, usize> {
 #[tokio::test]
 async fn rows_with_equal_timestamps_across_a_batch_boundary_are_each_published_once() {
     for db in Db::ALL {
-        let t = TestDb::create(db).await;
-        prepare(&t).await;
-        let broker = Broker::embedded();
-        broker.create_topics(&[TOPIC], 1).await;
+        let (t, broker) = setup(db).await;
         let at = secs_ago(60);
         // Seven rows at one timestamp and two a second later, in batches of three: the
         // boundaries fall between rows of equal timestamp. Row 10 is `hidden` (the producer's
@@ -95,10 +102,7 @@ async fn rows_with_equal_timestamps_across_a_batch_boundary_are_each_published_o
 #[tokio::test]
 async fn delay_time_holds_back_rows_newer_than_now_minus_delay() {
     for db in Db::ALL {
-        let t = TestDb::create(db).await;
-        prepare(&t).await;
-        let broker = Broker::embedded();
-        broker.create_topics(&[TOPIC], 1).await;
+        let (t, broker) = setup(db).await;
         let delay = chrono::Duration::seconds(3);
         let fresh_at = secs_ago(0);
         insert(
@@ -136,10 +140,7 @@ async fn delay_time_holds_back_rows_newer_than_now_minus_delay() {
 #[tokio::test]
 async fn a_restart_resumes_from_poll_info() {
     for db in Db::ALL {
-        let t = TestDb::create(db).await;
-        prepare(&t).await;
-        let broker = Broker::embedded();
-        broker.create_topics(&[TOPIC], 1).await;
+        let (t, broker) = setup(db).await;
         let at = secs_ago(120);
         insert(
             &t.conn,
@@ -187,10 +188,7 @@ async fn a_restart_resumes_from_poll_info() {
 #[tokio::test]
 async fn full_table_sends_every_row_on_every_run() {
     for db in Db::ALL {
-        let t = TestDb::create(db).await;
-        prepare(&t).await;
-        let broker = Broker::embedded();
-        broker.create_topics(&[TOPIC], 1).await;
+        let (t, broker) = setup(db).await;
         // Timestamps an hour ahead: a time-based poll would hold them back; full_table does
         // not look at them.
         let ahead = secs_ago(-3600);
@@ -221,10 +219,7 @@ async fn full_table_sends_every_row_on_every_run() {
 #[tokio::test]
 async fn start_from_beginning_false_sends_only_rows_changed_after_the_first_run() {
     for db in Db::ALL {
-        let t = TestDb::create(db).await;
-        prepare(&t).await;
-        let broker = Broker::embedded();
-        broker.create_topics(&[TOPIC], 1).await;
+        let (t, broker) = setup(db).await;
         insert(
             &t.conn,
             vec![item(1, "old", secs_ago(3600)), item(2, "old", secs_ago(5))],
@@ -304,10 +299,7 @@ async fn stop_poller(
 #[tokio::test]
 async fn two_processes_polling_one_poller_publish_each_row_once() {
     for db in Db::ALL {
-        let t = TestDb::create(db).await;
-        prepare(&t).await;
-        let broker = Broker::embedded();
-        broker.create_topics(&[TOPIC], 1).await;
+        let (t, broker) = setup(db).await;
         let (a, a_out) = spawn_poller(&broker, &t).await;
         let (b, b_out) = spawn_poller(&broker, &t).await;
         // 600 rows written over about 3 s while both processes poll every 50 ms.
@@ -336,10 +328,7 @@ async fn two_processes_polling_one_poller_publish_each_row_once() {
 async fn a_transaction_that_commits_late_within_delay_time_is_still_published() {
     // SQLite has one writer at a time: two write transactions cannot overlap there.
     for db in [Db::Postgres, Db::MariaDb] {
-        let t = TestDb::create(db).await;
-        prepare(&t).await;
-        let broker = Broker::embedded();
-        broker.create_topics(&[TOPIC], 1).await;
+        let (t, broker) = setup(db).await;
         let app = poller_app(&broker, &t, |_| {});
         let mut config = fast_poller();
         config.delay_time = Duration::from_secs(3);
@@ -373,10 +362,7 @@ async fn a_transaction_that_commits_late_within_delay_time_is_still_published() 
 #[tokio::test]
 async fn state_based_polling_marks_rows_published_or_failed_and_publishes_nothing_twice() {
     for db in Db::ALL {
-        let t = TestDb::create(db).await;
-        prepare(&t).await;
-        let broker = Broker::embedded();
-        broker.create_topics(&[TOPIC], 1).await;
+        let (t, broker) = setup(db).await;
         let at = secs_ago(30);
         let mut rows: Vec<_> = (1..=7).map(|id| item(id, "pending", at)).collect();
         rows[3] = item(4, "poison", at); // its payload does not fit the schema
@@ -434,10 +420,7 @@ async fn state_based_polling_marks_rows_published_or_failed_and_publishes_nothin
 
 #[tokio::test]
 async fn pollers_declared_in_the_configuration_run_under_run_and_bad_ones_are_named() {
-    let t = TestDb::create(Db::Sqlite).await;
-    prepare(&t).await;
-    let broker = Broker::embedded();
-    broker.create_topics(&[TOPIC], 1).await;
+    let (t, broker) = setup(Db::Sqlite).await;
     insert(
         &t.conn,
         vec![item(1, "a", secs_ago(10)), item(2, "b", secs_ago(9))],

@@ -313,6 +313,16 @@ fn entity_tokens(model: &Producer<'_>, entity: &syn::Type) -> TokenStream {
          (`refetch = {refetch}`), through the global `deimos::App`.\n\n# Errors\n\nAs \
          `deimos::orm::send_records`."
     );
+    // The database poller's registration (a `[[db_poller]]` names the producer). Spanned on
+    // the `entity` type, so an `entity` that is not a SeaORM entity is reported there.
+    let poller_target = quote_spanned! {entity.span()=>
+        ::deimos::__private::inventory::submit! {
+            ::deimos::poller::PollerTarget::of::<#ident>(
+                ::core::stringify!(#ident),
+                ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+            )
+        }
+    };
     let methods = entity_methods(
         ident,
         entity,
@@ -338,12 +348,7 @@ fn entity_tokens(model: &Producer<'_>, entity: &syn::Type) -> TokenStream {
 
             #hooks_impl
 
-            ::deimos::__private::inventory::submit! {
-                ::deimos::poller::PollerTarget::of::<#ident>(
-                    ::core::stringify!(#ident),
-                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
-                )
-            }
+            #poller_target
         };
 
         #methods
