@@ -608,3 +608,50 @@ async fn timestamp_columns_without_a_zone_are_read_as_utc() {
         t.drop_database().await;
     }
 }
+
+#[tokio::test]
+async fn a_failing_time_based_batch_keeps_the_cursor_so_nothing_is_skipped() {
+    use sea_orm::ActiveModelTrait as _;
+    for db in Db::ALL {
+        let (t, broker) = setup(db).await;
+        let at = secs_ago(60);
+        insert(
+            &t.conn,
+            vec![
+                item(1, "ok", at),
+                item(2, "ok", at),
+                item(3, "poison", at), // its payload does not fit the schema
+                item(4, "ok", at),
+            ],
+        )
+        .await;
+        let app = poller_app(&broker, &t, |_| {});
+        let mut config = fast_poller();
+        config.batch_size = 2;
+        config.retries = 0;
+        app.add_db_poller::<PollItemProducer>(config).unwrap();
+        let pollers = app.start_db_pollers().unwrap();
+        assert_eq!(wait_for(&broker, 2, Duration::from_secs(30)).await, [1, 2]);
+        // Run after run, the batch [3, 4] fails and the cursor stays after 2.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        assert_eq!(published_ids(&broker).await, [1, 2], "{db:?}");
+        assert_eq!(
+            poll_info(&t, "PollItemProducer").await.0.as_deref(),
+            Some("2"),
+            "{db:?}"
+        );
+        // Once the row is fixed (its timestamp unchanged), the next run sends both.
+        item(3, "fixed", at)
+            .reset_all()
+            .update(&t.conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            wait_for(&broker, 4, Duration::from_secs(30)).await,
+            [1, 2, 3, 4],
+            "{db:?}"
+        );
+        pollers.shutdown().await;
+        t.drop_database().await;
+    }
+}
