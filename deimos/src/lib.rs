@@ -83,6 +83,8 @@ pub mod schema;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+pub mod utils;
+
 #[doc(hidden)]
 pub mod __private;
 

@@ -204,7 +204,7 @@ impl App {
         .await
     }
 
-    async fn encode_payload_map(
+    pub(crate) async fn encode_payload_map(
         &self,
         topic: &str,
         producer: &DynamicProducer,

@@ -80,6 +80,19 @@ impl AppInner {
 
 static GLOBAL: RwLock<Option<App>> = RwLock::new(None);
 
+#[cfg(feature = "testing")]
+thread_local! {
+    /// A test's app on this thread (`deimos::testing` presets): [`global`] returns it instead of
+    /// the process-wide app, so tests in parallel threads never share settings or captures.
+    static THREAD_APP: std::cell::RefCell<Option<App>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Makes `app` this thread's app (see `THREAD_APP`); the one it replaces.
+#[cfg(feature = "testing")]
+pub(crate) fn set_thread_app(app: Option<App>) -> Option<App> {
+    THREAD_APP.with(|slot| std::mem::replace(&mut *slot.borrow_mut(), app))
+}
+
 /// Builds an [`App`] from `config` and installs it as the global app that generated `publish`
 /// methods and [`run`] use. Calling it again replaces the global app.
 ///
@@ -92,11 +105,16 @@ pub fn configure(config: Config) -> Result<App> {
 }
 
 /// The global app: the one [`configure`] installed, or one built from [`Config::load`] on
-/// first use.
+/// first use. With feature `testing`, a test preset's app (`deimos::testing::unit_test` and
+/// the others) on the calling thread comes first.
 ///
 /// # Errors
 /// [`Error::Config`] when no app was configured and loading the configuration fails.
 pub fn global() -> Result<App> {
+    #[cfg(feature = "testing")]
+    if let Some(app) = THREAD_APP.with(|slot| slot.borrow().clone()) {
+        return Ok(app);
+    }
     if let Some(app) = GLOBAL.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return Ok(app.clone());
     }
