@@ -42,6 +42,7 @@
 //! |---|---|---|
 //! | `macros` | `#[producer]`, `#[consumer]` | yes |
 //! | `testing` | `deimos::testing`: the embedded broker and the in-process Confluent-compatible schema registry (axum) | no |
+//! | `axum` | `deimos::http`: Deimos' `SchemaControllerMixin` for axum (Avro request extractors and responses with per-route schemas, a JSON fallback, a body size limit) | no |
 //! | `registry-tls` | `https://` schema registry URLs (rustls, no OpenSSL) for `avro_schema_registry` | no |
 //! | `ssl` | TLS in librdkafka (OpenSSL), for `kafka.ssl.*`; also SASL `SCRAM-*` and `OAUTHBEARER` | no |
 //! | `orm` | `deimos::orm`: SeaORM entity producers (`#[producer(.., entity = ..)]`); bring your own sea-orm driver feature | no |
@@ -54,7 +55,7 @@
 //! [`producer`](mod@producer), [`backends`] (producer backends),
 //! [`consumer`](mod@consumer), [`runtime`] (the [`App`],
 //! graceful shutdown); with feature `cli`, `generate` (the generators of the `deimos`
-//! command-line tool).
+//! command-line tool); with feature `axum`, `http` (Avro bodies for axum routes).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -66,6 +67,9 @@ pub mod events;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
 pub mod generate;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
 #[cfg(feature = "orm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
 pub mod orm;
