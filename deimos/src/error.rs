@@ -181,6 +181,19 @@ pub enum Error {
         /// How long it waited.
         after: Duration,
     },
+    /// The metrics exporters (`metrics.prometheus`, `metrics.dogstatsd`) could not be started
+    /// or installed ([`deimos::metrics::install`](crate::metrics::install)).
+    #[error("metrics exporter `{section}` could not be installed: {reason}")]
+    MetricsExporter {
+        /// The config section: `metrics.prometheus`, `metrics.dogstatsd`, or `metrics` when
+        /// the process' recorder is taken.
+        section: &'static str,
+        /// What failed, naming the key and address where one is at fault.
+        reason: String,
+        /// The I/O error of binding the endpoint, or the exporter's build error.
+        #[source]
+        source: Option<BoxError>,
+    },
     /// A consumer task ended abnormally (a handler panicked).
     #[error("consumer runtime failure: {reason}")]
     Runtime {

@@ -48,14 +48,18 @@
 //! | `orm` | `deimos::orm`: SeaORM entity producers (`#[producer(.., entity = ..)]`); bring your own sea-orm driver feature | no |
 //! | `cli` | the `deimos` command-line tool (`deimos generate entity`) and `deimos::generate`, the generators behind it (SeaORM entities and sea-orm-migration files from schemas); implies `orm` | no |
 //! | `oidc` | `OAUTHBEARER` with OIDC client credentials (`kafka.sasl.oauthbearer`): librdkafka with libcurl; implies `ssl` | no |
+//! | `prometheus` | `metrics.prometheus`: Deimos' metrics on a Prometheus scrape endpoint ([`metrics`](mod@metrics)) | no |
+//! | `dogstatsd` | `metrics.dogstatsd`: Deimos' metrics as DogStatsD datagrams to a Datadog agent (Deimos' default provider) | no |
 //!
 //! # Modules
 //! [`config`] (typed configuration), [`schema`] (schema backends, key configuration,
 //! Deimos' coercion rules in [`schema::coerce`]), [`payload`](mod@payload) (dynamic [`Payload`]s),
 //! [`producer`](mod@producer), [`backends`] (producer backends),
 //! [`consumer`](mod@consumer), [`runtime`] (the [`App`],
-//! graceful shutdown); with feature `cli`, `generate` (the generators of the `deimos`
-//! command-line tool); with feature `axum`, `http` (Avro bodies for axum routes).
+//! graceful shutdown), [`metrics`](mod@metrics) (the Prometheus and DogStatsD exporters),
+//! [`utils`] (the [`InlineConsumer`](utils::InlineConsumer) and the
+//! [`LagReporter`](utils::LagReporter)); with feature `cli`, `generate` (the generators of the
+//! `deimos` command-line tool); with feature `axum`, `http` (Avro bodies for axum routes).
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
@@ -70,6 +74,7 @@ pub mod generate;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+pub mod metrics;
 #[cfg(feature = "orm")]
 #[cfg_attr(docsrs, doc(cfg(feature = "orm")))]
 pub mod orm;
@@ -86,7 +91,6 @@ pub mod schema;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
-
 pub mod utils;
 
 #[doc(hidden)]

@@ -8,7 +8,8 @@
 //! 3. `DEIMOS_*` environment variables: `DEIMOS_KAFKA_BROKERS=a:9092,b:9092`,
 //!    `DEIMOS_CONSUMERS_RERAISE_ERRORS=true`, `DEIMOS_KAFKA_SSL_ENABLED=true`, … — the section
 //!    path (`KAFKA`, `KAFKA_SSL`, `KAFKA_SASL`, `KAFKA_SASL_OAUTHBEARER`, `CONSUMERS`,
-//!    `CONSUMERS_BACKOFF`, `PRODUCERS`, `SCHEMA`, `DB_PRODUCER`) then the key,
+//!    `CONSUMERS_BACKOFF`, `PRODUCERS`, `SCHEMA`, `DB_PRODUCER`, `METRICS_PROMETHEUS`,
+//!    `METRICS_DOGSTATSD`) then the key,
 //! 4. code: mutate the loaded [`Config`] before [`configure`](crate::configure) or
 //!    [`App::from_config`](crate::App::from_config).
 //!
@@ -81,6 +82,8 @@
 //! | `producers.compression_codec` | `compression.codec` (`none`, `gzip`, `snappy`, `lz4`, `zstd`) | `none` | |
 //! | `producers.idempotence` | `enable.idempotence` | false | not in Deimos |
 //! | `kafka.extra`, `consumers.extra`, `producers.extra` | any property, as given | none | |
+//! | `metrics.prometheus.*` (`enabled`, `listen`, `path`, `prefix`, `tags`, `buckets`) | none: a `/metrics` endpoint (see [`PrometheusConfig`]) | off, `127.0.0.1:9394`, `/metrics` | a Prometheus provider |
+//! | `metrics.dogstatsd.*` (`enabled`, `address`, `prefix`, `tags`, `flush_interval`, `distributions`) | none: DogStatsD datagrams (see [`DogStatsDConfig`]) | off, `127.0.0.1:8125`, no prefix | `Deimos::Metrics::Datadog` |
 //!
 //! `extra` precedence, later winning: typed `kafka.*` → `kafka.extra` → typed `consumers.*` /
 //! `producers.*` → `consumers.extra` / `producers.extra` (see [`KafkaConfig::extra`]).
@@ -100,12 +103,14 @@ mod db_poller;
 mod db_producer;
 pub(crate) mod duration;
 mod kafka;
+mod metrics;
 pub(crate) mod secret;
 mod security;
 
 pub use consumer::ConsumerOverride;
 pub use db_poller::{DbPollerConfig, PollMode, StateValue};
 pub use db_producer::{CompactTopics, DbProducerConfig};
+pub use metrics::{DogStatsDConfig, MetricsConfig, PrometheusConfig};
 pub use secret::Secret;
 pub use security::{OAuthBearerConfig, OAuthBearerMethod, SaslConfig, SaslMechanism, SslConfig};
 
@@ -147,6 +152,10 @@ pub struct Config {
     /// the handler's function name (or its full `module::path::name`), overriding the
     /// `#[consumer]` attribute and `consumers.*`.
     pub consumer: BTreeMap<String, ConsumerOverride>,
+    /// Exporters for Deimos' metrics (`metrics.prometheus.*`, `metrics.dogstatsd.*`),
+    /// installed by [`App::from_config`](crate::App::from_config) when enabled (see
+    /// [`deimos::metrics`](crate::metrics)).
+    pub metrics: MetricsConfig,
 }
 
 /// `kafka.*`: connection settings shared by every client.
@@ -894,6 +903,8 @@ impl Default for SchemaConfig {
 /// `DEIMOS_`, lowercased) and the section's dotted path.
 const ENV_SECTIONS: &[(&str, &str)] = &[
     ("kafka_sasl_oauthbearer", "kafka.sasl.oauthbearer"),
+    ("metrics_prometheus", "metrics.prometheus"),
+    ("metrics_dogstatsd", "metrics.dogstatsd"),
     ("consumers_backoff", "consumers.backoff"),
     ("db_producer", "db_producer"),
     ("kafka_ssl", "kafka.ssl"),
@@ -902,6 +913,7 @@ const ENV_SECTIONS: &[(&str, &str)] = &[
     ("producers", "producers"),
     ("kafka", "kafka"),
     ("schema", "schema"),
+    ("metrics", "metrics"),
 ];
 
 impl Config {
@@ -995,6 +1007,7 @@ impl Config {
         self.producers.validate()?;
         self.db_producer.validate()?;
         db_poller::validate_all(&self.db_poller)?;
+        self.metrics.validate()?;
         if self.consumers.heartbeat_interval >= self.consumers.session_timeout {
             return Err(Error::config(
                 "consumers.heartbeat_interval",
@@ -1740,6 +1753,7 @@ mod tests {
             include_str!("../../../README.md"),
             include_str!("mod.rs"),
             include_str!("security.rs"),
+            include_str!("metrics.rs"),
         ];
         let mut checked = 0;
         for doc in docs {
@@ -1762,9 +1776,16 @@ mod tests {
                 if toml.contains("Cargo.toml") || toml.lines().any(|l| l.trim() == "...") {
                     continue; // not a deimos config, or a PEM body left out
                 }
-                let figment = Figment::new()
+                let mut figment = Figment::new()
                     .merge(Toml::string(&toml))
                     .merge(("kafka.sasl.password", "from-the-environment"));
+                // An exporter's example loads without its feature too, disabled.
+                if !cfg!(feature = "prometheus") {
+                    figment = figment.merge(("metrics.prometheus.enabled", false));
+                }
+                if !cfg!(feature = "dogstatsd") {
+                    figment = figment.merge(("metrics.dogstatsd.enabled", false));
+                }
                 Config::from_figment(&figment)
                     .unwrap_or_else(|e| panic!("documented example does not load: {e}\n{toml}"));
                 checked += 1;

@@ -254,13 +254,18 @@ pub async fn tombstone<P: Producer, K: Serialize + ?Sized>(key: &K) -> Result<()
 
 impl App {
     /// Builds the schema backend (`schema.*`) and producer backend (`producers.backend`).
-    /// Nothing connects yet: librdkafka connects on first use.
+    /// Nothing connects yet: librdkafka connects on first use. When `metrics.prometheus` or
+    /// `metrics.dogstatsd` is enabled, installs those exporters first
+    /// ([`metrics::install`](crate::metrics::install): once per process, shared by every app
+    /// with the same `metrics` section).
     ///
     /// # Errors
     /// [`Error::Config`] when the configuration does not validate; [`Error::Kafka`] when
-    /// librdkafka rejects the producer configuration.
+    /// librdkafka rejects the producer configuration; [`Error::MetricsExporter`] as
+    /// [`metrics::install`](crate::metrics::install).
     pub fn from_config(config: Config) -> Result<App> {
         config.validate()?;
+        crate::metrics::install(&config.metrics)?;
         let backend: Arc<dyn SchemaBackend> = crate::schema::backend_from_config(&config.schema)?;
         let mut kafka = None;
         #[cfg(feature = "orm")]
