@@ -26,7 +26,9 @@ const BATCH: usize = 1000;
 #[derive(Debug, clap::Args)]
 pub(crate) struct OutboxArgs {
     /// Database URL (`postgres://…`, `mysql://…`, `sqlite://…`); a SQLite file in a
-    /// temporary directory when absent. The outbox tables are dropped and created.
+    /// temporary directory when absent. The outbox tables (`kafka_messages`,
+    /// `kafka_topic_info`) are dropped and created, and nothing else is touched: still, use a
+    /// scratch database.
     #[arg(long)]
     database_url: Option<String>,
     /// Bootstrap servers (`host:port,...`); an embedded broker when absent.
@@ -77,7 +79,9 @@ pub(crate) async fn outbox(args: OutboxArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("connecting to {url}"))?;
     let backend = db.get_database_backend();
-    for table in ["kafka_messages", "kafka_topic_info", "seaql_migrations"] {
+    // Only the outbox's own tables: the migration runs directly, not through a Migrator, so
+    // `seaql_migrations` is neither used nor touched.
+    for table in ["kafka_messages", "kafka_topic_info"] {
         db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
             .await?;
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 use crate::error::{Error, Result};
@@ -80,7 +80,7 @@ pub struct PrometheusConfig {
     pub prefix: Option<String>,
     /// Labels on every series, e.g. `{ service = "widgets" }`; a metric's own tag of the same
     /// name wins. In the environment: `service=widgets,team=core`. Default none.
-    #[serde(deserialize_with = "tags")]
+    #[serde(deserialize_with = "super::table_or_pairs")]
     pub tags: BTreeMap<String, String>,
     /// Upper bounds, in seconds, of the `handler_seconds` histogram's buckets (Deimos'
     /// `handler` timings: `time:consume`, `consume_batch`, `time_delayed`), increasing;
@@ -196,7 +196,7 @@ pub struct DogStatsDConfig {
     pub prefix: Option<String>,
     /// Tags on every metric, e.g. `{ env = "production" }` (sent as `env:production`). In
     /// the environment: `env=production,team=core`. Default none.
-    #[serde(deserialize_with = "tags")]
+    #[serde(deserialize_with = "super::table_or_pairs")]
     pub tags: BTreeMap<String, String>,
     /// How often aggregated counters and gauges and buffered histogram values are sent.
     /// Default 3 s (`metrics-exporter-dogstatsd`'s). Must be above zero.
@@ -290,30 +290,6 @@ fn is_prometheus_name(name: &str) -> bool {
 fn is_host_port(s: &str) -> bool {
     s.rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-}
-
-/// A table, or `key=value,key=value` (the environment's form).
-fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum TableOrString {
-        Table(BTreeMap<String, String>),
-        Text(String),
-    }
-    match TableOrString::deserialize(d)? {
-        TableOrString::Table(t) => Ok(t),
-        TableOrString::Text(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| match pair.split_once('=') {
-                Some((k, v)) => Ok((k.trim().to_owned(), v.trim().to_owned())),
-                None => Err(serde::de::Error::custom(format!(
-                    "expected `name=value` pairs separated by `,`, found `{pair}`"
-                ))),
-            })
-            .collect(),
-    }
 }
 
 #[cfg(test)]

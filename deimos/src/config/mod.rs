@@ -124,6 +124,31 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 
+/// A string map given as a table, or as `key=value,key=value` (the environment's form, and
+/// librdkafka's for SASL extensions): `metrics.*.tags`, `kafka.sasl.oauthbearer.extensions`.
+fn table_or_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TableOrString {
+        Table(BTreeMap<String, String>),
+        Text(String),
+    }
+    match TableOrString::deserialize(d)? {
+        TableOrString::Table(t) => Ok(t),
+        TableOrString::Text(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((k, v)) => Ok((k.trim().to_owned(), v.trim().to_owned())),
+                None => Err(serde::de::Error::custom(format!(
+                    "expected `key=value` pairs separated by `,`, found `{pair}`"
+                ))),
+            })
+            .collect(),
+    }
+}
+
 /// Environment variable naming the configuration file (default `deimos.toml`).
 pub const CONFIG_FILE_ENV: &str = "DEIMOS_CONFIG";
 /// Default configuration file, relative to the working directory.

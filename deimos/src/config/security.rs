@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::secret::Secret;
 use crate::error::{Error, Result};
@@ -300,7 +300,7 @@ pub struct OAuthBearerConfig {
     /// rendered `key=value,key=value`), e.g. Confluent Cloud's `logicalCluster`. Keys are ASCII
     /// letters (not `auth`); values may not contain `,`. In the environment: `"k=v,k2=v2"`.
     /// `oidc` only.
-    #[serde(deserialize_with = "extensions")]
+    #[serde(deserialize_with = "super::table_or_pairs")]
     pub extensions: BTreeMap<String, String>,
     /// The unsecured token, as librdkafka's `sasl.oauthbearer.config`: space-separated
     /// `name=value` pairs, `principal=` required (also `scope=`, `lifeSeconds=`,
@@ -397,29 +397,5 @@ impl OAuthBearerConfig {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(",")
-    }
-}
-
-/// A table, or librdkafka's `key=value,key=value` string (the environment's form).
-fn extensions<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum TableOrString {
-        Table(BTreeMap<String, String>),
-        Text(String),
-    }
-    match TableOrString::deserialize(d)? {
-        TableOrString::Table(t) => Ok(t),
-        TableOrString::Text(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| match pair.split_once('=') {
-                Some((k, v)) => Ok((k.trim().to_owned(), v.trim().to_owned())),
-                None => Err(serde::de::Error::custom(format!(
-                    "expected `key=value` pairs separated by `,`, found `{pair}`"
-                ))),
-            })
-            .collect(),
     }
 }

@@ -396,11 +396,13 @@ fn key_values<Col: sea_orm::ColumnTrait>(
 }
 
 /// The handler `#[consumer(.., entity = .., delivery = "inline_batch")]` registers: reads the
-/// batch, then [`consume_batch`]es it on the database of the app running the consumer. When
-/// the batch fails for another reason than a lock conflict, its messages are written again
-/// one by one ([`consume`](super::consume), each on its own), so one bad record neither blocks the others nor
-/// hides behind them; the error then names each message that failed, and goes through the
-/// consumer's error policy.
+/// batch, then [`consume_batch`]es it on the database of the app running the consumer. A
+/// message that cannot be written at all (a payload that does not read, a tombstone without a
+/// key, a `record_key` error) is left out and the others are written. When the batch write
+/// fails for another reason than a lock conflict, its messages are written again one by one
+/// ([`consume`](super::consume), each on its own), so one bad record neither blocks the others
+/// nor hides behind them. The error then names each message that failed (topic partition
+/// offsets), and goes through the consumer's error policy.
 ///
 /// # Errors
 /// No database set on the app; payloads that do not read; the messages that failed one by one.
@@ -411,14 +413,25 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
 ) -> Result<(), BoxError> {
     let app = crate::runtime::current()?;
     let db = app.database()?;
-    let payloads = incoming_payloads(&app, &P::SCHEMA, incoming, &metadata).await?;
+    let payloads = incoming_payloads(&app, &P::SCHEMA, incoming).await?;
     let mut messages = Vec::with_capacity(payloads.len());
+    // Messages that cannot be written at all (a payload that does not read, a tombstone without
+    // a key, a key the hook cannot make): left out, so the others are still written, and
+    // reported in the batch's error.
+    let mut failures = Vec::new();
     for (i, payload) in payloads.into_iter().enumerate() {
         let offset = metadata
             .offsets
             .get(i)
             .copied()
             .unwrap_or(metadata.first_offset);
+        let payload = match payload {
+            Ok(payload) => payload,
+            Err(e) => {
+                failures.push(format!("offset {offset}: {e}"));
+                continue;
+            }
+        };
         let single = metadata.message(i).unwrap_or_else(|| {
             Metadata::new(metadata.topic.clone(), metadata.partition, offset, None)
         });
@@ -428,8 +441,17 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
         let key = match metadata.keys.get(i).cloned().flatten() {
             Some(key) => to_payload(&key),
             None => match &payload {
-                Some(p) => P::record_key(p).map_err(|e| format!("offset {offset}: {e}"))?,
-                None => return Err(format!("offset {offset}: a tombstone without a key").into()),
+                Some(p) => match P::record_key(p) {
+                    Ok(key) => key,
+                    Err(e) => {
+                        failures.push(format!("offset {offset}: {e}"));
+                        continue;
+                    }
+                },
+                None => {
+                    failures.push(format!("offset {offset}: a tombstone without a key"));
+                    continue;
+                }
             },
         };
         messages.push(BatchMessage {
@@ -438,7 +460,36 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
             offset,
         });
     }
-    let Err(batch_error) = consume_batch::<P, _>(&db, &messages, compacted).await else {
+    let result = write_batch::<P>(&db, &metadata, messages, compacted).await;
+    if let Err(e) = &result {
+        if is_retryable(&**e) {
+            return result;
+        }
+    }
+    if let Err(e) = result {
+        failures.push(crate::consumer::error_chain(&*e));
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of the batch's messages could not be written (the others were): {}",
+            failures.len(),
+            failures.join("; ")
+        )
+        .into())
+    }
+}
+
+/// Writes `messages` as one batch; when that fails for another reason than a lock conflict,
+/// one by one. The error names each message that failed.
+async fn write_batch<P: EntityConsumerHooks>(
+    db: &sea_orm::DatabaseConnection,
+    metadata: &BatchMetadata,
+    messages: Vec<BatchMessage>,
+    compacted: bool,
+) -> Result<(), BoxError> {
+    let Err(batch_error) = consume_batch::<P, _>(db, &messages, compacted).await else {
         return Ok(());
     };
     if is_retryable(&*batch_error) {
@@ -455,7 +506,7 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
     };
     let mut failures = Vec::new();
     for m in messages {
-        let outcome = consume_with_key::<P, _>(&db, m.payload, Some(&m.key)).await;
+        let outcome = consume_with_key::<P, _>(db, m.payload, Some(&m.key)).await;
         if let Err(e) = outcome {
             failures.push(format!(
                 "offset {}: {}",
@@ -467,67 +518,66 @@ pub async fn handle_batch<P: EntityConsumerHooks>(
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{} of the batch's messages failed when written one by one: {}",
-            failures.len(),
-            failures.join("; ")
-        )
-        .into())
+        Err(failures.join("; ").into())
     }
 }
 
-/// The payloads of a batch's decoded values (`None` for tombstones), the schema looked up and
-/// its names resolved once.
+/// The payloads of a batch's decoded values (`None` for tombstones), each `Err` with the reason
+/// when it does not read; the schema looked up and its names resolved once.
+///
+/// # Errors
+/// Only when the schema cannot be loaded (every message then fails alike).
 async fn incoming_payloads(
     app: &crate::App,
     schema: &crate::schema::SchemaRef,
     incoming: Vec<Incoming>,
-    metadata: &BatchMetadata,
-) -> Result<Vec<Option<Payload>>, BoxError> {
+) -> Result<Vec<Result<Option<Payload>, String>>, BoxError> {
     let avro = app.codec().backend().schema(schema).await?;
-    let offset = |i: usize| {
-        metadata
-            .offsets
-            .get(i)
-            .copied()
-            .unwrap_or(metadata.first_offset)
-    };
-    let mut values = Vec::with_capacity(incoming.len());
-    for (i, value) in incoming.into_iter().enumerate() {
-        values.push(match value {
-            Incoming::Value(v) => v,
-            Incoming::Datum(datum) => Some(
-                datum
-                    .to_value()
-                    .map_err(|e| format!("offset {}: {e}", offset(i)))?,
-            ),
-        });
-    }
-    let present: Vec<&apache_avro::types::Value> = values.iter().flatten().collect();
-    let mut converted = crate::schema::coerce::to_payloads_with_schema(present, &avro)
-        .map_err(|e| {
-            format!(
-                "a payload of offsets {}..={}: {e}",
-                metadata.first_offset, metadata.last_offset
-            )
-        })?
-        .into_iter();
-    values
-        .iter()
-        .enumerate()
-        .map(|(i, v)| match v {
-            None => Ok(None),
-            Some(_) => match converted.next() {
-                Some(PayloadValue::Map(p)) => Ok(Some(p)),
-                Some(other) => Err(format!(
-                    "offset {}: the payload is {other}, not a record",
-                    offset(i)
-                )
-                .into()),
-                None => Err(format!("offset {}: no payload", offset(i)).into()),
-            },
+    let values: Vec<Result<Option<apache_avro::types::Value>, String>> = incoming
+        .into_iter()
+        .map(|value| match value {
+            Incoming::Value(v) => Ok(v),
+            Incoming::Datum(datum) => datum.to_value().map(Some).map_err(|e| e.to_string()),
         })
-        .collect()
+        .collect();
+    let record = |converted: PayloadValue| match converted {
+        PayloadValue::Map(p) => Ok(Some(p)),
+        other => Err(format!("the payload is {other}, not a record")),
+    };
+    // All at once (the names resolved once); when one does not convert, each on its own to
+    // tell which.
+    let present: Vec<&apache_avro::types::Value> = values
+        .iter()
+        .filter_map(|v| v.as_ref().ok().and_then(Option::as_ref))
+        .collect();
+    if let Ok(converted) = crate::schema::coerce::to_payloads_with_schema(present, &avro) {
+        let mut converted = converted.into_iter();
+        return Ok(values
+            .into_iter()
+            .map(|v| match v {
+                Err(e) => Err(e),
+                Ok(None) => Ok(None),
+                Ok(Some(_)) => converted
+                    .next()
+                    .map_or_else(|| Err("no payload".to_owned()), record),
+            })
+            .collect());
+    }
+    Ok(values
+        .into_iter()
+        .map(|v| match v {
+            Err(e) => Err(e),
+            Ok(None) => Ok(None),
+            Ok(Some(value)) => {
+                match crate::schema::coerce::to_payloads_with_schema([&value], &avro) {
+                    Ok(mut one) => one
+                        .pop()
+                        .map_or_else(|| Err("no payload".to_owned()), record),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        })
+        .collect())
 }
 
 /// [`handle_batch`] boxed as a registered handler's future (what `#[consumer(.., entity = ..,

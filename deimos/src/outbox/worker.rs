@@ -225,7 +225,8 @@ impl Worker {
         // Rows whose headers cannot be read are reported and removed as undeliverable.
         let mut messages = Vec::with_capacity(kept.len());
         let mut sent_rows = Vec::with_capacity(kept.len());
-        let mut removed: Vec<(ProducedMessage, Error)> = Vec::new();
+        // With the row index: reported only once that row is settled (deleted).
+        let mut removed: Vec<(usize, ProducedMessage, Error)> = Vec::new();
         let mut rows = rows;
         for &i in &kept {
             match to_message(&shared_topic, &mut rows[i]) {
@@ -233,7 +234,7 @@ impl Worker {
                     messages.push(m);
                     sent_rows.push(i);
                 }
-                (m, Some(e)) => removed.push((m, e)),
+                (m, Some(e)) => removed.push((i, m, e)),
             }
         }
         let sender = self.shared.sender();
@@ -257,7 +258,7 @@ impl Worker {
                 // Refused before queueing, or refused by the broker when sent alone: it can
                 // never be sent.
                 Outcome::Refused(e) | Outcome::Failed(e) if is_too_large(&e) => {
-                    removed.push((message, e));
+                    removed.push((*row, message, e));
                 }
                 Outcome::Refused(e) | Outcome::Failed(e) => {
                     failure = Some((*row, e));
@@ -278,7 +279,8 @@ impl Worker {
                 error: None,
             });
         }
-        for (message, error) in &removed {
+        // A row after the first failure stays for the next attempt: not removed yet.
+        for (_, message, error) in removed.iter().filter(|(row, ..)| *row < settled_until) {
             tracing::error!(worker = %self.id, topic, error = %crate::consumer::error_chain(error),
                 "outbox message cannot be sent; removed from the outbox");
             metrics::counter!("publish_error", "topic" => topic.to_owned()).increment(1);
