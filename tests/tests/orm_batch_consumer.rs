@@ -515,6 +515,56 @@ async fn batch_hooks_skip_key_and_remove_on_every_database() {
     }
 }
 
+/// A `record_key` hook of its own: every keyless message gets the same key (row `w1`/`b`), so
+/// compaction keeps only the batch's last message.
+#[deimos::consumer(
+    topic = "stock-one-key",
+    schema = "com.example.Stock",
+    group_id = "stock-one-key",
+    key_config(schema = "Stock_key"),
+    entity = stock::Entity,
+    delivery = "inline_batch",
+    hooks
+)]
+#[derive(Debug)]
+pub struct StockOneKey;
+
+impl deimos::orm::EntityConsumerHooks for StockOneKey {
+    fn record_key(_payload: &deimos::Payload) -> Result<PayloadValue, deimos::BoxError> {
+        Ok(PayloadValue::Map(payload! { "warehouse" => "w1", "sku" => "b" }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_key_hook_keys_the_messages_that_have_none() {
+    use deimos::consumer::BatchMetadata;
+    use deimos::schema::Incoming;
+    let mut config = Config::default();
+    config.schema.path = deimos_tests::schema_dir();
+    config.producers.backend = ProducerBackendKind::Test;
+    let app = App::from_config(config).unwrap();
+    for db in Db::ALL {
+        let test_db = TestDb::create(db).await;
+        test_db.create_table(stock::Entity).await;
+        app.set_database(test_db.conn.clone());
+        let incoming = vec![
+            Incoming::Value(Some(stock_value("w1", "a", 5))),
+            Incoming::Value(Some(stock_value("w1", "b", 7))),
+        ];
+        app.scope(deimos::orm::handle_batch::<StockOneKey>(
+            incoming,
+            BatchMetadata::new("stock-one-key", 0, vec![0, 1], vec![None, None]),
+            true,
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{db:?}: {e}"));
+        let now = table(&test_db).await;
+        let skus: Vec<&str> = now.keys().map(|k| k.sku.as_str()).collect();
+        assert_eq!(skus, ["b"], "{db:?}: one key for both, the last kept");
+        test_db.drop_database().await;
+    }
+}
+
 /// Messages that cannot be written at all (a keyless tombstone, a payload that is not a
 /// record) are left out and named in the batch's error; the others are written (found by the
 /// issue-6 check: such a message used to fail the whole batch before anything was written).
