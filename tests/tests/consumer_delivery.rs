@@ -510,7 +510,9 @@ async fn more_instances_than_worker_threads_still_rebalance() {
         .unwrap();
     let running = Running::start(&app, &["on_crowded"]);
     CROWDED
-        .wait_until(Duration::from_secs(60), "every widget", |s| {
+        // A bound on completion, not a speed target: 30 000 messages through a debug build
+        // took over 60 s on a machine busy with other builds (seen twice).
+        .wait_until(Duration::from_secs(180), "every widget", |s| {
             s.len() >= N as usize
                 && s.iter().collect::<std::collections::HashSet<_>>().len() == N as usize
         })

@@ -531,7 +531,9 @@ pub struct StockOneKey;
 
 impl deimos::orm::EntityConsumerHooks for StockOneKey {
     fn record_key(_payload: &deimos::Payload) -> Result<PayloadValue, deimos::BoxError> {
-        Ok(PayloadValue::Map(payload! { "warehouse" => "w1", "sku" => "b" }))
+        Ok(PayloadValue::Map(
+            payload! { "warehouse" => "w1", "sku" => "b" },
+        ))
     }
 }
 
