@@ -182,6 +182,20 @@ impl DbPollerConfig {
         if self.run_every.is_zero() {
             return Err(Error::config(key("run_every"), "must be above zero"));
         }
+        // Durations beyond any sensible setting would overflow the timestamp arithmetic.
+        const MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+        for (name, value) in [
+            ("run_every", self.run_every),
+            ("delay_time", self.delay_time),
+            ("lock_timeout", self.lock_timeout),
+        ] {
+            if value > MAX {
+                return Err(Error::config(
+                    key(name),
+                    format!("must be at most 10 years, found {value:?}"),
+                ));
+            }
+        }
         if self.lock_timeout < Duration::from_secs(1) {
             return Err(Error::config(key("lock_timeout"), "must be at least 1 s"));
         }

@@ -68,7 +68,10 @@ pub(crate) fn now() -> NaiveDateTime {
 }
 
 pub(crate) fn ago(d: Duration) -> NaiveDateTime {
-    now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now().checked_sub_signed(d))
+        .unwrap_or(NaiveDateTime::MIN)
 }
 
 pub(crate) fn db_error(context: impl Into<String>, e: DbErr) -> Error {

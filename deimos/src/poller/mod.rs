@@ -30,7 +30,8 @@
 //! their primary key (Deimos' `last_sent_id`), so each is published once.
 //!
 //! `delay_time` (2 s) holds back the newest rows: a transaction that stamped its rows at time
-//! `t` but commits later is still seen as long as it commits before `t + delay_time`. Keep it
+//! `t` but commits later is still seen as long as it commits before `t + delay_time` (counted
+//! from the start of `t`'s second). Keep it
 //! above your longest writing transaction. `last_polled_at` records when a run started and is
 //! kept apart from the cursor, so a run that finds nothing never moves the cursor past rows it
 //! did not see. `full_table` sends every row on every run, in primary key order.
@@ -47,7 +48,7 @@
 //! `state_column` to `published_state` (and `publish_timestamp_column` to now), in the
 //! batch's transaction. A batch that still fails after `retries` is retried row by row; a row
 //! that fails alone gets `failed_state` (with the time) and is logged with its error, so
-//! nothing is published twice and no failure goes unseen.
+//! no failure goes unseen (see "Several processes" for a failure after the send).
 //!
 //! # Hooks
 //!
@@ -60,7 +61,20 @@
 //! Beyond Deimos, which assumes one poller process: each poller holds a lock in `poll_info`
 //! while it runs (`locked_by`, renewed after every batch, taken over when not renewed for
 //! `lock_timeout`), and the cursor moves only under that lock. Several processes may run the
-//! same pollers; one of them polls a given poller at a time, and each row is published once.
+//! same pollers; one of them polls a given poller at a time, and each row is published once as
+//! long as a batch takes less than `lock_timeout` (a batch that outlasts its lock may be sent
+//! again by the process that took the lock over).
+//!
+//! With a Kafka backend a batch is sent before its rows are marked or the cursor moves: when
+//! that recording fails, it is tried again without sending again, and if it still fails the
+//! batch goes out again at the next run (at-least-once). With the outbox backend the messages,
+//! the marks and the cursor commit together.
+//!
+//! Timestamps: `delay_time` is counted from the start of the second a row was stamped in (a
+//! second's rows go out once `delay_time` has passed for the whole second), since MariaDB's
+//! and MySQL's `timestamp` columns keep no fraction. On SQLite timestamps are text: the
+//! column must hold what SeaORM writes for its type (`DEFAULT CURRENT_TIMESTAMP` writes another
+//! format, which does not compare with it).
 //!
 //! # Metrics and tracing
 //!
@@ -158,13 +172,14 @@ impl<E: EntityTrait> PollWindow<E> {
         self.min_id.as_ref()
     }
 
-    /// Time-based: now minus `delay_time`, the newest timestamp this run reads.
+    /// Time-based: now minus `delay_time`, down to the whole second: this run reads rows
+    /// stamped before it.
     pub fn time_to(&self) -> Option<&Value> {
         self.time_to.as_ref()
     }
 
     /// The default filter. Time-based: `ts > time_from OR (ts = time_from AND pk > min_id)`
-    /// (`ts >= time_from` without a `min_id`), and `ts <= time_to`; `full_table`:
+    /// (`ts >= time_from` without a `min_id`), and `ts < time_to`; `full_table`:
     /// `pk > min_id`; state-based: `state IS NULL` or `state = pending_state`.
     pub fn condition(&self) -> Condition {
         match self.mode {
@@ -188,7 +203,7 @@ impl<E: EntityTrait> PollWindow<E> {
                 };
                 let mut all = Condition::all();
                 if let Some(to) = &self.time_to {
-                    all = all.add(ts.lte(to.clone()));
+                    all = all.add(ts.lt(to.clone()));
                 }
                 match (&self.time_from, &self.min_id) {
                     (None, _) => all.add(ts.is_not_null()),
@@ -573,7 +588,12 @@ where
 enum BatchError {
     /// Another process holds the poller's lock now (ours expired).
     LockLost,
+    /// Nothing of the batch took effect (not sent, or sent into the outbox in the rolled-back
+    /// transaction): it can be tried again.
     Failed(Error),
+    /// The messages went out (a Kafka backend), but marking the rows or moving the cursor
+    /// failed: sending again would publish them twice.
+    Unrecorded(Error),
 }
 
 impl From<Error> for BatchError {
@@ -602,7 +622,7 @@ async fn run_poller<P: EntityProducer>(ctx: Arc<Ctx>) {
         let wait = match tick::<P>(&ctx, &plan).await {
             Ok(wait) => wait,
             Err(e) => {
-                tracing::error!(poller = %ctx.name,
+                tracing::error!(poller = %ctx.name, table = %table_of::<P::Entity>(),
                     error = %crate::consumer::error_chain(&e),
                     "poller run failed; it goes on from its cursor at the next run");
                 ctx.config.run_every.min(Duration::from_secs(5))
@@ -657,7 +677,7 @@ async fn tick<P: EntityProducer>(ctx: &Ctx, plan: &Plan<P::Entity>) -> Result<Du
             tracing::warn!(poller = %ctx.name,
                 "poller lock expired and was taken by another process; run stopped");
         }
-        Err(BatchError::Failed(e)) => return Err(e),
+        Err(BatchError::Failed(e) | BatchError::Unrecorded(e)) => return Err(e),
     }
     unlocked?;
     Ok(Duration::ZERO)
@@ -666,7 +686,7 @@ async fn tick<P: EntityProducer>(ctx: &Ctx, plan: &Plan<P::Entity>) -> Result<Du
 /// How long until `info`'s poller is due, or `None` when it is.
 fn not_due(config: &DbPollerConfig, info: &store::Info) -> Option<Duration> {
     let last = info.last_polled_at?;
-    let due = last + chrono::Duration::from_std(config.run_every).ok()?;
+    let due = last.checked_add_signed(chrono::Duration::from_std(config.run_every).ok()?)?;
     let now = now();
     (now < due).then(|| (due - now).to_std().unwrap_or_default())
 }
@@ -677,7 +697,10 @@ async fn run_time_based<P: EntityProducer>(
     plan: &Plan<P::Entity>,
     info: &store::Info,
 ) -> std::result::Result<usize, BatchError> {
-    let time_to = ago(ctx.config.delay_time);
+    // Whole seconds, exclusive: a row stamped within second S waits until now − delay_time
+    // has passed S + 1, so every row of that second (a MariaDB `timestamp` keeps no fraction,
+    // and ties are ordered by id, not by stamp) has had its full delay to commit.
+    let time_to = chrono::SubsecRound::trunc_subsecs(ago(ctx.config.delay_time), 0);
     // (timestamp, id) of the last row sent; for full_table the id of this run's last row.
     let (mut time_from, mut min_id) = match plan.ts {
         Some(_) => (info.last_sent, info.last_sent_id.clone()),
@@ -735,7 +758,15 @@ async fn run_time_based<P: EntityProducer>(
                 Some((at, id.clone()))
             }
         };
-        publish::<P>(ctx, plan, &rows, cursor.clone()).await?;
+        if let Err(e) = publish::<P>(ctx, plan, &rows, cursor.clone()).await {
+            if let BatchError::Failed(error) | BatchError::Unrecorded(error) = &e {
+                tracing::error!(poller = %ctx.name, table = %table_of::<P::Entity>(),
+                    first_row = rows.first().and_then(|r| plan.id_text(r)).unwrap_or_default(),
+                    last_row = %id, error = %crate::consumer::error_chain(error),
+                    "poller batch not published; the cursor stays before it");
+            }
+            return Err(e);
+        }
         sent += rows.len();
         match cursor {
             Some((at, id)) => {
@@ -784,6 +815,9 @@ async fn run_state_based<P: EntityProducer>(
         match publish::<P>(ctx, plan, &rows, None).await {
             Ok(()) => sent += rows.len(),
             Err(BatchError::LockLost) => return Err(BatchError::LockLost),
+            // Sent but not marked: the rows stay pending and the next run sends them again
+            // (at-least-once); trying them one by one now would send them twice at once.
+            Err(e @ BatchError::Unrecorded(_)) => return Err(e),
             Err(BatchError::Failed(e)) => {
                 tracing::warn!(poller = %ctx.name, rows = rows.len(),
                     error = %crate::consumer::error_chain(&e),
@@ -792,6 +826,7 @@ async fn run_state_based<P: EntityProducer>(
                     match publish_once::<P>(ctx, plan, std::slice::from_ref(row), None).await {
                         Ok(()) => sent += 1,
                         Err(BatchError::LockLost) => return Err(BatchError::LockLost),
+                        Err(e @ BatchError::Unrecorded(_)) => return Err(e),
                         Err(BatchError::Failed(e)) => {
                             tracing::error!(poller = %ctx.name,
                                 row = plan.id_text(row).unwrap_or_default(),
@@ -879,9 +914,47 @@ async fn publish<P: EntityProducer>(
                 }
                 _ => return Err(BatchError::Failed(e)),
             },
+            // Sent: only the recording is tried again, never the send.
+            Err(BatchError::Unrecorded(mut e)) => loop {
+                match delays.next() {
+                    Some(delay) if !ctx.stopped() => {
+                        tracing::warn!(poller = %ctx.name,
+                            error = %crate::consumer::error_chain(&e), retry_in = ?delay,
+                            "poller batch sent, but not recorded; recording it again");
+                        tokio::time::sleep(delay).await;
+                        match record::<P>(ctx, plan, rows, cursor.clone()).await {
+                            Err(BatchError::Failed(again) | BatchError::Unrecorded(again)) => {
+                                e = again;
+                            }
+                            other => return other,
+                        }
+                    }
+                    _ => return Err(BatchError::Unrecorded(e)),
+                }
+            },
             other => return other,
         }
     }
+}
+
+/// Marks the rows published (state-based) and moves the cursor, renewing the lock, in a
+/// transaction of its own: the recording of a batch already sent.
+async fn record<P: EntityProducer>(
+    ctx: &Ctx,
+    plan: &Plan<P::Entity>,
+    rows: &[ModelOf<P>],
+    cursor: Option<(NaiveDateTime, String)>,
+) -> std::result::Result<(), BatchError> {
+    let context = || format!("poller `{}`: recording a sent batch", ctx.name);
+    let txn = ctx.db.begin().await.map_err(|e| db_error(context(), e))?;
+    if let Some(state) = &plan.state {
+        mark::<P>(ctx, plan, &txn, rows, state, true).await?;
+    }
+    if !store::advance(&txn, &ctx.name, &ctx.owner, cursor).await? {
+        return Err(BatchError::LockLost);
+    }
+    txn.commit().await.map_err(|e| db_error(context(), e))?;
+    Ok(())
 }
 
 async fn publish_once<P: EntityProducer>(
@@ -893,14 +966,24 @@ async fn publish_once<P: EntityProducer>(
     let context = || format!("poller `{}`: the batch's transaction", ctx.name);
     let txn = ctx.db.begin().await.map_err(|e| db_error(context(), e))?;
     crate::orm::send_events_on::<P, _>(&ctx.app, &txn, rows, &PublishOptions::default()).await?;
-    if let Some(state) = &plan.state {
-        mark::<P>(ctx, plan, &txn, rows, state, true).await?;
+    // With the outbox the messages are in `txn` and share its fate; with a Kafka backend they
+    // are out, whatever happens to `txn` now.
+    let sent_already = ctx.app.config().producers.backend != crate::config::ProducerBackendKind::Db;
+    let recorded = async {
+        if let Some(state) = &plan.state {
+            mark::<P>(ctx, plan, &txn, rows, state, true).await?;
+        }
+        if !store::advance(&txn, &ctx.name, &ctx.owner, cursor).await? {
+            return Err(BatchError::LockLost);
+        }
+        txn.commit().await.map_err(|e| db_error(context(), e))?;
+        Ok(())
     }
-    if !store::advance(&txn, &ctx.name, &ctx.owner, cursor).await? {
-        return Err(BatchError::LockLost);
+    .await;
+    match recorded {
+        Err(BatchError::Failed(e)) if sent_already => Err(BatchError::Unrecorded(e)),
+        other => other,
     }
-    txn.commit().await.map_err(|e| db_error(context(), e))?;
-    Ok(())
 }
 
 /// Running pollers (from [`start_db_pollers`](crate::start_db_pollers) or

@@ -38,8 +38,11 @@ impl ConsumeOptions {
     }
 
     /// With this key.
+    ///
+    /// # Panics
+    /// When the key does not serialize to JSON.
     pub fn key(mut self, key: impl Serialize) -> Self {
-        self.key = serde_json::to_value(key).ok();
+        self.key = Some(serde_json::to_value(key).expect("the key serializes to JSON"));
         self
     }
 
@@ -117,7 +120,8 @@ async fn round_trip(
 /// # Errors
 /// [`Error::Config`] when no consumer has that name; [`Error::Encode`] naming the field when
 /// the payload does not fit the schema; [`Error::Decode`] when the handler's type cannot take
-/// it; [`Error::Handler`] when the handler returns an error or panics.
+/// it; [`Error::Handler`] when the handler returns an error. A handler that panics panics
+/// here too (the test fails), unlike in a running consumer.
 pub async fn test_consume_message(consumer: &str, payload: impl Serialize) -> Result<()> {
     test_consume_message_with(consumer, payload, ConsumeOptions::new()).await
 }
@@ -168,15 +172,24 @@ pub async fn test_consume_message_with(
 }
 
 /// Checks that `payload` does **not** fit consumer `consumer`'s schema (Deimos'
-/// `test_consume_invalid_message`), without calling the handler: the error it gets.
+/// `test_consume_invalid_message`), without calling the handler: the schema error it gets
+/// ([`Error::Encode`] naming the field, or [`Error::Decode`] when the consumer's type cannot
+/// take it). As in deimos' coercion (and unlike Deimos' `fail_on_extra_fields`), fields the
+/// schema lacks are dropped, not refused.
 ///
 /// # Panics
-/// When the payload is valid (the assertion failed), naming the consumer.
+/// When the payload is valid (the assertion failed), or when checking fails for another
+/// reason than the payload (no such consumer, a schema that cannot be loaded): naming the
+/// consumer and the error.
 pub async fn test_consume_invalid_message(consumer: &str, payload: impl Serialize) -> Error {
-    match test_consume_message_with(consumer, payload, ConsumeOptions::new().validate_only()).await
-    {
+    let options = ConsumeOptions::new().validate_only();
+    match test_consume_message_with(consumer, payload, options).await {
         Ok(()) => panic!("the payload fits the schema of consumer `{consumer}`"),
-        Err(e) => e,
+        Err(e @ (Error::Encode { .. } | Error::Decode { .. })) => e,
+        Err(other) => panic!(
+            "checking the payload against consumer `{consumer}` failed for another reason \
+             than the payload: {other}"
+        ),
     }
 }
 
@@ -204,6 +217,19 @@ pub async fn test_consume_batch_with<T: Serialize>(
 ) -> Result<()> {
     let reg = find(consumer)?;
     let app = crate::runtime::global()?;
+    let payloads: Vec<T> = payloads.into_iter().collect();
+    if let Some(keys) = &options.keys {
+        if keys.len() != payloads.len() {
+            return Err(Error::config(
+                "keys",
+                format!(
+                    "{} keys for {} payloads: give one key per payload",
+                    keys.len(),
+                    payloads.len()
+                ),
+            ));
+        }
+    }
     let mut keys = Vec::new();
     let mut values = Vec::new();
     let mut offsets = Vec::new();
