@@ -890,8 +890,7 @@ async fn mark<P: EntityProducer>(
 }
 
 /// Publishes `rows` and moves the cursor (state-based: marks them published) in one
-/// transaction,
-/// trying again `retries` times with backoff.
+/// transaction, trying again `retries` times with backoff.
 async fn publish<P: EntityProducer>(
     ctx: &Ctx,
     plan: &Plan<P::Entity>,
@@ -947,13 +946,27 @@ async fn record<P: EntityProducer>(
 ) -> std::result::Result<(), BatchError> {
     let context = || format!("poller `{}`: recording a sent batch", ctx.name);
     let txn = ctx.db.begin().await.map_err(|e| db_error(context(), e))?;
+    record_on::<P>(ctx, plan, txn, rows, cursor).await
+}
+
+/// On `txn`: marks the rows published (state-based), moves the cursor and renews the lock,
+/// then commits.
+async fn record_on<P: EntityProducer>(
+    ctx: &Ctx,
+    plan: &Plan<P::Entity>,
+    txn: sea_orm::DatabaseTransaction,
+    rows: &[ModelOf<P>],
+    cursor: Option<(NaiveDateTime, String)>,
+) -> std::result::Result<(), BatchError> {
     if let Some(state) = &plan.state {
         mark::<P>(ctx, plan, &txn, rows, state, true).await?;
     }
     if !store::advance(&txn, &ctx.name, &ctx.owner, cursor).await? {
         return Err(BatchError::LockLost);
     }
-    txn.commit().await.map_err(|e| db_error(context(), e))?;
+    txn.commit()
+        .await
+        .map_err(|e| db_error(format!("poller `{}`: committing a batch", ctx.name), e))?;
     Ok(())
 }
 
@@ -969,18 +982,7 @@ async fn publish_once<P: EntityProducer>(
     // With the outbox the messages are in `txn` and share its fate; with a Kafka backend they
     // are out, whatever happens to `txn` now.
     let sent_already = ctx.app.config().producers.backend != crate::config::ProducerBackendKind::Db;
-    let recorded = async {
-        if let Some(state) = &plan.state {
-            mark::<P>(ctx, plan, &txn, rows, state, true).await?;
-        }
-        if !store::advance(&txn, &ctx.name, &ctx.owner, cursor).await? {
-            return Err(BatchError::LockLost);
-        }
-        txn.commit().await.map_err(|e| db_error(context(), e))?;
-        Ok(())
-    }
-    .await;
-    match recorded {
+    match record_on::<P>(ctx, plan, txn, rows, cursor).await {
         Err(BatchError::Failed(e)) if sent_already => Err(BatchError::Unrecorded(e)),
         other => other,
     }
