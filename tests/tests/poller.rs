@@ -319,10 +319,8 @@ async fn two_processes_polling_one_poller_publish_each_row_once() {
         assert!(twice.is_empty(), "{db:?}: published twice: {twice:?}");
         assert_eq!(ids.len(), 600, "{db:?}");
         assert_eq!(by_a + by_b, 600, "{db:?}: {by_a} + {by_b}");
-        assert!(
-            by_a > 0 && by_b > 0,
-            "{db:?}: both processes polled: {by_a} + {by_b}"
-        );
+        // Which process polls is a race (the one that just finished a run is often first
+        // again), so the split is reported, not asserted: one process may do it all.
         eprintln!("{db:?}: 600 rows, {by_a} published by one process and {by_b} by the other");
         t.drop_database().await;
     }
