@@ -233,7 +233,8 @@ async fn prometheus_endpoint_shows_deimos_metrics_after_traffic() {
     let samples = parse_exposition(&text);
     let status_count =
         |s: &str| value(&samples, "handler", &[("topic", PROM_TOPIC), ("status", s)]);
-    assert_eq!(value(&samples, "publish", &topic), Some(3.0), "{text}");
+    let published = [("status", "success"), ("topic", PROM_TOPIC)];
+    assert_eq!(value(&samples, "publish", &published), Some(3.0), "{text}");
     assert_eq!(value(&samples, "publish_error", &topic), None, "{text}");
     assert_eq!(status_count("received"), Some(3.0), "{text}");
     assert_eq!(status_count("success"), Some(2.0), "{text}");
@@ -382,7 +383,6 @@ async fn dogstatsd_datagrams_carry_deimos_names_and_tags() {
     DSD_SEEN
         .wait_until(Duration::from_secs(30), "two widgets", |s| s.len() == 2)
         .await;
-    let topic = [("topic", DSD_TOPIC)];
     let success = [("topic", DSD_TOPIC), ("status", "success")];
     let consume = [("topic", DSD_TOPIC), ("time", "consume")];
     let lag = [
@@ -410,7 +410,11 @@ async fn dogstatsd_datagrams_carry_deimos_names_and_tags() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     running.stop().await;
-    assert_eq!(counted("deimos.publish", &topic), 2.0);
+    assert_eq!(
+        counted("deimos.publish", &success),
+        2.0,
+        "Deimos tags `publish` with status:success"
+    );
     assert_eq!(
         counted(
             "deimos.handler",

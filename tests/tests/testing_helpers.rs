@@ -1,14 +1,16 @@
 //! `deimos::testing`'s helpers: presets scoped to the test's thread (two threads of one test
 //! process with different presets never see each other's settings or messages),
 //! `test_consume_message` / `test_consume_invalid_message` / `test_consume_batch`,
-//! `sent_messages` and `assert_sent!` with partial matching, `schemas_compatible`.
+//! `sent_messages` and `assert_sent!` / `SentQuery` with partial matching of payload, key,
+//! partition key and headers, `schemas_compatible`.
 
 use std::sync::{Arc, Barrier};
 
 use deimos::config::{ProducerBackendKind, SchemaBackendKind};
+use deimos::producer::PublishOptions;
 use deimos::testing::{
     self, test_consume_batch, test_consume_invalid_message, test_consume_message,
-    test_consume_message_with, ConsumeOptions,
+    test_consume_message_with, ConsumeOptions, SentQuery,
 };
 use deimos::{assert_not_sent, assert_sent, Config, Error};
 use deimos_tests::{read_topic, schema_dir, test_config, Broker, Recorder, Widget};
@@ -173,7 +175,99 @@ async fn assert_sent_matches_part_of_the_payload_and_the_key() {
     .unwrap_err();
     let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(
-        message.contains("no message to `widgets` matches") && message.contains("\"bolt\""),
+        message.contains("no message matches topic `widgets`, payload including")
+            && message.contains("\"bolt\""),
+        "{message}"
+    );
+}
+
+/// Deimos' `have_sent(payload, topic, key, partition_key, headers)`: the partition key and
+/// headers are matched too, positionally in `assert_sent!` or through `SentQuery`.
+#[tokio::test]
+async fn assert_sent_matches_partition_key_and_headers() {
+    let _scope = testing::unit_test_with(base()).unwrap();
+    let options = PublishOptions::new()
+        .partition_key("store-3")
+        .header("trace-id", "abc")
+        .header("origin", "test");
+    Widget::new(7, "bolt").publish_with(&options).await.unwrap();
+    Widget::new(8, "nut").publish().await.unwrap();
+
+    assert_sent!("widgets", json!({ "name": "bolt" }), 7, "store-3");
+    assert_sent!("widgets", json!({}), None::<()>, "store-3");
+    assert_sent!(
+        "widgets",
+        json!({ "name": "bolt" }),
+        7,
+        "store-3",
+        json!({ "trace-id": "abc" })
+    );
+    assert_sent!(
+        "widgets",
+        json!({ "name": "bolt" }),
+        None::<()>,
+        None::<()>,
+        json!({ "origin": "test", "trace-id": "abc" })
+    );
+    assert_not_sent!("widgets", json!({ "name": "bolt" }), 7, "store-4");
+    assert_not_sent!("widgets", json!({ "name": "nut" }), 8, "store-3");
+    assert_not_sent!(
+        "widgets",
+        json!({ "name": "bolt" }),
+        7,
+        None::<()>,
+        json!({ "trace-id": "xyz" })
+    );
+    assert_not_sent!(
+        "widgets",
+        json!({ "name": "nut" }),
+        None::<()>,
+        None::<()>,
+        json!({ "trace-id": "abc" })
+    );
+
+    // The builder: any payload unless one is given.
+    let found = SentQuery::topic("widgets")
+        .partition_key("store-3")
+        .header("trace-id", "abc")
+        .find()
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].key, Some(json!(7)));
+    assert_eq!(SentQuery::topic("widgets").find().unwrap().len(), 2);
+    SentQuery::topic("widgets").key(8).assert_sent();
+    SentQuery::topic("widgets").tombstone().assert_not_sent();
+    SentQuery::topic("widgets")
+        .payload(json!({ "name": "nut" }))
+        .header("trace-id", "abc")
+        .assert_not_sent();
+
+    // A failure names what was asked and lists the partition keys and headers sent.
+    let failed = std::panic::catch_unwind(|| {
+        assert_sent!("widgets", json!({ "name": "bolt" }), 7, "store-9");
+    })
+    .unwrap_err();
+    let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("partition key \"store-9\"")
+            && message.contains("partition_key=\"store-3\"")
+            && message.contains("trace-id=\"abc\""),
+        "{message}"
+    );
+    // Headers must be an object of strings.
+    let failed = std::panic::catch_unwind(|| {
+        assert_sent!(
+            "widgets",
+            json!({}),
+            7,
+            None::<()>,
+            json!({ "trace-id": 5 })
+        );
+    })
+    .unwrap_err();
+    let message = failed.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("the expected header `trace-id` is not a string"),
         "{message}"
     );
 }
@@ -261,6 +355,23 @@ async fn test_consume_invalid_message_returns_the_schema_error() {
     );
     assert!(matches!(err, Error::Encode { .. }), "{err:?}");
     assert!(text.contains("id"), "{text}");
+    assert_eq!(HANDLED.items().len(), count, "the handler was not called");
+    // A field the schema lacks makes it invalid, as Deimos' `fail_on_extra_fields` does
+    // (a producer's coercion would drop it).
+    let extra = json!({ "id": 3, "name": "x", "price": 1.0, "tags": [], "updated_at": 0,
+                        "colour": "red" });
+    let err = test_consume_invalid_message("handle_helper_widget", extra.clone()).await;
+    let text = std::error::Error::source(&err)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    assert!(
+        text.starts_with("colour: expected no such field"),
+        "{err}: {text}"
+    );
+    let err = test_consume_message("handle_helper_widget", extra)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Encode { .. }), "{err:?}");
     assert_eq!(HANDLED.items().len(), count, "the handler was not called");
     // A valid payload fails the assertion.
     let valid = std::panic::AssertUnwindSafe(test_consume_invalid_message(

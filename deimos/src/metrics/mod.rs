@@ -6,7 +6,7 @@
 //!
 //! | name | kind | tags | what |
 //! |---|---|---|---|
-//! | `publish` | counter | `topic` | messages published (for `kafka_async`: queued) |
+//! | `publish` | counter | `status` (`success`), `topic` | messages published (for `kafka_async`: queued) |
 //! | `publish_error` | counter | `topic` | messages whose publish or delivery failed |
 //! | `handler` | counter | `topic`, `status` (`received`, `success`, `error`, `batch_received`, `batch_success`, `batch_error`) | consumed messages and batches |
 //! | `handler` | histogram (seconds) | `topic`, `time` (`consume`, `consume_batch`, `time_delayed`) | handler time; delay from the payload's `timestamp` |

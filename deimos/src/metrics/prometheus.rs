@@ -211,7 +211,7 @@ impl Names {
         const COUNTERS: &[(&str, &str)] = &[
             (
                 "publish",
-                "Messages published (kafka_async: queued), by topic.",
+                "Messages published (kafka_async: queued), by status (success) and topic.",
             ),
             (
                 "publish_error",

@@ -271,7 +271,7 @@ impl Worker {
         let ids: Vec<i64> = rows[..settled_until].iter().map(|r| r.id).collect();
         store::delete(&self.shared.db, topic, &ids).await?;
         if !delivered.is_empty() {
-            metrics::counter!("publish", "topic" => topic.to_owned())
+            metrics::counter!("publish", "status" => "success", "topic" => topic.to_owned())
                 .increment(delivered.len() as u64);
             emit(&Event::DbProducerProduce {
                 topic,

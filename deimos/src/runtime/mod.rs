@@ -725,7 +725,8 @@ impl App {
         let outcome = self.produce_via(producer, &messages, options, via).await;
         match outcome {
             Ok(()) => {
-                metrics::counter!("publish", "topic" => topic.to_owned()).increment(count);
+                metrics::counter!("publish", "status" => "success", "topic" => topic.to_owned())
+                    .increment(count);
                 emit(&Event::Produce {
                     producer,
                     topic,
@@ -740,7 +741,7 @@ impl App {
                     _ => 0,
                 };
                 if queued > 0 {
-                    metrics::counter!("publish", "topic" => topic.to_owned()).increment(queued);
+                    metrics::counter!("publish", "status" => "success", "topic" => topic.to_owned()).increment(queued);
                 }
                 metrics::counter!("publish_error", "topic" => topic.to_owned())
                     .increment(count - queued);

@@ -123,9 +123,32 @@ impl CoercionError {
 /// [`CoercionError`] naming the first place (depth-first, in schema field order) where the
 /// value does not fit, or the root when `schema` has a reference that does not resolve.
 pub fn coerce(value: &PayloadValue, schema: &Schema) -> Result<Value, CoercionError> {
+    coerce_with(value, schema, false)
+}
+
+/// [`coerce`], strictly (Deimos' `validate`: Avro's `SchemaValidator.validate!` with
+/// `recursive: true, fail_on_extra_fields: true`): a map given for a record may not carry
+/// keys the record lacks, at any depth, instead of dropping them (D).
+///
+/// # Errors
+/// As [`coerce`], and a [`CoercionError`] at the extra key's path (`items[0].colour:
+/// expected no such field, found string "red" (not a field of record com.example.Item)`).
+pub fn validate(value: &PayloadValue, schema: &Schema) -> Result<Value, CoercionError> {
+    coerce_with(value, schema, true)
+}
+
+fn coerce_with(
+    value: &PayloadValue,
+    schema: &Schema,
+    strict: bool,
+) -> Result<Value, CoercionError> {
     let names = Names::of(schema)
         .map_err(|e| CoercionError::new(None, schema, value).with(format!("bad schema: {e}")))?;
-    Coercer { names: &names }.coerce(value, schema, &schema.namespace(), None, 0)
+    Coercer {
+        names: &names,
+        strict,
+    }
+    .coerce(value, schema, &schema.namespace(), None, 0)
 }
 
 /// Coerces a payload to a record schema: [`coerce`] of `PayloadValue::Map(payload)`.
@@ -139,6 +162,8 @@ pub fn coerce_payload(payload: &Payload, schema: &Schema) -> Result<Value, Coerc
 
 struct Coercer<'n, 's> {
     names: &'n Names<'s>,
+    /// Extra keys in a record's map are errors, not dropped ([`validate`]).
+    strict: bool,
 }
 
 impl<'s> Coercer<'_, 's> {
@@ -328,6 +353,17 @@ impl<'s> Coercer<'_, 's> {
         at: Option<&Path<'_>>,
         depth: usize,
     ) -> Result<Value, CoercionError> {
+        if self.strict {
+            // The first in the payload's (insertion) order.
+            if let Some((extra, value)) = p.iter().find(|(k, _)| !r.lookup.contains_key(*k)) {
+                return Err(CoercionError {
+                    path: path::render(Some(&child(at, Seg::Field(extra)))),
+                    expected: "no such field".into(),
+                    found: value.to_string(),
+                    detail: Some(format!("not a field of record {}", r.name.fullname(None))),
+                });
+            }
+        }
         let mut out = Vec::with_capacity(r.fields.len());
         for f in &r.fields {
             let here = child(at, Seg::Field(&f.name));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 
-use super::coerce::{coerce_payload, to_payload_with_schema};
+use super::coerce::{coerce_payload, to_payload_with_schema, validate};
 use super::{Codec, SchemaBackend, SchemaRef};
 use crate::error::{Error, Result};
 use crate::payload::{Payload, PayloadValue};
@@ -136,26 +136,14 @@ impl SchemaHandle {
     }
 
     /// Checks a payload strictly (Deimos' `validate`, Avro's `SchemaValidator` with
-    /// `fail_on_extra_fields`): it must coerce, and may not carry fields the schema lacks.
+    /// `recursive: true, fail_on_extra_fields: true`): it must coerce, and may not carry
+    /// fields the schema lacks, at any depth (see [`validate`](super::coerce::validate)).
     ///
     /// # Errors
     /// [`Error::Encode`] naming the first field path at fault.
     pub async fn validate(&self, payload: &Payload) -> Result<()> {
         let avro = self.schema().await?;
-        if let Schema::Record(record) = avro.as_ref() {
-            if let Some(extra) = payload
-                .keys()
-                .find(|k| !record.lookup.contains_key(k.as_str()))
-            {
-                return Err(Error::Encode {
-                    topic: String::new(),
-                    schema: self.schema.full_name(),
-                    what: "payload",
-                    source: format!("{extra}: not a field of the schema").into(),
-                });
-            }
-        }
-        coerce_payload(payload, &avro)
+        validate(&PayloadValue::Map(payload.clone()), &avro)
             .map(drop)
             .map_err(|e| self.encode_err("", e))
     }

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::consumer::{registration, BatchMetadata, ConsumerRegistration, Handler, Metadata};
 use crate::error::{Error, Result};
-use crate::payload::Payload;
+use crate::payload::{Payload, PayloadValue};
+use crate::producer::dynamic::fill_unset;
 use crate::producer::{DynamicProducer, PAYLOAD_KEY};
 use crate::runtime::App;
 use crate::schema::Incoming;
@@ -89,6 +90,16 @@ async fn round_trip(
         serde_json::Value::Null => Payload::new(),
         other => Payload::try_from(other).map_err(|e| invalid(e.to_string()))?,
     };
+    // Deimos' `validate` (`fail_on_extra_fields`), stricter than a producer's coercion: a
+    // field the schema lacks is an error here, at any depth. Fields deimos fills in
+    // (`message_id`, `timestamp`) may be left out, as when publishing.
+    if !map.is_empty() {
+        let avro = app.codec().backend().schema(&reg.schema).await?;
+        let mut filled = map.clone();
+        fill_unset(&mut filled, &avro);
+        crate::schema::coerce::validate(&PayloadValue::Map(filled), &avro)
+            .map_err(|e| invalid(e.to_string()))?;
+    }
     if let Some(key) = key {
         map.insert(PAYLOAD_KEY, key);
     }
@@ -113,9 +124,11 @@ async fn round_trip(
 /// value shaped like the schema (a struct, `serde_json::json!`, a [`Payload`]); `()` / JSON
 /// `null` is a tombstone (give its key with [`ConsumeOptions::key`]).
 ///
-/// The payload goes the whole way: Deimos' coercion and encoding with the schema backend (as
-/// a producer would), then the consumer's decoding, so a payload that does not fit fails here
-/// as it would on the wire.
+/// The payload is first validated as Deimos' `validate` does (Avro's `SchemaValidator` with
+/// `fail_on_extra_fields`: a field the schema lacks, at any depth, is an error, where a
+/// producer's coercion would drop it), then goes the whole way: Deimos' coercion and encoding
+/// with the schema backend (as a producer would), then the consumer's decoding, so a payload
+/// that does not fit fails here as it would on the wire.
 ///
 /// # Errors
 /// [`Error::Config`] when no consumer has that name; [`Error::Encode`] naming the field when
@@ -174,8 +187,8 @@ pub async fn test_consume_message_with(
 /// Checks that `payload` does **not** fit consumer `consumer`'s schema (Deimos'
 /// `test_consume_invalid_message`), without calling the handler: the schema error it gets
 /// ([`Error::Encode`] naming the field, or [`Error::Decode`] when the consumer's type cannot
-/// take it). As in deimos' coercion (and unlike Deimos' `fail_on_extra_fields`), fields the
-/// schema lacks are dropped, not refused.
+/// take it). As in Deimos (`fail_on_extra_fields`), a field the schema lacks, at any depth,
+/// makes a payload invalid.
 ///
 /// # Panics
 /// When the payload is valid (the assertion failed), or when checking fails for another

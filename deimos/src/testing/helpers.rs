@@ -280,42 +280,284 @@ fn key_matches(key: Option<&serde_json::Value>, expected: &serde_json::Value) ->
     }
 }
 
+/// What [`SentQuery`] asks of a message's payload.
+#[derive(Debug, Clone, PartialEq)]
+enum ExpectedPayload {
+    /// Anything (no payload was given).
+    Any,
+    /// A tombstone (no payload).
+    Tombstone,
+    /// A payload including this JSON (see [`json_includes`]).
+    Includes(serde_json::Value),
+}
+
+/// A description of sent messages to look for, Deimos' `have_sent(payload, topic, key,
+/// partition_key, headers)` as a builder: the topic (with or without
+/// `producers.topic_prefix`), and optionally a payload to include, a key, a partition key and
+/// headers. [`assert_sent!`](crate::assert_sent) builds one from its arguments.
+///
+/// ```no_run
+/// # #![allow(dead_code)]
+/// # fn demo() -> deimos::Result<()> {
+/// use deimos::testing::SentQuery;
+/// use serde_json::json;
+///
+/// let found = SentQuery::topic("widgets")
+///     .payload(json!({ "name": "bolt" }))
+///     .key(7)
+///     .partition_key("store-3")
+///     .header("trace-id", "abc")
+///     .find()?;
+/// assert_eq!(found.len(), 1);
+/// SentQuery::topic("widgets").key(8).assert_not_sent();
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a query does nothing until `find`, `assert_sent` or `assert_not_sent`"]
+pub struct SentQuery {
+    topic: String,
+    payload: ExpectedPayload,
+    key: Option<serde_json::Value>,
+    partition_key: Option<String>,
+    headers: Vec<(String, Vec<u8>)>,
+    /// The first argument that did not serialize to JSON, reported by `find`.
+    invalid: Option<String>,
+}
+
+impl SentQuery {
+    /// Messages sent to `topic`, whatever their payload, key, partition key and headers.
+    pub fn topic(topic: impl Into<String>) -> SentQuery {
+        SentQuery {
+            topic: topic.into(),
+            payload: ExpectedPayload::Any,
+            key: None,
+            partition_key: None,
+            headers: Vec::new(),
+            invalid: None,
+        }
+    }
+
+    fn json(&mut self, value: &dyn erased::Json, what: &str) -> Option<serde_json::Value> {
+        match value.to_json() {
+            Ok(json) => Some(json),
+            Err(e) => {
+                self.invalid.get_or_insert_with(|| {
+                    format!("the expected {what} does not serialize to JSON: {e}")
+                });
+                None
+            }
+        }
+    }
+
+    /// Whose payload includes `payload` (see [`json_includes`]: fields not given are ignored,
+    /// at any depth): any `Serialize` value, a `serde_json::json!` or the payload struct.
+    /// A value that serializes to JSON `null` (`None::<()>`, `()`) asks for a tombstone.
+    pub fn payload(self, payload: impl Serialize) -> SentQuery {
+        self.payload_json(&payload)
+    }
+
+    fn payload_json(mut self, payload: &dyn erased::Json) -> SentQuery {
+        self.payload = match self.json(payload, "payload") {
+            Some(serde_json::Value::Null) => ExpectedPayload::Tombstone,
+            Some(json) => ExpectedPayload::Includes(json),
+            None => ExpectedPayload::Any,
+        };
+        self
+    }
+
+    /// Tombstones only (no payload).
+    pub fn tombstone(mut self) -> SentQuery {
+        self.payload = ExpectedPayload::Tombstone;
+        self
+    }
+
+    /// Whose decoded key matches `key`: equal (objects by inclusion), or the one field of a
+    /// field key (`key_config(field = "id")` keys are the field's value, `7`, and match
+    /// `{"id": 7}` as well). A value that serializes to JSON `null` checks nothing (Deimos'
+    /// `key = nil`).
+    pub fn key(self, key: impl Serialize) -> SentQuery {
+        self.key_json(&key)
+    }
+
+    fn key_json(mut self, key: &dyn erased::Json) -> SentQuery {
+        self.key = self.json(key, "key").filter(|k| !k.is_null());
+        self
+    }
+
+    /// Whose partition key (the producer's `partition_key`, not the message key) is
+    /// `partition_key`.
+    pub fn partition_key(mut self, partition_key: impl Into<String>) -> SentQuery {
+        self.partition_key = Some(partition_key.into());
+        self
+    }
+
+    /// That carries a header `name` with exactly this value (other headers are ignored, as
+    /// with Deimos' `hash_including`). Repeat for several headers.
+    pub fn header(mut self, name: impl Into<String>, value: impl AsRef<[u8]>) -> SentQuery {
+        self.headers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+
+    /// The current app's ([`global`](crate::global)) sent messages that match, in order.
+    ///
+    /// # Errors
+    /// As [`sent_messages`]; [`Error::Runtime`] when an expected value did not serialize to
+    /// JSON.
+    pub fn find(&self) -> Result<Vec<SentMessage>> {
+        if let Some(reason) = &self.invalid {
+            return Err(Error::Runtime {
+                reason: reason.clone(),
+            });
+        }
+        let app = crate::runtime::global()?;
+        let prefix = app
+            .config()
+            .producers
+            .topic_prefix
+            .clone()
+            .unwrap_or_default();
+        Ok(sent_by(&app)?
+            .into_iter()
+            .filter(|m| m.topic == self.topic || m.topic == format!("{prefix}{}", self.topic))
+            .filter(|m| self.matches(m))
+            .collect())
+    }
+
+    /// Whether `message` matches everything but the topic.
+    fn matches(&self, message: &SentMessage) -> bool {
+        let payload = match (&self.payload, &message.payload) {
+            (ExpectedPayload::Any, _) | (ExpectedPayload::Tombstone, None) => true,
+            (ExpectedPayload::Includes(expected), Some(actual)) => json_includes(actual, expected),
+            _ => false,
+        };
+        payload
+            && self
+                .key
+                .as_ref()
+                .is_none_or(|k| key_matches(message.key.as_ref(), k))
+            && self
+                .partition_key
+                .as_ref()
+                .is_none_or(|pk| message.partition_key.as_ref() == Some(pk))
+            && self
+                .headers
+                .iter()
+                .all(|(name, value)| message.headers.iter().any(|(n, v)| n == name && v == value))
+    }
+
+    /// Panics unless a sent message matches, listing what was sent (Deimos'
+    /// `expect(topic).to have_sent(..)`).
+    ///
+    /// # Panics
+    /// When no message matches, or [`find`](Self::find) fails.
+    #[track_caller]
+    pub fn assert_sent(&self) {
+        self.check(true);
+    }
+
+    /// Panics if a sent message matches (Deimos' `not_to have_sent`).
+    ///
+    /// # Panics
+    /// When a message matches, or [`find`](Self::find) fails.
+    #[track_caller]
+    pub fn assert_not_sent(&self) {
+        self.check(false);
+    }
+
+    #[track_caller]
+    fn check(&self, expect: bool) {
+        let found = match self.find() {
+            Ok(found) => found,
+            Err(e) => panic!("assert_sent!: {e}"),
+        };
+        if found.is_empty() != expect {
+            return;
+        }
+        if expect {
+            let sent: Vec<String> = sent_messages()
+                .unwrap_or_default()
+                .iter()
+                .map(|m| format!("  {}", describe(m)))
+                .collect();
+            panic!(
+                "no message matches {self}; sent:\n{}",
+                if sent.is_empty() {
+                    "  (nothing)".to_owned()
+                } else {
+                    sent.join("\n")
+                }
+            );
+        } else {
+            let matching: Vec<String> =
+                found.iter().map(|m| format!("  {}", describe(m))).collect();
+            panic!(
+                "{} message(s) match {self}, expected none:\n{}",
+                found.len(),
+                matching.join("\n")
+            );
+        }
+    }
+}
+
+impl std::fmt::Display for SentQuery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "topic `{}`", self.topic)?;
+        match &self.payload {
+            ExpectedPayload::Any => {}
+            ExpectedPayload::Tombstone => write!(f, ", a tombstone")?,
+            ExpectedPayload::Includes(p) => write!(f, ", payload including {p}")?,
+        }
+        if let Some(key) = &self.key {
+            write!(f, ", key {key}")?;
+        }
+        if let Some(pk) = &self.partition_key {
+            write!(f, ", partition key {pk:?}")?;
+        }
+        for (name, value) in &self.headers {
+            write!(f, ", header {name}={:?}", String::from_utf8_lossy(value))?;
+        }
+        Ok(())
+    }
+}
+
+fn describe(m: &SentMessage) -> String {
+    let mut out = format!(
+        "{} key={} payload={}",
+        m.topic,
+        m.key.as_ref().map_or("(none)".into(), |k| k.to_string()),
+        m.payload
+            .as_ref()
+            .map_or("(tombstone)".into(), |p| p.to_string())
+    );
+    if let Some(pk) = &m.partition_key {
+        out.push_str(&format!(" partition_key={pk:?}"));
+    }
+    for (name, value) in &m.headers {
+        out.push_str(&format!(" {name}={:?}", String::from_utf8_lossy(value)));
+    }
+    out
+}
+
 /// The messages sent to `topic` (with or without `producers.topic_prefix`) whose payload
-/// includes `payload` (see [`json_includes`]; `None`: a tombstone) and, when given, whose key
-/// matches `key` (equal, or the one field of a field key). Deimos' `have_sent(payload, topic,
-/// key)`.
+/// includes `payload` (see [`json_includes`]; `None`: any payload) and, when given, whose key
+/// matches `key` (see [`SentQuery::key`]). Deimos' `have_sent(payload, topic, key)`; use
+/// [`SentQuery`] for partition keys, headers and tombstones.
 ///
 /// # Errors
-/// As [`sent_messages`]; [`Error::Runtime`] when `payload` or `key` does not serialize to JSON.
+/// As [`SentQuery::find`].
 pub fn find_sent(
     topic: &str,
     payload: Option<&dyn erased::Json>,
     key: Option<&dyn erased::Json>,
 ) -> Result<Vec<SentMessage>> {
-    let app = crate::runtime::global()?;
-    let prefix = app
-        .config()
-        .producers
-        .topic_prefix
-        .clone()
-        .unwrap_or_default();
-    let to_json = |value: &dyn erased::Json, what: &str| {
-        value.to_json().map_err(|e| Error::Runtime {
-            reason: format!("the expected {what} does not serialize to JSON: {e}"),
-        })
-    };
-    let payload = payload.map(|p| to_json(p, "payload")).transpose()?;
-    let key = key.map(|k| to_json(k, "key")).transpose()?;
-    Ok(sent_by(&app)?
-        .into_iter()
-        .filter(|m| m.topic == topic || m.topic == format!("{prefix}{topic}"))
-        .filter(|m| match (&payload, &m.payload) {
-            (None, None) => true,
-            (Some(expected), Some(actual)) => json_includes(actual, expected),
-            _ => false,
-        })
-        .filter(|m| key.as_ref().is_none_or(|k| key_matches(m.key.as_ref(), k)))
-        .collect())
+    let mut query = SentQuery::topic(topic);
+    if let Some(payload) = payload {
+        query = query.payload_json(payload);
+    }
+    if let Some(key) = key {
+        query = query.key_json(key);
+    }
+    query.find()
 }
 
 /// What [`find_sent`] takes: any `Serialize` value, as JSON.
@@ -336,91 +578,81 @@ pub mod erased {
     }
 }
 
+/// The query [`assert_sent!`](crate::assert_sent) builds: JSON `null` for `key`,
+/// `partition_key` or `headers` checks nothing; `headers` is an object of names to string
+/// values.
 #[doc(hidden)]
-#[track_caller]
-pub fn __assert_sent(
+pub fn __sent_query(
     topic: &str,
-    payload: Option<&dyn erased::Json>,
+    payload: &dyn erased::Json,
     key: Option<&dyn erased::Json>,
-    expect: bool,
-) {
-    let found = match find_sent(topic, payload, key) {
-        Ok(found) => found,
-        Err(e) => panic!("assert_sent!: {e}"),
-    };
-    if found.is_empty() != expect {
-        return;
+    partition_key: Option<&dyn erased::Json>,
+    headers: Option<&dyn erased::Json>,
+) -> SentQuery {
+    let mut query = SentQuery::topic(topic).payload_json(payload);
+    if let Some(key) = key {
+        query = query.key_json(key);
     }
-    let show = |v: Option<&dyn erased::Json>| {
-        v.map_or("(none)".to_owned(), |v| {
-            v.to_json()
-                .map_or_else(|e| e.to_string(), |j| j.to_string())
-        })
-    };
-    let sent: Vec<String> = sent_messages()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| {
-            format!(
-                "  {} key={} payload={}",
-                m.topic,
-                m.key.map_or("(none)".into(), |k| k.to_string()),
-                m.payload.map_or("(tombstone)".into(), |p| p.to_string())
-            )
-        })
-        .collect();
-    if expect {
-        panic!(
-            "no message to `{topic}` matches payload {} key {}; sent:\n{}",
-            show(payload),
-            show(key),
-            if sent.is_empty() {
-                "  (nothing)".to_owned()
-            } else {
-                sent.join("\n")
+    if let Some(pk) = partition_key.and_then(|pk| query.json(pk, "partition key")) {
+        match pk {
+            serde_json::Value::Null => {}
+            serde_json::Value::String(pk) => query = query.partition_key(pk),
+            other => {
+                query.invalid.get_or_insert_with(|| {
+                    format!("the expected partition key is not a string: {other}")
+                });
             }
-        );
-    } else {
-        panic!(
-            "{} message(s) to `{topic}` match payload {} key {}, expected none",
-            found.len(),
-            show(payload),
-            show(key)
-        );
+        }
     }
+    if let Some(headers) = headers.and_then(|h| query.json(h, "headers")) {
+        match headers {
+            serde_json::Value::Null => {}
+            serde_json::Value::Object(fields) => {
+                for (name, value) in fields {
+                    match value {
+                        serde_json::Value::String(value) => query = query.header(name, value),
+                        other => {
+                            query.invalid.get_or_insert_with(|| {
+                                format!("the expected header `{name}` is not a string: {other}")
+                            });
+                        }
+                    }
+                }
+            }
+            other => {
+                query.invalid.get_or_insert_with(|| {
+                    format!("the expected headers are not an object of names to strings: {other}")
+                });
+            }
+        }
+    }
+    query
 }
 
 /// Asserts that the current app (this thread's [`TestScope`]) sent a message to `topic` whose
 /// payload includes `payload` (fields not given are ignored, at any depth) and, when given,
-/// whose key matches `key` (Deimos' `expect(topic).to have_sent(payload, topic, key)`).
-/// `payload` and `key` are any `Serialize` values, e.g. `serde_json::json!({..})` or the
-/// payload struct itself; `None::<()>` asks for a tombstone. Panics listing what was sent
-/// otherwise.
+/// whose key matches `key`, whose partition key is `partition_key` and which carries
+/// `headers` (Deimos' `expect(topic).to have_sent(payload, topic, key, partition_key,
+/// headers)`). `payload` and `key` are any `Serialize` values, e.g. `serde_json::json!({..})`
+/// or the payload struct itself; a `payload` of `None::<()>` asks for a tombstone, a `key` or
+/// `partition_key` of `None::<()>` checks nothing; `headers` is an object of names to string
+/// values (`json!({"trace-id": "abc"})`), the message may carry more. Panics listing what
+/// was sent otherwise. [`SentQuery`] is the same as a builder.
 ///
 /// ```no_run
 /// # #![allow(dead_code)]
 /// # fn demo() {
-/// deimos::assert_sent!("widgets", serde_json::json!({ "id": 7, "name": "bolt" }));
-/// deimos::assert_sent!("widgets", serde_json::json!({ "name": "bolt" }), 7);
+/// use serde_json::json;
+/// deimos::assert_sent!("widgets", json!({ "id": 7, "name": "bolt" }));
+/// deimos::assert_sent!("widgets", json!({ "name": "bolt" }), 7);
+/// deimos::assert_sent!("widgets", json!({ "name": "bolt" }), 7, "store-3");
+/// deimos::assert_sent!("widgets", json!({}), None::<()>, None::<()>, json!({ "trace-id": "abc" }));
 /// # }
 /// ```
 #[macro_export]
 macro_rules! assert_sent {
-    ($topic:expr, $payload:expr $(,)?) => {
-        $crate::testing::__assert_sent(
-            &$topic,
-            $crate::testing::__payload(&$payload),
-            ::core::option::Option::None,
-            true,
-        )
-    };
-    ($topic:expr, $payload:expr, $key:expr $(,)?) => {
-        $crate::testing::__assert_sent(
-            &$topic,
-            $crate::testing::__payload(&$payload),
-            ::core::option::Option::Some(&$key),
-            true,
-        )
+    ($topic:expr, $payload:expr $(, $rest:expr)* $(,)?) => {
+        $crate::__sent_query!($topic, $payload $(, $rest)*).assert_sent()
     };
 }
 
@@ -428,31 +660,50 @@ macro_rules! assert_sent {
 /// `not_to have_sent`).
 #[macro_export]
 macro_rules! assert_not_sent {
-    ($topic:expr, $payload:expr $(,)?) => {
-        $crate::testing::__assert_sent(
-            &$topic,
-            $crate::testing::__payload(&$payload),
-            ::core::option::Option::None,
-            false,
-        )
-    };
-    ($topic:expr, $payload:expr, $key:expr $(,)?) => {
-        $crate::testing::__assert_sent(
-            &$topic,
-            $crate::testing::__payload(&$payload),
-            ::core::option::Option::Some(&$key),
-            false,
-        )
+    ($topic:expr, $payload:expr $(, $rest:expr)* $(,)?) => {
+        $crate::__sent_query!($topic, $payload $(, $rest)*).assert_not_sent()
     };
 }
 
-/// `None` for a `None::<T>` payload (a tombstone is expected), else the value.
 #[doc(hidden)]
-pub fn __payload<T: Serialize>(payload: &T) -> Option<&dyn erased::Json> {
-    match serde_json::to_value(payload) {
-        Ok(serde_json::Value::Null) => None,
-        _ => Some(payload),
-    }
+#[macro_export]
+macro_rules! __sent_query {
+    ($topic:expr, $payload:expr) => {
+        $crate::testing::__sent_query(
+            &$topic,
+            &$payload,
+            ::core::option::Option::None,
+            ::core::option::Option::None,
+            ::core::option::Option::None,
+        )
+    };
+    ($topic:expr, $payload:expr, $key:expr) => {
+        $crate::testing::__sent_query(
+            &$topic,
+            &$payload,
+            ::core::option::Option::Some(&$key),
+            ::core::option::Option::None,
+            ::core::option::Option::None,
+        )
+    };
+    ($topic:expr, $payload:expr, $key:expr, $partition_key:expr) => {
+        $crate::testing::__sent_query(
+            &$topic,
+            &$payload,
+            ::core::option::Option::Some(&$key),
+            ::core::option::Option::Some(&$partition_key),
+            ::core::option::Option::None,
+        )
+    };
+    ($topic:expr, $payload:expr, $key:expr, $partition_key:expr, $headers:expr) => {
+        $crate::testing::__sent_query(
+            &$topic,
+            &$payload,
+            ::core::option::Option::Some(&$key),
+            ::core::option::Option::Some(&$partition_key),
+            ::core::option::Option::Some(&$headers),
+        )
+    };
 }
 
 /// Whether data written with `old` can be read with `new` (Confluent `BACKWARD`: consumers

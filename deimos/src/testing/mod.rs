@@ -7,7 +7,8 @@
 //! - calling handlers without a broker: [`test_consume_message`],
 //!   [`test_consume_invalid_message`], [`test_consume_batch`];
 //! - what was sent: [`sent_messages`], [`assert_sent!`](crate::assert_sent) /
-//!   [`assert_not_sent!`](crate::assert_not_sent) with partial matching (Deimos' `have_sent`);
+//!   [`assert_not_sent!`](crate::assert_not_sent) and [`SentQuery`] with partial matching of
+//!   payload, key, partition key and headers (Deimos' `have_sent`);
 //! - [`schemas_compatible`];
 //! - an embedded Kafka broker ([`EmbeddedKafka`]) and an in-process Confluent-compatible
 //!   schema registry ([`SchemaRegistryServer`]).
@@ -23,10 +24,10 @@ pub use consume::{
 };
 pub use embedded::EmbeddedKafka;
 #[doc(hidden)]
-pub use helpers::{__assert_sent, __payload};
+pub use helpers::__sent_query;
 pub use helpers::{
     check_schemas_compatible, clear_sent_messages, erased, find_sent, full_integration_test,
     full_integration_test_with, json_includes, kafka_test, kafka_test_with, schemas_compatible,
-    sent_messages, unit_test, unit_test_with, SentMessage, TestScope,
+    sent_messages, unit_test, unit_test_with, SentMessage, SentQuery, TestScope,
 };
 pub use schema_registry::SchemaRegistryServer;
