@@ -229,19 +229,31 @@ async fn start_from_beginning_false_sends_only_rows_changed_after_the_first_run(
         let mut config = fast_poller();
         config.start_from_beginning = false;
         app.add_db_poller::<PollItemProducer>(config).unwrap();
+        // Start early in a second, so that the first run is in the same second.
+        while !(50..400).contains(&(Utc::now().timestamp_subsec_millis())) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let started = Utc::now();
         let pollers = app.start_db_pollers().unwrap();
         tokio::time::sleep(Duration::from_millis(800)).await;
         let (_, polled, _) = poll_info(&t, "PollItemProducer").await;
         assert!(polled, "{db:?}: the poller ran");
         assert_eq!(published_ids(&broker).await, [] as [i64; 0], "{db:?}");
-        // A row changed after the start (a whole second ahead of it, for MariaDB's
-        // second-precision column) goes out.
-        insert(&t.conn, vec![item(3, "new", secs_ago(-2))]).await;
-        assert_eq!(
-            wait_for(&broker, 1, Duration::from_secs(30)).await,
-            [3],
-            "{db:?}"
-        );
+        // Rows changed after the start go out: one stamped in the start's own second, before
+        // the first run's instant (as MariaDB's whole-second column stores a row written
+        // later in that second), and one stamped later.
+        let start_second = started.trunc_subsecs(0);
+        insert(
+            &t.conn,
+            vec![
+                item(3, "same second", start_second),
+                item(4, "new", secs_ago(-2)),
+            ],
+        )
+        .await;
+        let mut ids = wait_for(&broker, 2, Duration::from_secs(30)).await;
+        ids.sort_unstable();
+        assert_eq!(ids, [3, 4], "{db:?}");
         pollers.shutdown().await;
         t.drop_database().await;
     }

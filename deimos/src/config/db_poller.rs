@@ -58,8 +58,9 @@ pub struct DbPollerConfig {
     /// the changed ones (the timestamp column is not used). Default false.
     pub full_table: bool,
     /// Time-based: when the poller first runs (no `poll_info` row yet), start from the oldest
-    /// row (true, the default, as in Deimos) or from now, sending only rows changed from then
-    /// on (false).
+    /// row (true, the default, as in Deimos) or from now, sending only rows changed from the
+    /// start of the current second on (false; whole seconds, as some columns keep no
+    /// fraction).
     pub start_from_beginning: bool,
     /// Most rows read and published at once (1 to 100 000). Default 1000, as in Deimos.
     pub batch_size: usize,

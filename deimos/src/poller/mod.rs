@@ -35,7 +35,8 @@
 //! above your longest writing transaction. `last_polled_at` records when a run started and is
 //! kept apart from the cursor, so a run that finds nothing never moves the cursor past rows it
 //! did not see. `full_table` sends every row on every run, in primary key order.
-//! `start_from_beginning = false` starts a new poller's cursor at the time of its first run.
+//! `start_from_beginning = false` starts a new poller's cursor at the start of the second of
+//! its first run.
 //!
 //! Deleted rows are not seen by polling. Publish deletions from a
 //! [`#[kafka_source]`](crate::kafka_source) `delete` hook (Deimos' advice), or mark rows
@@ -642,7 +643,11 @@ async fn run_poller<P: EntityProducer>(ctx: Arc<Ctx>) {
 /// looking again.
 async fn tick<P: EntityProducer>(ctx: &Ctx, plan: &Plan<P::Entity>) -> Result<Duration> {
     let db = &ctx.db;
-    let start = (!ctx.config.start_from_beginning).then(now);
+    // The start of the current second: a column that keeps whole seconds (MariaDB's
+    // `timestamp`) stores a row written later in this same second as that second, which
+    // a cursor with the fraction would pass over for good.
+    let start =
+        (!ctx.config.start_from_beginning).then(|| chrono::SubsecRound::trunc_subsecs(now(), 0));
     store::ensure(db, &ctx.name, start).await?;
     let info = store::read(db, &ctx.name).await?;
     if let Some(wait) = not_due(&ctx.config, &info) {
