@@ -95,6 +95,10 @@ fn app() -> Router {
             "/small",
             post(create).layer(widgets.action("create").body_limit(64)),
         )
+        .route(
+            "/unlimited",
+            post(create).layer(widgets.action("create").body_limit(usize::MAX)),
+        )
         .route("/broken", post(broken).layer(widgets.action("create")))
         .route("/echo", post(echo).layer(widgets.action("echo")))
         .route("/missing", post(echo).layer(widgets.action("missing")))
@@ -455,6 +459,32 @@ async fn oversized_bodies_are_a_413() {
         .unwrap();
     let answer = String::from_utf8_lossy(&answer[..read]);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+}
+
+/// Without a practical limit, a huge declared Content-Length reserves no memory up front: the
+/// few bytes that do come are read, the cut-off body is a 4xx, and the server goes on.
+#[tokio::test]
+async fn a_huge_declared_length_reserves_nothing_up_front() {
+    let (base, addr) = serve().await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /unlimited HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{{\"name\": \"n\"",
+        1u64 << 62
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer once the body was cut off")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    // The server is still up.
+    let small = json!({"name": "n", "price": 1}).to_string();
+    let response = post_body(&format!("{base}/unlimited"), Some(JSON), None, small).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
 }
 
 /// Sends `body` in 10-byte chunks (`Transfer-Encoding: chunked`) and returns the status line

@@ -185,7 +185,10 @@ async fn read(req: Request) -> Result<(Arc<Action>, BodyFormat, Bytes), HttpErro
         return Err(too_large);
     }
     let mut stream = req.into_body().into_data_stream();
-    let mut body = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    // Reserve what the client declared, up to 64 KiB: a Content-Length alone (with a large
+    // limit) must not make the server reserve memory for bytes that may never come.
+    const RESERVE_AT_MOST: u64 = 64 * 1024;
+    let mut body = Vec::with_capacity(declared.map_or(0, |n| n.min(RESERVE_AT_MOST) as usize));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| HttpError::BodyRead { source: e.into() })?;
         if body.len() + chunk.len() > limit {

@@ -54,20 +54,45 @@ impl ConsumeOptions {
     }
 }
 
+/// The consumer named `consumer` (function name or full path), else the one consumer of the
+/// topic `consumer` (Deimos' `handler_class_or_topic`).
 fn find(consumer: &str) -> Result<&'static ConsumerRegistration> {
-    registration(consumer).ok_or_else(|| {
-        let known: Vec<&str> = crate::consumer::registered()
-            .iter()
-            .map(|r| r.name)
-            .collect();
-        Error::config(
-            "consumer",
-            format!(
-                "no #[consumer] named `{consumer}` is linked into this test (known: [{}])",
-                known.join(", ")
-            ),
-        )
-    })
+    if let Some(found) = registration(consumer) {
+        return Ok(found);
+    }
+    let registered = crate::consumer::registered();
+    let of_topic: Vec<&'static ConsumerRegistration> = registered
+        .iter()
+        .copied()
+        .filter(|r| r.topic == consumer)
+        .collect();
+    match of_topic.as_slice() {
+        [one] => Ok(one),
+        [] => {
+            let known: Vec<String> = registered
+                .iter()
+                .map(|r| format!("{} (topic `{}`)", r.name, r.topic))
+                .collect();
+            Err(Error::config(
+                "consumer",
+                format!(
+                    "no #[consumer] named `{consumer}`, nor one of a topic of that name, is \
+                     linked into this test (known: [{}])",
+                    known.join(", ")
+                ),
+            ))
+        }
+        several => {
+            let names: Vec<&str> = several.iter().map(|r| r.name).collect();
+            Err(Error::config(
+                "consumer",
+                format!(
+                    "several #[consumer]s read topic `{consumer}`: [{}]; name one",
+                    names.join(", ")
+                ),
+            ))
+        }
+    }
 }
 
 /// Encodes `payload` (with `key`) as a producer of the consumer's topic, schema and key
@@ -118,8 +143,9 @@ async fn round_trip(
 }
 
 /// Validates `payload` against consumer `consumer`'s schema, then calls its handler with it
-/// (Deimos' `test_consume_message`). `consumer` is the handler's name (`handle_widget`) or its
-/// full path (`my_app::consumers::handle_widget`); the app is [`global`](crate::global), so
+/// (Deimos' `test_consume_message`). `consumer` is the handler's name (`handle_widget`), its
+/// full path (`my_app::consumers::handle_widget`), or a topic that one consumer reads
+/// (Deimos' `handler_class_or_topic`); the app is [`global`](crate::global), so
 /// a preset's ([`unit_test`](super::unit_test)) on this thread. `payload` is any `Serialize`
 /// value shaped like the schema (a struct, `serde_json::json!`, a [`Payload`]); `()` / JSON
 /// `null` is a tombstone (give its key with [`ConsumeOptions::key`]).
@@ -131,7 +157,8 @@ async fn round_trip(
 /// that does not fit fails here as it would on the wire.
 ///
 /// # Errors
-/// [`Error::Config`] when no consumer has that name; [`Error::Encode`] naming the field when
+/// [`Error::Config`] when no consumer has that name or reads that topic, or several read it;
+/// [`Error::Encode`] naming the field when
 /// the payload does not fit the schema; [`Error::Decode`] when the handler's type cannot take
 /// it; [`Error::Handler`] when the handler returns an error. A handler that panics panics
 /// here too (the test fails), unlike in a running consumer.
