@@ -538,29 +538,8 @@ fn describe(m: &SentMessage) -> String {
     out
 }
 
-/// The messages sent to `topic` (with or without `producers.topic_prefix`) whose payload
-/// includes `payload` (see [`json_includes`]; `None`: any payload) and, when given, whose key
-/// matches `key` (see [`SentQuery::key`]). Deimos' `have_sent(payload, topic, key)`; use
-/// [`SentQuery`] for partition keys, headers and tombstones.
-///
-/// # Errors
-/// As [`SentQuery::find`].
-pub fn find_sent(
-    topic: &str,
-    payload: Option<&dyn erased::Json>,
-    key: Option<&dyn erased::Json>,
-) -> Result<Vec<SentMessage>> {
-    let mut query = SentQuery::topic(topic);
-    if let Some(payload) = payload {
-        query = query.payload_json(payload);
-    }
-    if let Some(key) = key {
-        query = query.key_json(key);
-    }
-    query.find()
-}
-
-/// What [`find_sent`] takes: any `Serialize` value, as JSON.
+/// What [`assert_sent!`](crate::assert_sent) takes: any `Serialize` value, as JSON.
+#[doc(hidden)]
 pub mod erased {
     /// A value that serializes to JSON (every `serde::Serialize` type).
     pub trait Json {

@@ -26,7 +26,7 @@ pub use embedded::EmbeddedKafka;
 #[doc(hidden)]
 pub use helpers::__sent_query;
 pub use helpers::{
-    check_schemas_compatible, clear_sent_messages, erased, find_sent, full_integration_test,
+    check_schemas_compatible, clear_sent_messages, erased, full_integration_test,
     full_integration_test_with, json_includes, kafka_test, kafka_test_with, schemas_compatible,
     sent_messages, unit_test, unit_test_with, SentMessage, SentQuery, TestScope,
 };
